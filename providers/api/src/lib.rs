@@ -1,0 +1,61 @@
+//! # mcp-oauth-provider
+//!
+//! The provider API of `mcp-oauth`: the traits a storage backend, a user directory or a custom plugin
+//! implements, the records they exchange, one error type, and (feature `testkit`) the conformance kit
+//! every backend must pass.
+//!
+//! The server core owns every protocol rule (PKCE, redirect matching, single-use codes, refresh
+//! rotation, audience binding); providers only store, authenticate and apply policy.
+//!
+//! # Layout
+//!
+//! - [`error`]: `ProviderError` (Conflict / Unsupported / Unavailable / Backend) and `ProviderResult`.
+//! - [`client`]: `Client`, `TokenEndpointAuthMethod`, `ClientStore`.
+//! - [`token`]: codes, access-token records, refresh tokens, `TokenStore` (atomic take / rotate).
+//! - [`key`]: `SigningKeyRecord`, `KeyStore`.
+//! - [`user`]: `AuthenticatedUser`, `UserAuthenticator`, local accounts (`UserStore`).
+//! - [`interaction`]: login transactions and remembered consent, `InteractionStore`.
+//! - [`provider`]: `OAuthServerProvider` (parts + policy hooks), `Storage`, `StandardProvider`.
+//! - [`factory`]: `ProviderFactory`, `UserAuthenticatorFactory`: registration by name.
+//! - `testkit` (feature): the conformance kit and the `storage_conformance_tests!` macro.
+
+pub mod client;
+pub mod error;
+pub mod factory;
+pub mod interaction;
+pub mod key;
+pub mod provider;
+pub mod token;
+pub mod user;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+use serde::{Deserialize, Serialize};
+
+pub use client::{Client, ClientStore, TokenEndpointAuthMethod};
+pub use error::{BoxError, ProviderError, ProviderResult};
+pub use factory::{FactoryContext, ProviderFactory, UserAuthenticatorFactory};
+pub use interaction::{ConsentRecord, InteractionStore, LoginTransaction};
+pub use key::{KeyStore, SigningKeyRecord};
+pub use provider::{OAuthServerProvider, StandardProvider, Storage, TokenLifetimes};
+pub use token::{
+    AccessTokenRecord, AuthorizationCode, CodeRedemption, PurgeCounts, RefreshTokenRecord,
+    RefreshTokenState, RevokeTarget, RotateRefreshToken, Rotation, TokenStore,
+};
+pub use user::{AuthOutcome, AuthenticatedUser, UserAuthenticator, UserRecord, UserStore};
+
+/// Seconds since the Unix epoch.
+pub type UnixTime = i64;
+
+/// Lowercase hex SHA-256 of a high-entropy secret (code, refresh token, client secret, transaction
+/// id). The core computes it; stores only compare and index it. Secrets themselves are never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretHash(pub String);
+
+impl SecretHash {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}

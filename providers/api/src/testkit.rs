@@ -1,0 +1,1045 @@
+//! The conformance kit: checks every storage backend must pass, written once and run against memory,
+//! SQLite, Postgres and any plugin (`storage_conformance_tests!`).
+//!
+//! Each check takes a fresh [`Storage`] and panics with a message naming the broken contract.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+
+use crate::*;
+
+/// Unique ids so checks can share one database without colliding.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{nanos:x}-{n}")
+}
+
+fn hash(prefix: &str) -> SecretHash {
+    SecretHash(unique(prefix))
+}
+
+pub fn now() -> UnixTime {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub fn sample_client(client_id: &str) -> Client {
+    let mut extra = serde_json::Map::new();
+    extra.insert(
+        "client_uri".into(),
+        serde_json::json!("https://client.example/"),
+    );
+    Client {
+        client_id: client_id.to_string(),
+        client_secret_hash: Some(SecretHash("ab".repeat(32))),
+        client_secret_expires_at: None,
+        client_id_issued_at: now(),
+        client_name: Some("Conformance <client>".into()),
+        redirect_uris: vec![
+            "https://client.example/cb".into(),
+            "http://127.0.0.1/cb".into(),
+        ],
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        response_types: vec!["code".into()],
+        token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+        scope: Some(vec!["mcp:tools".into()]),
+        extra_metadata: extra,
+    }
+}
+
+pub fn sample_code(family_id: &str, expires_at: UnixTime) -> AuthorizationCode {
+    AuthorizationCode {
+        code_hash: hash("code"),
+        family_id: family_id.to_string(),
+        client_id: "client-1".into(),
+        subject: "alice".into(),
+        redirect_uri: "http://127.0.0.1:4000/cb".into(),
+        redirect_uri_explicit: true,
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        scopes: vec!["mcp:tools".into()],
+        resource: "http://127.0.0.1:9000/mcp".into(),
+        issued_at: now(),
+        expires_at,
+    }
+}
+
+pub fn sample_access(family_id: &str, expires_at: UnixTime) -> AccessTokenRecord {
+    AccessTokenRecord {
+        jti: unique("jti"),
+        family_id: family_id.to_string(),
+        client_id: "client-1".into(),
+        subject: "alice".into(),
+        scopes: vec!["mcp:tools".into(), "mcp:admin".into()],
+        resource: "http://127.0.0.1:9000/mcp".into(),
+        issued_at: now(),
+        expires_at,
+        revoked: false,
+    }
+}
+
+pub fn sample_refresh(family_id: &str, expires_at: UnixTime) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        token_hash: hash("rt"),
+        family_id: family_id.to_string(),
+        client_id: "client-1".into(),
+        subject: "alice".into(),
+        scopes: vec!["mcp:tools".into()],
+        resource: "http://127.0.0.1:9000/mcp".into(),
+        issued_at: now(),
+        expires_at,
+        state: RefreshTokenState::Active,
+    }
+}
+
+pub fn sample_transaction(expires_at: UnixTime) -> LoginTransaction {
+    LoginTransaction {
+        id_hash: hash("tx"),
+        browser_binding_hash: hash("bind"),
+        csrf_token: unique("csrf"),
+        client_id: "client-1".into(),
+        redirect_uri: "http://127.0.0.1:4000/cb".into(),
+        redirect_uri_explicit: false,
+        state: Some("<script>state</script>".into()),
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        scopes: vec!["mcp:tools".into()],
+        resource: "http://127.0.0.1:9000/mcp".into(),
+        user: None,
+        created_at: now(),
+        expires_at,
+    }
+}
+
+pub fn sample_user_identity(subject: &str) -> AuthenticatedUser {
+    AuthenticatedUser {
+        subject: subject.into(),
+        username: subject.into(),
+        display_name: Some("Alice Example".into()),
+        email: Some("alice@example.org".into()),
+        groups: vec!["cn=mcp-admins,ou=groups,dc=example,dc=org".into()],
+        allowed_scopes: Some(vec!["mcp:tools".into()]),
+    }
+}
+
+fn rotate_request(old: &SecretHash, family: &str, grace_since: UnixTime) -> RotateRefreshToken {
+    let t = now();
+    RotateRefreshToken {
+        old_hash: old.clone(),
+        new_refresh: sample_refresh(family, t + 3600),
+        new_access: sample_access(family, t + 600),
+        now: t,
+        reuse_grace_since: grace_since,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients
+// ---------------------------------------------------------------------------------------------
+
+pub async fn client_roundtrip_and_duplicate_conflict(storage: Storage) {
+    let id = unique("client");
+    let client = sample_client(&id);
+    storage.clients.insert_client(client.clone()).await.unwrap();
+    let got = storage.clients.get_client(&id).await.unwrap();
+    assert_eq!(
+        got.as_ref(),
+        Some(&client),
+        "get_client must return exactly what was inserted"
+    );
+
+    let mut other = sample_client(&id);
+    other.client_name = Some("impostor".into());
+    match storage.clients.insert_client(other).await {
+        Err(ProviderError::Conflict(_)) => {}
+        other => panic!("a duplicate client_id must give Conflict, got {other:?}"),
+    }
+    let still = storage.clients.get_client(&id).await.unwrap();
+    assert_eq!(
+        still.as_ref(),
+        Some(&client),
+        "a refused duplicate must not change the stored client"
+    );
+
+    let listed = storage.clients.list_clients().await.unwrap();
+    assert!(
+        listed.iter().any(|c| c.client_id == id),
+        "list_clients must include inserted clients"
+    );
+    assert!(
+        storage.clients.delete_client(&id).await.unwrap(),
+        "delete_client of a known id is true"
+    );
+    assert!(
+        storage.clients.get_client(&id).await.unwrap().is_none(),
+        "a deleted client is gone"
+    );
+    assert!(
+        !storage.clients.delete_client(&id).await.unwrap(),
+        "deleting twice gives false"
+    );
+}
+
+pub async fn unknown_ids_are_none(storage: Storage) {
+    let missing = hash("missing");
+    assert!(
+        storage
+            .clients
+            .get_client("no-such-client")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        !storage
+            .clients
+            .delete_client("no-such-client")
+            .await
+            .unwrap()
+    );
+    assert!(
+        storage
+            .tokens
+            .get_access_token("no-such-jti")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        storage
+            .tokens
+            .get_refresh_token(&missing)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        storage.tokens.take_code(&missing).await.unwrap(),
+        CodeRedemption::Unknown
+    );
+    assert_eq!(
+        storage
+            .tokens
+            .rotate_refresh_token(rotate_request(&missing, "fam", now() + 1))
+            .await
+            .unwrap(),
+        Rotation::Unknown
+    );
+    assert!(
+        !storage
+            .tokens
+            .revoke(RevokeTarget::AccessToken {
+                jti: "no-such-jti".into()
+            })
+            .await
+            .unwrap()
+    );
+    assert!(
+        !storage
+            .tokens
+            .revoke(RevokeTarget::RefreshToken {
+                token_hash: missing.clone()
+            })
+            .await
+            .unwrap()
+    );
+    assert!(
+        storage
+            .interactions
+            .get_transaction(&missing)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        storage
+            .interactions
+            .take_transaction(&missing)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        !storage
+            .interactions
+            .set_transaction_user(&missing, sample_user_identity("x"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        storage
+            .interactions
+            .get_consent("nobody", "no-client")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        !storage
+            .keys
+            .activate_key("no-such-kid", now())
+            .await
+            .unwrap()
+    );
+    assert!(!storage.keys.delete_key("no-such-kid").await.unwrap());
+    if let Some(users) = &storage.users {
+        assert!(users.get_user("no-such-user").await.unwrap().is_none());
+        assert!(
+            !users
+                .set_password_hash("no-such-user", "$argon2id$x")
+                .await
+                .unwrap()
+        );
+        assert!(!users.delete_user("no-such-user").await.unwrap());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Codes
+// ---------------------------------------------------------------------------------------------
+
+pub async fn code_is_taken_once(storage: Storage) {
+    let family = unique("fam");
+    let code = sample_code(&family, now() + 60);
+    storage.tokens.insert_code(code.clone()).await.unwrap();
+    assert_eq!(
+        storage.tokens.take_code(&code.code_hash).await.unwrap(),
+        CodeRedemption::Redeemed(code.clone()),
+        "the first take must return the stored code"
+    );
+    assert_eq!(
+        storage.tokens.take_code(&code.code_hash).await.unwrap(),
+        CodeRedemption::Replayed {
+            family_id: family.clone()
+        },
+        "the second take must be reported as a replay with the code's family"
+    );
+}
+
+pub async fn concurrent_take_code_has_one_winner(storage: Storage) {
+    let family = unique("fam");
+    let code = sample_code(&family, now() + 60);
+    storage.tokens.insert_code(code.clone()).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let tokens = Arc::clone(&storage.tokens);
+        let hash = code.code_hash.clone();
+        tasks.push(tokio::spawn(async move {
+            tokens.take_code(&hash).await.unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            CodeRedemption::Redeemed(_) => winners += 1,
+            CodeRedemption::Replayed { family_id } => assert_eq!(family_id, family),
+            CodeRedemption::Unknown => {
+                panic!("a racing take of an existing code must not be Unknown")
+            }
+        }
+    }
+    assert_eq!(
+        winners, 1,
+        "16 concurrent take_code calls must give exactly one winner"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+// ---------------------------------------------------------------------------------------------
+
+pub async fn tokens_roundtrip_and_revoke(storage: Storage) {
+    let family = unique("fam");
+    let access = sample_access(&family, now() + 600);
+    let refresh = sample_refresh(&family, now() + 3600);
+    storage
+        .tokens
+        .insert_tokens(access.clone(), Some(refresh.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        storage.tokens.get_access_token(&access.jti).await.unwrap(),
+        Some(access.clone())
+    );
+    assert_eq!(
+        storage
+            .tokens
+            .get_refresh_token(&refresh.token_hash)
+            .await
+            .unwrap(),
+        Some(refresh.clone())
+    );
+
+    assert!(
+        storage
+            .tokens
+            .revoke(RevokeTarget::AccessToken {
+                jti: access.jti.clone()
+            })
+            .await
+            .unwrap()
+    );
+    assert!(
+        storage
+            .tokens
+            .get_access_token(&access.jti)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    // Idempotent.
+    storage
+        .tokens
+        .revoke(RevokeTarget::AccessToken {
+            jti: access.jti.clone(),
+        })
+        .await
+        .unwrap();
+
+    assert!(
+        storage
+            .tokens
+            .revoke(RevokeTarget::RefreshToken {
+                token_hash: refresh.token_hash.clone()
+            })
+            .await
+            .unwrap()
+    );
+    let r = storage
+        .tokens
+        .get_refresh_token(&refresh.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.state, RefreshTokenState::Revoked);
+    assert_eq!(
+        storage
+            .tokens
+            .rotate_refresh_token(rotate_request(&refresh.token_hash, &family, now() + 1))
+            .await
+            .unwrap(),
+        Rotation::Unknown,
+        "a revoked refresh token must not rotate"
+    );
+
+    // Access token without refresh token (client_credentials).
+    let lone = sample_access(&unique("fam"), now() + 600);
+    storage
+        .tokens
+        .insert_tokens(lone.clone(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        storage.tokens.get_access_token(&lone.jti).await.unwrap(),
+        Some(lone)
+    );
+}
+
+pub async fn rotation_and_reuse(storage: Storage) {
+    let family = unique("fam");
+    let first = sample_refresh(&family, now() + 3600);
+    storage
+        .tokens
+        .insert_tokens(sample_access(&family, now() + 600), Some(first.clone()))
+        .await
+        .unwrap();
+
+    let req = rotate_request(&first.token_hash, &family, now() + 1);
+    let second = req.new_refresh.clone();
+    let second_access = req.new_access.clone();
+    match storage.tokens.rotate_refresh_token(req).await.unwrap() {
+        Rotation::Rotated(old) => assert_eq!(old.token_hash, first.token_hash),
+        other => panic!("rotating an active token must give Rotated, got {other:?}"),
+    }
+    let old = storage
+        .tokens
+        .get_refresh_token(&first.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(old.state, RefreshTokenState::Rotated { .. }),
+        "the old token must be marked rotated"
+    );
+    let new = storage
+        .tokens
+        .get_refresh_token(&second.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        new.state,
+        RefreshTokenState::Active,
+        "the new token must be active"
+    );
+    assert!(
+        storage
+            .tokens
+            .get_access_token(&second_access.jti)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Reuse outside the grace window: reported, nothing stored.
+    let again = rotate_request(&first.token_hash, &family, now() + 1);
+    let again_hash = again.new_refresh.token_hash.clone();
+    match storage.tokens.rotate_refresh_token(again).await.unwrap() {
+        Rotation::Reused(old) => assert_eq!(old.family_id, family),
+        other => panic!("reusing a rotated token must give Reused, got {other:?}"),
+    }
+    assert!(
+        storage
+            .tokens
+            .get_refresh_token(&again_hash)
+            .await
+            .unwrap()
+            .is_none(),
+        "a Reused rotation must store nothing"
+    );
+
+    // Reuse inside the grace window: rotated again.
+    let grace = rotate_request(&first.token_hash, &family, now() - 60);
+    match storage.tokens.rotate_refresh_token(grace).await.unwrap() {
+        Rotation::Rotated(_) => {}
+        other => panic!("a reuse inside the grace window must rotate again, got {other:?}"),
+    }
+
+    // Expired tokens never rotate.
+    let expired = sample_refresh(&family, now() - 1);
+    storage
+        .tokens
+        .insert_tokens(sample_access(&family, now() + 600), Some(expired.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        storage
+            .tokens
+            .rotate_refresh_token(rotate_request(&expired.token_hash, &family, now() + 1))
+            .await
+            .unwrap(),
+        Rotation::Unknown,
+        "an expired refresh token must not rotate"
+    );
+}
+
+pub async fn racing_rotations_have_one_winner(storage: Storage) {
+    let family = unique("fam");
+    let first = sample_refresh(&family, now() + 3600);
+    storage
+        .tokens
+        .insert_tokens(sample_access(&family, now() + 600), Some(first.clone()))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let tokens = Arc::clone(&storage.tokens);
+        let req = rotate_request(&first.token_hash, &family, now() + 1);
+        tasks.push(tokio::spawn(async move {
+            tokens.rotate_refresh_token(req).await.unwrap()
+        }));
+    }
+    let mut rotated = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Rotation::Rotated(_) => rotated += 1,
+            Rotation::Reused(_) => {}
+            Rotation::Unknown => panic!("a racing rotation of a live token must not be Unknown"),
+        }
+    }
+    assert_eq!(
+        rotated, 1,
+        "concurrent rotations of one token must give exactly one winner"
+    );
+}
+
+pub async fn revoke_family_reaches_everything(storage: Storage) {
+    let family = unique("fam");
+    let bystander = unique("fam");
+    let code = sample_code(&family, now() + 60);
+    storage.tokens.insert_code(code.clone()).await.unwrap();
+    let a1 = sample_access(&family, now() + 600);
+    let r1 = sample_refresh(&family, now() + 3600);
+    storage
+        .tokens
+        .insert_tokens(a1.clone(), Some(r1.clone()))
+        .await
+        .unwrap();
+    let a2 = sample_access(&family, now() + 600);
+    let r2 = sample_refresh(&family, now() + 3600);
+    storage
+        .tokens
+        .insert_tokens(a2.clone(), Some(r2.clone()))
+        .await
+        .unwrap();
+    let other_a = sample_access(&bystander, now() + 600);
+    let other_r = sample_refresh(&bystander, now() + 3600);
+    storage
+        .tokens
+        .insert_tokens(other_a.clone(), Some(other_r.clone()))
+        .await
+        .unwrap();
+
+    storage
+        .tokens
+        .revoke_family(&family, now() + 3600)
+        .await
+        .unwrap();
+
+    for jti in [&a1.jti, &a2.jti] {
+        assert!(
+            storage
+                .tokens
+                .get_access_token(jti)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked,
+            "family access tokens revoked"
+        );
+    }
+    for h in [&r1.token_hash, &r2.token_hash] {
+        let r = storage.tokens.get_refresh_token(h).await.unwrap().unwrap();
+        assert_eq!(
+            r.state,
+            RefreshTokenState::Revoked,
+            "family refresh tokens revoked"
+        );
+        assert_eq!(
+            storage
+                .tokens
+                .rotate_refresh_token(rotate_request(h, &family, now() + 1))
+                .await
+                .unwrap(),
+            Rotation::Unknown
+        );
+    }
+    assert!(
+        !matches!(
+            storage.tokens.take_code(&code.code_hash).await.unwrap(),
+            CodeRedemption::Redeemed(_)
+        ),
+        "a code of a revoked family must not be redeemable"
+    );
+    // Tokens inserted for the family afterwards (a racing redemption) are born revoked.
+    let late_a = sample_access(&family, now() + 600);
+    let late_r = sample_refresh(&family, now() + 3600);
+    storage
+        .tokens
+        .insert_tokens(late_a.clone(), Some(late_r.clone()))
+        .await
+        .unwrap();
+    assert!(
+        storage
+            .tokens
+            .get_access_token(&late_a.jti)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked,
+        "late access token born revoked"
+    );
+    assert_eq!(
+        storage
+            .tokens
+            .rotate_refresh_token(rotate_request(&late_r.token_hash, &family, now() + 1))
+            .await
+            .unwrap(),
+        Rotation::Unknown,
+        "late refresh token of a revoked family must not rotate"
+    );
+    // Other families are untouched.
+    assert!(
+        !storage
+            .tokens
+            .get_access_token(&other_a.jti)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    assert_eq!(
+        storage
+            .tokens
+            .get_refresh_token(&other_r.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        RefreshTokenState::Active
+    );
+}
+
+pub async fn purge_removes_only_expired(storage: Storage) {
+    let family = unique("fam");
+    let t = now();
+    let live_code = sample_code(&family, t + 60);
+    let dead_code = sample_code(&family, t - 5);
+    storage.tokens.insert_code(live_code.clone()).await.unwrap();
+    storage.tokens.insert_code(dead_code.clone()).await.unwrap();
+    let live_a = sample_access(&family, t + 600);
+    let dead_a = sample_access(&family, t - 5);
+    let live_r = sample_refresh(&family, t + 3600);
+    let dead_r = sample_refresh(&family, t - 5);
+    storage
+        .tokens
+        .insert_tokens(live_a.clone(), Some(live_r.clone()))
+        .await
+        .unwrap();
+    storage
+        .tokens
+        .insert_tokens(dead_a.clone(), Some(dead_r.clone()))
+        .await
+        .unwrap();
+    let live_tx = sample_transaction(t + 600);
+    let dead_tx = sample_transaction(t - 5);
+    storage
+        .interactions
+        .insert_transaction(live_tx.clone())
+        .await
+        .unwrap();
+    storage
+        .interactions
+        .insert_transaction(dead_tx.clone())
+        .await
+        .unwrap();
+
+    let counts = storage.tokens.purge_expired(t).await.unwrap();
+    assert!(
+        counts.codes >= 1 && counts.access_tokens >= 1 && counts.refresh_tokens >= 1,
+        "purge counts: {counts:?}"
+    );
+    assert!(storage.interactions.purge_expired(t).await.unwrap() >= 1);
+
+    assert_eq!(
+        storage
+            .tokens
+            .take_code(&dead_code.code_hash)
+            .await
+            .unwrap(),
+        CodeRedemption::Unknown,
+        "expired code purged"
+    );
+    assert!(
+        storage
+            .tokens
+            .get_access_token(&dead_a.jti)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired access record purged"
+    );
+    assert!(
+        storage
+            .tokens
+            .get_refresh_token(&dead_r.token_hash)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired refresh purged"
+    );
+    assert!(
+        storage
+            .interactions
+            .get_transaction(&dead_tx.id_hash)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired tx purged"
+    );
+
+    assert!(
+        matches!(
+            storage
+                .tokens
+                .take_code(&live_code.code_hash)
+                .await
+                .unwrap(),
+            CodeRedemption::Redeemed(_)
+        ),
+        "live code kept"
+    );
+    assert!(
+        storage
+            .tokens
+            .get_access_token(&live_a.jti)
+            .await
+            .unwrap()
+            .is_some(),
+        "live access kept"
+    );
+    assert!(
+        storage
+            .tokens
+            .get_refresh_token(&live_r.token_hash)
+            .await
+            .unwrap()
+            .is_some(),
+        "live refresh kept"
+    );
+    assert!(
+        storage
+            .interactions
+            .get_transaction(&live_tx.id_hash)
+            .await
+            .unwrap()
+            .is_some(),
+        "live tx kept"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys
+// ---------------------------------------------------------------------------------------------
+
+fn sample_key(kid: &str, active: bool) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: kid.to_string(),
+        algorithm: "EdDSA".into(),
+        private_key: vec![1, 2, 3, 4],
+        public_jwk: format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"AAAA","kid":"{kid}"}}"#),
+        created_at: now(),
+        active,
+        retire_at: None,
+    }
+}
+
+pub async fn keys_activate_one_at_a_time(storage: Storage) {
+    let k1 = unique("kid");
+    let k2 = unique("kid");
+    storage
+        .keys
+        .insert_key(sample_key(&k1, false))
+        .await
+        .unwrap();
+    match storage.keys.insert_key(sample_key(&k1, false)).await {
+        Err(ProviderError::Conflict(_)) => {}
+        other => panic!("a duplicate kid must give Conflict, got {other:?}"),
+    }
+    storage
+        .keys
+        .insert_key(sample_key(&k2, false))
+        .await
+        .unwrap();
+    assert!(storage.keys.activate_key(&k1, now() + 100).await.unwrap());
+    assert!(storage.keys.activate_key(&k2, now() + 100).await.unwrap());
+    let keys = storage.keys.list_keys().await.unwrap();
+    let active: Vec<_> = keys.iter().filter(|k| k.active).collect();
+    assert_eq!(active.len(), 1, "exactly one key is active");
+    assert_eq!(active[0].kid, k2);
+    let old = keys.iter().find(|k| k.kid == k1).unwrap();
+    assert!(
+        old.retire_at.is_some(),
+        "the replaced key gets a retire time"
+    );
+    assert_eq!(old.private_key, vec![1, 2, 3, 4], "key bytes round-trip");
+    assert!(storage.keys.delete_key(&k1).await.unwrap());
+    assert!(
+        storage
+            .keys
+            .list_keys()
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| k.kid != k1)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interactions
+// ---------------------------------------------------------------------------------------------
+
+pub async fn transactions_and_consent(storage: Storage) {
+    let tx = sample_transaction(now() + 600);
+    storage
+        .interactions
+        .insert_transaction(tx.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        storage
+            .interactions
+            .get_transaction(&tx.id_hash)
+            .await
+            .unwrap(),
+        Some(tx.clone())
+    );
+    let user = sample_user_identity("alice");
+    assert!(
+        storage
+            .interactions
+            .set_transaction_user(&tx.id_hash, user.clone())
+            .await
+            .unwrap()
+    );
+    let got = storage
+        .interactions
+        .get_transaction(&tx.id_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.user, Some(user));
+
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let interactions = Arc::clone(&storage.interactions);
+        let h = tx.id_hash.clone();
+        tasks.push(tokio::spawn(async move {
+            interactions.take_transaction(&h).await.unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        if t.await.unwrap().is_some() {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1, "a transaction is taken exactly once");
+
+    let subject = unique("sub");
+    let c1 = ConsentRecord {
+        subject: subject.clone(),
+        client_id: "c".into(),
+        scopes: vec!["a".into()],
+        granted_at: now(),
+    };
+    storage
+        .interactions
+        .remember_consent(c1.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        storage
+            .interactions
+            .get_consent(&subject, "c")
+            .await
+            .unwrap(),
+        Some(c1)
+    );
+    let c2 = ConsentRecord {
+        scopes: vec!["a".into(), "b".into()],
+        ..sample_consent(&subject)
+    };
+    storage
+        .interactions
+        .remember_consent(c2.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        storage
+            .interactions
+            .get_consent(&subject, "c")
+            .await
+            .unwrap(),
+        Some(c2),
+        "consent replaced"
+    );
+    assert!(
+        storage
+            .interactions
+            .get_consent(&subject, "other")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+fn sample_consent(subject: &str) -> ConsentRecord {
+    ConsentRecord {
+        subject: subject.into(),
+        client_id: "c".into(),
+        scopes: vec![],
+        granted_at: now(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Local users
+// ---------------------------------------------------------------------------------------------
+
+pub async fn local_users(storage: Storage) {
+    let Some(users) = storage.users.clone() else {
+        return;
+    };
+    let name = unique("user");
+    let rec = UserRecord {
+        username: name.clone(),
+        subject: unique("sub"),
+        password_hash: "$argon2id$v=19$one".into(),
+        created_at: now(),
+    };
+    users.insert_user(rec.clone()).await.unwrap();
+    match users
+        .insert_user(UserRecord {
+            subject: "other".into(),
+            ..rec.clone()
+        })
+        .await
+    {
+        Err(ProviderError::Conflict(_)) => {}
+        other => panic!("a duplicate username must give Conflict, got {other:?}"),
+    }
+    assert_eq!(users.get_user(&name).await.unwrap(), Some(rec.clone()));
+    assert!(
+        users
+            .set_password_hash(&name, "$argon2id$v=19$two")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        users.get_user(&name).await.unwrap().unwrap().password_hash,
+        "$argon2id$v=19$two"
+    );
+    assert!(
+        users
+            .list_users()
+            .await
+            .unwrap()
+            .iter()
+            .any(|u| u.username == name)
+    );
+    assert!(users.delete_user(&name).await.unwrap());
+    assert!(users.get_user(&name).await.unwrap().is_none());
+}
+
+/// Generates one `#[tokio::test]` per conformance check. `$make` is an async expression evaluating to
+/// a fresh [`Storage`]; it is evaluated once per test.
+///
+/// ```ignore
+/// mcp_oauth_provider::storage_conformance_tests!(async { my_backend::open_for_tests().await });
+/// ```
+#[macro_export]
+macro_rules! storage_conformance_tests {
+    ($make:expr) => {
+        $crate::storage_conformance_tests!(@each $make;
+            client_roundtrip_and_duplicate_conflict,
+            unknown_ids_are_none,
+            code_is_taken_once,
+            concurrent_take_code_has_one_winner,
+            tokens_roundtrip_and_revoke,
+            rotation_and_reuse,
+            racing_rotations_have_one_winner,
+            revoke_family_reaches_everything,
+            purge_removes_only_expired,
+            keys_activate_one_at_a_time,
+            transactions_and_consent,
+            local_users,
+        );
+    };
+    (@each $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let storage: $crate::Storage = $make.await;
+                $crate::testkit::$check(storage).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,393 @@
+//! # mcp-oauth-provider-memory
+//!
+//! The in-memory storage backend: every store behind one mutex, so each operation is trivially
+//! atomic. Nothing survives a restart; use it for tests, demos and single-process development.
+//! It is written against the public provider API only, exactly like an outside plugin.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use mcp_oauth_provider::{
+    AccessTokenRecord, AuthenticatedUser, AuthorizationCode, Client, ClientStore, CodeRedemption,
+    ConsentRecord, FactoryContext, InteractionStore, KeyStore, LoginTransaction, ProviderError,
+    ProviderFactory, ProviderResult, PurgeCounts, RefreshTokenRecord, RefreshTokenState,
+    RevokeTarget, RotateRefreshToken, Rotation, SecretHash, SigningKeyRecord, Storage, TokenStore,
+    UnixTime, UserRecord, UserStore,
+};
+
+#[derive(Default)]
+struct State {
+    clients: HashMap<String, Client>,
+    /// Codes with a "used" flag: a used code is kept (until it expires) so a replay is recognised.
+    codes: HashMap<SecretHash, (AuthorizationCode, bool)>,
+    access: HashMap<String, AccessTokenRecord>,
+    refresh: HashMap<SecretHash, RefreshTokenRecord>,
+    /// Revoked families and until when they are remembered.
+    revoked_families: HashMap<String, UnixTime>,
+    keys: Vec<SigningKeyRecord>,
+    transactions: HashMap<SecretHash, LoginTransaction>,
+    consents: HashMap<(String, String), ConsentRecord>,
+    users: HashMap<String, UserRecord>,
+}
+
+/// The in-memory backend. Cloning shares the same data.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// All parts of this backend as a [`Storage`].
+    pub fn storage(&self) -> Storage {
+        let me = Arc::new(self.clone());
+        Storage {
+            clients: me.clone(),
+            tokens: me.clone(),
+            keys: me.clone(),
+            interactions: me.clone(),
+            users: Some(me),
+        }
+    }
+
+    fn lock(&self) -> ProviderResult<MutexGuard<'_, State>> {
+        // A poisoned lock means a panic mid-update; refuse rather than serve possibly torn state.
+        self.state
+            .lock()
+            .map_err(|_| ProviderError::backend_msg("memory store lock poisoned"))
+    }
+}
+
+/// Registers the backend as `[storage] kind = "memory"`.
+pub struct MemoryFactory;
+
+#[async_trait]
+impl ProviderFactory for MemoryFactory {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+    async fn open(&self, _ctx: &FactoryContext) -> ProviderResult<Storage> {
+        Ok(MemoryStore::new().storage())
+    }
+}
+
+#[async_trait]
+impl ClientStore for MemoryStore {
+    async fn get_client(&self, client_id: &str) -> ProviderResult<Option<Client>> {
+        Ok(self.lock()?.clients.get(client_id).cloned())
+    }
+    async fn insert_client(&self, client: Client) -> ProviderResult<()> {
+        let mut s = self.lock()?;
+        if s.clients.contains_key(&client.client_id) {
+            return Err(ProviderError::Conflict(format!(
+                "client {} exists",
+                client.client_id
+            )));
+        }
+        s.clients.insert(client.client_id.clone(), client);
+        Ok(())
+    }
+    async fn list_clients(&self) -> ProviderResult<Vec<Client>> {
+        let mut v: Vec<Client> = self.lock()?.clients.values().cloned().collect();
+        v.sort_by_key(|c| c.client_id_issued_at);
+        Ok(v)
+    }
+    async fn delete_client(&self, client_id: &str) -> ProviderResult<bool> {
+        Ok(self.lock()?.clients.remove(client_id).is_some())
+    }
+}
+
+impl State {
+    fn family_revoked(&self, family_id: &str) -> bool {
+        self.revoked_families.contains_key(family_id)
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryStore {
+    async fn insert_code(&self, code: AuthorizationCode) -> ProviderResult<()> {
+        let mut s = self.lock()?;
+        let used = s.family_revoked(&code.family_id);
+        s.codes.insert(code.code_hash.clone(), (code, used));
+        Ok(())
+    }
+
+    async fn take_code(&self, code_hash: &SecretHash) -> ProviderResult<CodeRedemption> {
+        let mut s = self.lock()?;
+        Ok(match s.codes.get_mut(code_hash) {
+            None => CodeRedemption::Unknown,
+            Some((code, used)) if *used => CodeRedemption::Replayed {
+                family_id: code.family_id.clone(),
+            },
+            Some((code, used)) => {
+                *used = true;
+                CodeRedemption::Redeemed(code.clone())
+            }
+        })
+    }
+
+    async fn insert_tokens(
+        &self,
+        mut access: AccessTokenRecord,
+        refresh: Option<RefreshTokenRecord>,
+    ) -> ProviderResult<()> {
+        let mut s = self.lock()?;
+        let revoked = s.family_revoked(&access.family_id);
+        access.revoked |= revoked;
+        s.access.insert(access.jti.clone(), access);
+        if let Some(mut r) = refresh {
+            if s.family_revoked(&r.family_id) {
+                r.state = RefreshTokenState::Revoked;
+            }
+            s.refresh.insert(r.token_hash.clone(), r);
+        }
+        Ok(())
+    }
+
+    async fn get_access_token(&self, jti: &str) -> ProviderResult<Option<AccessTokenRecord>> {
+        Ok(self.lock()?.access.get(jti).cloned())
+    }
+
+    async fn get_refresh_token(
+        &self,
+        token_hash: &SecretHash,
+    ) -> ProviderResult<Option<RefreshTokenRecord>> {
+        Ok(self.lock()?.refresh.get(token_hash).cloned())
+    }
+
+    async fn rotate_refresh_token(&self, req: RotateRefreshToken) -> ProviderResult<Rotation> {
+        let mut s = self.lock()?;
+        let Some(old) = s.refresh.get(&req.old_hash).cloned() else {
+            return Ok(Rotation::Unknown);
+        };
+        if old.expires_at <= req.now || s.family_revoked(&old.family_id) {
+            return Ok(Rotation::Unknown);
+        }
+        match old.state {
+            RefreshTokenState::Revoked => return Ok(Rotation::Unknown),
+            RefreshTokenState::Rotated { at } if at < req.reuse_grace_since => {
+                return Ok(Rotation::Reused(old));
+            }
+            RefreshTokenState::Rotated { .. } => {}
+            RefreshTokenState::Active => {
+                if let Some(r) = s.refresh.get_mut(&req.old_hash) {
+                    r.state = RefreshTokenState::Rotated { at: req.now };
+                }
+            }
+        }
+        s.access.insert(req.new_access.jti.clone(), req.new_access);
+        s.refresh
+            .insert(req.new_refresh.token_hash.clone(), req.new_refresh);
+        Ok(Rotation::Rotated(old))
+    }
+
+    async fn revoke(&self, target: RevokeTarget) -> ProviderResult<bool> {
+        let mut s = self.lock()?;
+        Ok(match target {
+            RevokeTarget::AccessToken { jti } => match s.access.get_mut(&jti) {
+                Some(a) => {
+                    a.revoked = true;
+                    true
+                }
+                None => false,
+            },
+            RevokeTarget::RefreshToken { token_hash } => match s.refresh.get_mut(&token_hash) {
+                Some(r) => {
+                    r.state = RefreshTokenState::Revoked;
+                    true
+                }
+                None => false,
+            },
+        })
+    }
+
+    async fn revoke_family(&self, family_id: &str, remember_until: UnixTime) -> ProviderResult<()> {
+        let mut s = self.lock()?;
+        let until = s
+            .revoked_families
+            .get(family_id)
+            .copied()
+            .unwrap_or(remember_until)
+            .max(remember_until);
+        s.revoked_families.insert(family_id.to_string(), until);
+        for (code, used) in s.codes.values_mut() {
+            if code.family_id == family_id {
+                *used = true;
+            }
+        }
+        for a in s.access.values_mut() {
+            if a.family_id == family_id {
+                a.revoked = true;
+            }
+        }
+        for r in s.refresh.values_mut() {
+            if r.family_id == family_id {
+                r.state = RefreshTokenState::Revoked;
+            }
+        }
+        Ok(())
+    }
+
+    async fn purge_expired(&self, now: UnixTime) -> ProviderResult<PurgeCounts> {
+        let mut s = self.lock()?;
+        let (c, a, r) = (s.codes.len(), s.access.len(), s.refresh.len());
+        s.codes.retain(|_, (code, _)| code.expires_at > now);
+        s.access.retain(|_, t| t.expires_at > now);
+        s.refresh.retain(|_, t| t.expires_at > now);
+        s.revoked_families.retain(|_, until| *until > now);
+        Ok(PurgeCounts {
+            codes: (c - s.codes.len()) as u64,
+            access_tokens: (a - s.access.len()) as u64,
+            refresh_tokens: (r - s.refresh.len()) as u64,
+        })
+    }
+}
+
+#[async_trait]
+impl KeyStore for MemoryStore {
+    async fn list_keys(&self) -> ProviderResult<Vec<SigningKeyRecord>> {
+        let mut keys = self.lock()?.keys.clone();
+        keys.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| b.kid.cmp(&a.kid))
+        });
+        Ok(keys)
+    }
+    async fn insert_key(&self, key: SigningKeyRecord) -> ProviderResult<()> {
+        let mut s = self.lock()?;
+        if s.keys.iter().any(|k| k.kid == key.kid) {
+            return Err(ProviderError::Conflict(format!("key {} exists", key.kid)));
+        }
+        if key.active {
+            for k in &mut s.keys {
+                k.active = false;
+            }
+        }
+        s.keys.push(key);
+        Ok(())
+    }
+    async fn activate_key(&self, kid: &str, retire_previous_at: UnixTime) -> ProviderResult<bool> {
+        let mut s = self.lock()?;
+        if !s.keys.iter().any(|k| k.kid == kid) {
+            return Ok(false);
+        }
+        for k in &mut s.keys {
+            if k.kid == kid {
+                k.active = true;
+                k.retire_at = None;
+            } else if k.active {
+                k.active = false;
+                k.retire_at = Some(retire_previous_at);
+            }
+        }
+        Ok(true)
+    }
+    async fn delete_key(&self, kid: &str) -> ProviderResult<bool> {
+        let mut s = self.lock()?;
+        let before = s.keys.len();
+        s.keys.retain(|k| k.kid != kid);
+        Ok(s.keys.len() != before)
+    }
+}
+
+#[async_trait]
+impl InteractionStore for MemoryStore {
+    async fn insert_transaction(&self, tx: LoginTransaction) -> ProviderResult<()> {
+        self.lock()?.transactions.insert(tx.id_hash.clone(), tx);
+        Ok(())
+    }
+    async fn get_transaction(
+        &self,
+        id_hash: &SecretHash,
+    ) -> ProviderResult<Option<LoginTransaction>> {
+        Ok(self.lock()?.transactions.get(id_hash).cloned())
+    }
+    async fn set_transaction_user(
+        &self,
+        id_hash: &SecretHash,
+        user: AuthenticatedUser,
+    ) -> ProviderResult<bool> {
+        Ok(match self.lock()?.transactions.get_mut(id_hash) {
+            Some(tx) => {
+                tx.user = Some(user);
+                true
+            }
+            None => false,
+        })
+    }
+    async fn take_transaction(
+        &self,
+        id_hash: &SecretHash,
+    ) -> ProviderResult<Option<LoginTransaction>> {
+        Ok(self.lock()?.transactions.remove(id_hash))
+    }
+    async fn remember_consent(&self, consent: ConsentRecord) -> ProviderResult<()> {
+        self.lock()?.consents.insert(
+            (consent.subject.clone(), consent.client_id.clone()),
+            consent,
+        );
+        Ok(())
+    }
+    async fn get_consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+    ) -> ProviderResult<Option<ConsentRecord>> {
+        Ok(self
+            .lock()?
+            .consents
+            .get(&(subject.to_string(), client_id.to_string()))
+            .cloned())
+    }
+    async fn purge_expired(&self, now: UnixTime) -> ProviderResult<u64> {
+        let mut s = self.lock()?;
+        let before = s.transactions.len();
+        s.transactions.retain(|_, tx| tx.expires_at > now);
+        Ok((before - s.transactions.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn get_user(&self, username: &str) -> ProviderResult<Option<UserRecord>> {
+        Ok(self.lock()?.users.get(username).cloned())
+    }
+    async fn insert_user(&self, user: UserRecord) -> ProviderResult<()> {
+        let mut s = self.lock()?;
+        if s.users.contains_key(&user.username) {
+            return Err(ProviderError::Conflict(format!(
+                "user {} exists",
+                user.username
+            )));
+        }
+        s.users.insert(user.username.clone(), user);
+        Ok(())
+    }
+    async fn list_users(&self) -> ProviderResult<Vec<UserRecord>> {
+        let mut v: Vec<UserRecord> = self.lock()?.users.values().cloned().collect();
+        v.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(v)
+    }
+    async fn set_password_hash(&self, username: &str, password_hash: &str) -> ProviderResult<bool> {
+        Ok(match self.lock()?.users.get_mut(username) {
+            Some(u) => {
+                u.password_hash = password_hash.to_string();
+                true
+            }
+            None => false,
+        })
+    }
+    async fn delete_user(&self, username: &str) -> ProviderResult<bool> {
+        Ok(self.lock()?.users.remove(username).is_some())
+    }
+}
+
+#[cfg(test)]
+mod conformance {
+    mcp_oauth_provider::storage_conformance_tests!(async { crate::MemoryStore::new().storage() });
+}

@@ -1,0 +1,215 @@
+//! Protocol errors: one table from [`ErrorCode`] to its RFC wire string and HTTP status, and the two
+//! ways an error leaves the server: as JSON ([`OAuthError`], RFC 6749 §5.2, RFC 7591 §3.2.2,
+//! RFC 7009 §2.2.1, RFC 8707 §2) or, at `/authorize`, as a redirect or an error page
+//! ([`AuthorizeError`], RFC 6749 §4.1.2.1, RFC 9207).
+//!
+//! Internal causes are logged (without secrets) and never sent to the client.
+
+use std::borrow::Cow;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mcp_oauth_provider::ProviderError;
+
+/// Every error code the server emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    InvalidScope,
+    InvalidTarget,
+    AccessDenied,
+    InvalidRedirectUri,
+    InvalidClientMetadata,
+    UnsupportedTokenType,
+    NotFound,
+    ServerError,
+    TemporarilyUnavailable,
+}
+
+/// The one table: code → (wire string, HTTP status when answered as JSON).
+const TABLE: &[(ErrorCode, &str, StatusCode)] = &[
+    (ErrorCode::InvalidRequest, "invalid_request", StatusCode::BAD_REQUEST),
+    // RFC 6749 §5.2: failed client authentication is 401.
+    (ErrorCode::InvalidClient, "invalid_client", StatusCode::UNAUTHORIZED),
+    (ErrorCode::InvalidGrant, "invalid_grant", StatusCode::BAD_REQUEST),
+    (ErrorCode::UnauthorizedClient, "unauthorized_client", StatusCode::BAD_REQUEST),
+    (ErrorCode::UnsupportedGrantType, "unsupported_grant_type", StatusCode::BAD_REQUEST),
+    (ErrorCode::UnsupportedResponseType, "unsupported_response_type", StatusCode::BAD_REQUEST),
+    (ErrorCode::InvalidScope, "invalid_scope", StatusCode::BAD_REQUEST),
+    // RFC 8707 §2.
+    (ErrorCode::InvalidTarget, "invalid_target", StatusCode::BAD_REQUEST),
+    (ErrorCode::AccessDenied, "access_denied", StatusCode::FORBIDDEN),
+    // RFC 7591 §3.2.2.
+    (ErrorCode::InvalidRedirectUri, "invalid_redirect_uri", StatusCode::BAD_REQUEST),
+    (ErrorCode::InvalidClientMetadata, "invalid_client_metadata", StatusCode::BAD_REQUEST),
+    // RFC 7009 §2.2.1.
+    (ErrorCode::UnsupportedTokenType, "unsupported_token_type", StatusCode::BAD_REQUEST),
+    (ErrorCode::NotFound, "not_found", StatusCode::NOT_FOUND),
+    (ErrorCode::ServerError, "server_error", StatusCode::INTERNAL_SERVER_ERROR),
+    (ErrorCode::TemporarilyUnavailable, "temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE),
+];
+
+impl ErrorCode {
+    fn row(self) -> (&'static str, StatusCode) {
+        TABLE
+            .iter()
+            .find(|(code, _, _)| *code == self)
+            .map(|(_, s, st)| (*s, *st))
+            // Every variant has a row (checked by a unit test); this arm is unreachable in practice.
+            .unwrap_or(("server_error", StatusCode::INTERNAL_SERVER_ERROR))
+    }
+
+    /// The RFC wire string.
+    pub fn as_str(self) -> &'static str {
+        self.row().0
+    }
+
+    /// The HTTP status of a JSON error response with this code.
+    pub fn status(self) -> StatusCode {
+        self.row().1
+    }
+}
+
+/// A JSON protocol error: `{"error": …, "error_description": …}` with `Cache-Control: no-store`.
+#[derive(Debug, Clone)]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: Cow<'static, str>,
+    /// Sent as `WWW-Authenticate` (RFC 6749 §5.2 requires it for 401 `invalid_client`).
+    pub www_authenticate: Option<&'static str>,
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        let www_authenticate =
+            (code == ErrorCode::InvalidClient).then_some(r#"Basic realm="mcp-oauth", charset="UTF-8""#);
+        Self { code, description: description.into(), www_authenticate }
+    }
+
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, description)
+    }
+    pub fn invalid_client(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidClient, description)
+    }
+    pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, description)
+    }
+    pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidScope, description)
+    }
+    pub fn invalid_target(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidTarget, description)
+    }
+    pub fn server_error() -> Self {
+        Self::new(ErrorCode::ServerError, "the server failed to process the request")
+    }
+}
+
+impl From<ProviderError> for OAuthError {
+    fn from(err: ProviderError) -> Self {
+        match &err {
+            ProviderError::Unavailable { .. } => {
+                tracing::warn!(error = %err, cause = ?std::error::Error::source(&err), "backend unavailable");
+                Self::new(ErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable, retry later")
+            }
+            ProviderError::Conflict(_) => Self::invalid_request("the request conflicts with existing data"),
+            ProviderError::Unsupported(msg) => Self::invalid_request(format!("unsupported: {msg}")),
+            ProviderError::Backend { .. } => {
+                tracing::error!(error = %err, cause = ?std::error::Error::source(&err), "backend failure");
+                Self::server_error()
+            }
+        }
+    }
+}
+
+/// Headers every token and error response carries (RFC 6749 §5.1).
+pub fn no_store_headers(headers: &mut HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "error": self.code.as_str(),
+            "error_description": self.description,
+        });
+        let mut resp = (self.code.status(), axum::Json(body)).into_response();
+        no_store_headers(resp.headers_mut());
+        if let Some(challenge) = self.www_authenticate {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        resp
+    }
+}
+
+/// An `/authorize` failure. Before the client and redirect URI are trusted it must be shown to the
+/// user ([`AuthorizeError::Page`]); after, it goes back to the client ([`AuthorizeError::Redirect`]).
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// Unknown client, bad redirect URI, expired login: an HTML page, never a redirect.
+    Page { status: StatusCode, title: &'static str, message: Cow<'static, str> },
+    /// Sent to the client's redirect URI with `error`, `error_description`, `state` and `iss`.
+    Redirect { redirect_uri: String, state: Option<String>, error: OAuthError },
+}
+
+impl AuthorizeError {
+    pub fn page(status: StatusCode, title: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::Page { status, title, message: message.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: &[ErrorCode] = &[
+        ErrorCode::InvalidRequest,
+        ErrorCode::InvalidClient,
+        ErrorCode::InvalidGrant,
+        ErrorCode::UnauthorizedClient,
+        ErrorCode::UnsupportedGrantType,
+        ErrorCode::UnsupportedResponseType,
+        ErrorCode::InvalidScope,
+        ErrorCode::InvalidTarget,
+        ErrorCode::AccessDenied,
+        ErrorCode::InvalidRedirectUri,
+        ErrorCode::InvalidClientMetadata,
+        ErrorCode::UnsupportedTokenType,
+        ErrorCode::NotFound,
+        ErrorCode::ServerError,
+        ErrorCode::TemporarilyUnavailable,
+    ];
+
+    #[test]
+    fn every_code_has_exactly_one_row() {
+        for code in ALL {
+            assert_eq!(TABLE.iter().filter(|(c, _, _)| c == code).count(), 1, "{code:?}");
+        }
+        assert_eq!(TABLE.len(), ALL.len());
+    }
+
+    #[test]
+    fn statuses_follow_the_rfcs() {
+        assert_eq!(ErrorCode::InvalidClient.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(ErrorCode::InvalidGrant.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(ErrorCode::TemporarilyUnavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(ErrorCode::ServerError.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(ErrorCode::InvalidTarget.as_str(), "invalid_target");
+    }
+
+    #[test]
+    fn provider_errors_map_to_503_and_500() {
+        let e: OAuthError = ProviderError::unavailable_msg("db down").into();
+        assert_eq!(e.code, ErrorCode::TemporarilyUnavailable);
+        let e: OAuthError = ProviderError::backend_msg("corrupt").into();
+        assert_eq!(e.code, ErrorCode::ServerError);
+        assert!(!e.description.contains("corrupt"), "internal causes are never sent");
+    }
+}
