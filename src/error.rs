@@ -33,25 +33,81 @@ pub enum ErrorCode {
 
 /// The one table: code → (wire string, HTTP status when answered as JSON).
 const TABLE: &[(ErrorCode, &str, StatusCode)] = &[
-    (ErrorCode::InvalidRequest, "invalid_request", StatusCode::BAD_REQUEST),
+    (
+        ErrorCode::InvalidRequest,
+        "invalid_request",
+        StatusCode::BAD_REQUEST,
+    ),
     // RFC 6749 §5.2: failed client authentication is 401.
-    (ErrorCode::InvalidClient, "invalid_client", StatusCode::UNAUTHORIZED),
-    (ErrorCode::InvalidGrant, "invalid_grant", StatusCode::BAD_REQUEST),
-    (ErrorCode::UnauthorizedClient, "unauthorized_client", StatusCode::BAD_REQUEST),
-    (ErrorCode::UnsupportedGrantType, "unsupported_grant_type", StatusCode::BAD_REQUEST),
-    (ErrorCode::UnsupportedResponseType, "unsupported_response_type", StatusCode::BAD_REQUEST),
-    (ErrorCode::InvalidScope, "invalid_scope", StatusCode::BAD_REQUEST),
+    (
+        ErrorCode::InvalidClient,
+        "invalid_client",
+        StatusCode::UNAUTHORIZED,
+    ),
+    (
+        ErrorCode::InvalidGrant,
+        "invalid_grant",
+        StatusCode::BAD_REQUEST,
+    ),
+    (
+        ErrorCode::UnauthorizedClient,
+        "unauthorized_client",
+        StatusCode::BAD_REQUEST,
+    ),
+    (
+        ErrorCode::UnsupportedGrantType,
+        "unsupported_grant_type",
+        StatusCode::BAD_REQUEST,
+    ),
+    (
+        ErrorCode::UnsupportedResponseType,
+        "unsupported_response_type",
+        StatusCode::BAD_REQUEST,
+    ),
+    (
+        ErrorCode::InvalidScope,
+        "invalid_scope",
+        StatusCode::BAD_REQUEST,
+    ),
     // RFC 8707 §2.
-    (ErrorCode::InvalidTarget, "invalid_target", StatusCode::BAD_REQUEST),
-    (ErrorCode::AccessDenied, "access_denied", StatusCode::FORBIDDEN),
+    (
+        ErrorCode::InvalidTarget,
+        "invalid_target",
+        StatusCode::BAD_REQUEST,
+    ),
+    (
+        ErrorCode::AccessDenied,
+        "access_denied",
+        StatusCode::FORBIDDEN,
+    ),
     // RFC 7591 §3.2.2.
-    (ErrorCode::InvalidRedirectUri, "invalid_redirect_uri", StatusCode::BAD_REQUEST),
-    (ErrorCode::InvalidClientMetadata, "invalid_client_metadata", StatusCode::BAD_REQUEST),
+    (
+        ErrorCode::InvalidRedirectUri,
+        "invalid_redirect_uri",
+        StatusCode::BAD_REQUEST,
+    ),
+    (
+        ErrorCode::InvalidClientMetadata,
+        "invalid_client_metadata",
+        StatusCode::BAD_REQUEST,
+    ),
     // RFC 7009 §2.2.1.
-    (ErrorCode::UnsupportedTokenType, "unsupported_token_type", StatusCode::BAD_REQUEST),
+    (
+        ErrorCode::UnsupportedTokenType,
+        "unsupported_token_type",
+        StatusCode::BAD_REQUEST,
+    ),
     (ErrorCode::NotFound, "not_found", StatusCode::NOT_FOUND),
-    (ErrorCode::ServerError, "server_error", StatusCode::INTERNAL_SERVER_ERROR),
-    (ErrorCode::TemporarilyUnavailable, "temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE),
+    (
+        ErrorCode::ServerError,
+        "server_error",
+        StatusCode::INTERNAL_SERVER_ERROR,
+    ),
+    (
+        ErrorCode::TemporarilyUnavailable,
+        "temporarily_unavailable",
+        StatusCode::SERVICE_UNAVAILABLE,
+    ),
 ];
 
 impl ErrorCode {
@@ -86,9 +142,13 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        let www_authenticate =
-            (code == ErrorCode::InvalidClient).then_some(r#"Basic realm="mcp-oauth", charset="UTF-8""#);
-        Self { code, description: description.into(), www_authenticate }
+        let www_authenticate = (code == ErrorCode::InvalidClient)
+            .then_some(r#"Basic realm="mcp-oauth", charset="UTF-8""#);
+        Self {
+            code,
+            description: description.into(),
+            www_authenticate,
+        }
     }
 
     pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
@@ -107,7 +167,10 @@ impl OAuthError {
         Self::new(ErrorCode::InvalidTarget, description)
     }
     pub fn server_error() -> Self {
-        Self::new(ErrorCode::ServerError, "the server failed to process the request")
+        Self::new(
+            ErrorCode::ServerError,
+            "the server failed to process the request",
+        )
     }
 }
 
@@ -116,9 +179,14 @@ impl From<ProviderError> for OAuthError {
         match &err {
             ProviderError::Unavailable { .. } => {
                 tracing::warn!(error = %err, cause = ?std::error::Error::source(&err), "backend unavailable");
-                Self::new(ErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable, retry later")
+                Self::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "the service is temporarily unavailable, retry later",
+                )
             }
-            ProviderError::Conflict(_) => Self::invalid_request("the request conflicts with existing data"),
+            ProviderError::Conflict(_) => {
+                Self::invalid_request("the request conflicts with existing data")
+            }
             ProviderError::Unsupported(msg) => Self::invalid_request(format!("unsupported: {msg}")),
             ProviderError::Backend { .. } => {
                 tracing::error!(error = %err, cause = ?std::error::Error::source(&err), "backend failure");
@@ -143,7 +211,10 @@ impl IntoResponse for OAuthError {
         let mut resp = (self.code.status(), axum::Json(body)).into_response();
         no_store_headers(resp.headers_mut());
         if let Some(challenge) = self.www_authenticate {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         resp
     }
@@ -154,14 +225,30 @@ impl IntoResponse for OAuthError {
 #[derive(Debug)]
 pub enum AuthorizeError {
     /// Unknown client, bad redirect URI, expired login: an HTML page, never a redirect.
-    Page { status: StatusCode, title: &'static str, message: Cow<'static, str> },
+    Page {
+        status: StatusCode,
+        title: &'static str,
+        message: Cow<'static, str>,
+    },
     /// Sent to the client's redirect URI with `error`, `error_description`, `state` and `iss`.
-    Redirect { redirect_uri: String, state: Option<String>, error: OAuthError },
+    Redirect {
+        redirect_uri: String,
+        state: Option<String>,
+        error: OAuthError,
+    },
 }
 
 impl AuthorizeError {
-    pub fn page(status: StatusCode, title: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        Self::Page { status, title, message: message.into() }
+    pub fn page(
+        status: StatusCode,
+        title: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self::Page {
+            status,
+            title,
+            message: message.into(),
+        }
     }
 }
 
@@ -190,7 +277,11 @@ mod tests {
     #[test]
     fn every_code_has_exactly_one_row() {
         for code in ALL {
-            assert_eq!(TABLE.iter().filter(|(c, _, _)| c == code).count(), 1, "{code:?}");
+            assert_eq!(
+                TABLE.iter().filter(|(c, _, _)| c == code).count(),
+                1,
+                "{code:?}"
+            );
         }
         assert_eq!(TABLE.len(), ALL.len());
     }
@@ -199,8 +290,14 @@ mod tests {
     fn statuses_follow_the_rfcs() {
         assert_eq!(ErrorCode::InvalidClient.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(ErrorCode::InvalidGrant.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(ErrorCode::TemporarilyUnavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(ErrorCode::ServerError.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            ErrorCode::TemporarilyUnavailable.status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            ErrorCode::ServerError.status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
         assert_eq!(ErrorCode::InvalidTarget.as_str(), "invalid_target");
     }
 
@@ -210,6 +307,9 @@ mod tests {
         assert_eq!(e.code, ErrorCode::TemporarilyUnavailable);
         let e: OAuthError = ProviderError::backend_msg("corrupt").into();
         assert_eq!(e.code, ErrorCode::ServerError);
-        assert!(!e.description.contains("corrupt"), "internal causes are never sent");
+        assert!(
+            !e.description.contains("corrupt"),
+            "internal causes are never sent"
+        );
     }
 }

@@ -1,1 +1,27 @@
-//! placeholder
+//! # mcp-oauth
+//!
+//! An OAuth 2.1 authorization server made for MCP servers: RFC 8414 metadata, RFC 7591 registration,
+//! PKCE (S256 only), RFC 8707 resource-bound RFC 9068 JWT access tokens, refresh-token rotation,
+//! RFC 7009 revocation, RFC 7662 introspection, RFC 9207 `iss`. The core talks to a trait object
+//! ([`mcp_oauth_provider::OAuthServerProvider`]) whose backends are chosen in config.
+//!
+//! # Layout
+//!
+//! - [`config`]: `Settings`, layered defaults → file → `MCP_OAUTH__…` env; unknown keys rejected.
+//! - [`registry`]: config → provider; built-in and plugin factories by name.
+//! - [`state`]: `AppState`, what every handler sees.
+//! - [`app`]: the axum router (CORS where MCP clients need it) and `run(listener, state, shutdown)`.
+//! - [`error`]: the error-code table (code → RFC string → HTTP status), `OAuthError`, `AuthorizeError`.
+//! - [`oauth`]: the protocol core, one module per endpoint plus PKCE, redirect URIs, resources,
+//!   client authentication, JWTs, keys, secrets, parameters, pages.
+//! - [`users`]: the `local` authenticator (argon2id on a bounded pool), account seeding.
+//! - [`cli`]: the command line, one module per command group.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod oauth;
+pub mod registry;
+pub mod state;
+pub mod users;

@@ -1,0 +1,105 @@
+//! Builds the axum router and runs it on a listener (tests bind `127.0.0.1:0`).
+//!
+//! CORS (MCP-AUTH AS-17): metadata, JWKS, register, token, revoke and introspect allow any origin and
+//! the `Authorization` and `MCP-Protocol-Version` headers, so browser-based MCP clients work. The
+//! browser-facing `/authorize`, `/login` and `/consent` get no CORS at all.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, Method, Request, header};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::error::{ErrorCode, OAuthError};
+use crate::oauth::{authorize, introspect, jwks, login, metadata, register, revoke, token};
+use crate::state::{AppState, now};
+
+/// How often expired codes, tokens and login transactions are purged.
+const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("mcp-protocol-version"),
+        ])
+        .max_age(Duration::from_secs(600));
+    let api = Router::new()
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(metadata::metadata_get),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(metadata::metadata_get),
+        )
+        .route("/jwks.json", get(jwks::jwks_get))
+        .route("/register", post(register::register_post))
+        .route("/token", post(token::token_post))
+        .route("/revoke", post(revoke::revoke_post))
+        .route("/introspect", post(introspect::introspect_post))
+        .layer(cors);
+    let browser = Router::new()
+        .route(
+            "/authorize",
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route("/login", get(login::login_get).post(login::login_post))
+        .route("/consent", post(login::consent_post));
+    api.merge(browser)
+        .fallback(|| async { OAuthError::new(ErrorCode::NotFound, "no such endpoint") })
+        .with_state(state)
+        // Spans name the method and path only: query strings carry login-transaction ids and
+        // client state, which must not reach logs.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+        }))
+}
+
+/// Serves until `shutdown` resolves, purging expired records in the background.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let purger = tokio::spawn(purge_loop(state.clone()));
+    let result = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    purger.abort();
+    result
+}
+
+/// Periodically removes expired records. Failures are logged and retried next round; a purge never
+/// blocks requests (each store operation is short).
+async fn purge_loop(state: AppState) {
+    let mut tick = tokio::time::interval(PURGE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let t = now();
+        match state.provider.tokens().purge_expired(t).await {
+            Ok(c) if c.codes + c.access_tokens + c.refresh_tokens > 0 => {
+                tracing::debug!(
+                    codes = c.codes,
+                    access = c.access_tokens,
+                    refresh = c.refresh_tokens,
+                    "purged expired tokens"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging expired tokens failed"),
+        }
+        if let Err(e) = state.provider.interactions().purge_expired(t).await {
+            tracing::warn!(error = %e, "purging expired login transactions failed");
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! `mcp-oauth config check`: loads and validates every layer, then prints a summary without secrets.
+
+use clap::Subcommand;
+
+use crate::config::Settings;
+use crate::registry::Registry;
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print what would be used.
+    Check,
+}
+
+pub fn run(command: ConfigCommand, settings: &Settings, registry: &Registry) -> anyhow::Result<()> {
+    match command {
+        ConfigCommand::Check => {
+            let kinds = registry.storage_kinds();
+            if !kinds.contains(&settings.storage.kind.as_str()) {
+                anyhow::bail!(
+                    "storage.kind {:?} is not registered (available: {})",
+                    settings.storage.kind,
+                    kinds.join(", ")
+                );
+            }
+            println!("configuration OK");
+            println!("  issuer:    {}", settings.issuer_url()?);
+            println!("  bind:      {}", settings.server.bind);
+            println!("  storage:   {}", settings.storage.kind);
+            println!(
+                "  users:     {} ({} seeded account(s))",
+                settings.users.kind,
+                settings.users.accounts.len()
+            );
+            println!("  keys:      {}", settings.keys.algorithm);
+            for r in settings.resources()? {
+                println!(
+                    "  resource:  {} ({}) scopes: {}",
+                    r.uri,
+                    r.name,
+                    r.scopes.join(" ")
+                );
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! Settings, loaded in layers with the `config` crate: compiled-in `config/default.toml` → the
+//! `--config FILE` → `MCP_OAUTH__SECTION__KEY` environment variables. Unknown keys are rejected with a
+//! message naming the key.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Deserializer};
+use url::Url;
+
+use crate::oauth::redirect_uri::is_loopback;
+use crate::oauth::resources::{Resource, canonical_uri, is_valid_scope_token};
+
+/// The compiled-in defaults (every key, documented).
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Environment variable prefix; sections and keys are separated by `__`.
+pub const ENV_PREFIX: &str = "MCP_OAUTH";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub storage: StorageSettings,
+    pub users: UsersSettings,
+    pub tokens: TokenSettings,
+    pub keys: KeySettings,
+    pub login: LoginSettings,
+    #[serde(default)]
+    pub resources: Vec<ResourceSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub issuer: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    pub kind: String,
+    #[serde(default)]
+    pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsersSettings {
+    pub kind: String,
+    #[serde(default)]
+    pub accounts: Vec<AccountSettings>,
+    #[serde(default = "yes")]
+    pub create_admin: bool,
+    #[serde(default)]
+    pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSettings {
+    pub username: String,
+    pub password_hash: String,
+    #[serde(default)]
+    pub subject: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    #[serde(deserialize_with = "duration")]
+    pub access_token_ttl: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub refresh_token_ttl: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub code_ttl: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub refresh_reuse_grace: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    pub algorithm: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginSettings {
+    #[serde(deserialize_with = "duration")]
+    pub transaction_ttl: Duration,
+    pub allow_remember_consent: bool,
+    pub password_hash_concurrency: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSettings {
+    pub uri: String,
+    pub name: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// A duration written as humantime text ("15m") or as whole seconds.
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Secs(u64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Secs(s) => Ok(Duration::from_secs(s)),
+        Raw::Text(t) => humantime::parse_duration(t.trim())
+            .map_err(|e| serde::de::Error::custom(format!("invalid duration {t:?}: {e}"))),
+    }
+}
+
+impl Settings {
+    /// Loads the layers and validates the result.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// Like [`Settings::load`], with the environment given explicitly (for tests).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        use config::{Config, Environment, File, FileFormat};
+        let mut builder =
+            Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+        if let Some(path) = file {
+            if !path.exists() {
+                bail!("config file {} does not exist", path.display());
+            }
+            builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
+        }
+        let env_map: std::collections::HashMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
+            .collect();
+        builder = builder.add_source(
+            Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env_map)),
+        );
+        let settings: Settings = builder
+            .build()
+            .context("reading configuration")?
+            .try_deserialize()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what serde cannot: addresses, issuer form, resources, algorithm.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.server.bind.parse::<SocketAddr>().with_context(|| {
+            format!(
+                "server.bind {:?} is not an address like 127.0.0.1:9000",
+                self.server.bind
+            )
+        })?;
+        self.issuer_url()?;
+        self.resources()?;
+        match self.keys.algorithm.as_str() {
+            "EdDSA" | "ES256" => {}
+            other => {
+                bail!("keys.algorithm {other:?} is not supported (use \"EdDSA\" or \"ES256\")")
+            }
+        }
+        for (name, d) in [
+            ("tokens.access_token_ttl", self.tokens.access_token_ttl),
+            ("tokens.refresh_token_ttl", self.tokens.refresh_token_ttl),
+            ("tokens.code_ttl", self.tokens.code_ttl),
+            ("login.transaction_ttl", self.login.transaction_ttl),
+        ] {
+            if d.as_secs() == 0 {
+                bail!("{name} must be at least one second");
+            }
+        }
+        if self.tokens.code_ttl > Duration::from_secs(600) {
+            bail!("tokens.code_ttl must not exceed 10 minutes (OAuth 2.1 §4.1.2)");
+        }
+        for a in &self.users.accounts {
+            if a.username.trim().is_empty() {
+                bail!("users.accounts: an account has an empty username");
+            }
+            if !a.password_hash.starts_with("$argon2") {
+                bail!(
+                    "users.accounts: the password_hash of {:?} is not an argon2 PHC string \
+                     (generate one with `mcp-oauth users hash-password`)",
+                    a.username
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The issuer without a trailing slash; https, or http on a loopback host (MCP: all authorization
+    /// server endpoints MUST be served over HTTPS; loopback is the development exception).
+    pub fn issuer_url(&self) -> anyhow::Result<String> {
+        let raw = self.server.issuer.trim_end_matches('/');
+        let url = Url::parse(raw)
+            .with_context(|| format!("server.issuer {raw:?} is not an absolute URL"))?;
+        if url.query().is_some() || url.fragment().is_some() {
+            bail!("server.issuer must not have a query or fragment (RFC 8414 §2)");
+        }
+        if url.path() != "/" && !url.path().is_empty() {
+            bail!("server.issuer must be an origin without a path, e.g. https://auth.example.com");
+        }
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback(&url) => {}
+            _ => bail!("server.issuer must use https (http is allowed only on a loopback host)"),
+        }
+        Ok(raw.to_string())
+    }
+
+    /// Declared resources, canonicalised and checked.
+    pub fn resources(&self) -> anyhow::Result<Vec<Resource>> {
+        let mut out: Vec<Resource> = Vec::new();
+        for r in &self.resources {
+            let uri = canonical_uri(&r.uri)
+                .map_err(|e| anyhow::anyhow!("resources: {:?}: {e}", r.uri))?;
+            if out.iter().any(|o| o.uri == uri) {
+                bail!("resources: {uri} is declared twice");
+            }
+            for s in &r.scopes {
+                if !is_valid_scope_token(s) {
+                    bail!("resources: scope {s:?} of {uri} is not a valid scope token");
+                }
+            }
+            out.push(Resource {
+                uri,
+                name: r.name.clone(),
+                scopes: r.scopes.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// A backend's table as JSON, for its factory.
+    pub fn storage_table(&self) -> serde_json::Value {
+        let mut m = self.storage.options.clone();
+        m.insert("kind".into(), self.storage.kind.clone().into());
+        serde_json::Value::Object(m)
+    }
+
+    /// The users table as JSON, for the authenticator factory.
+    pub fn users_table(&self) -> serde_json::Value {
+        let mut m = self.users.options.clone();
+        m.insert("kind".into(), self.users.kind.clone().into());
+        serde_json::Value::Object(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn write(contents: &str) -> tempfile_like::TempToml {
+        tempfile_like::TempToml::new(contents)
+    }
+
+    /// A tiny temp-file helper (no extra dependency).
+    mod tempfile_like {
+        pub struct TempToml(pub std::path::PathBuf);
+        impl TempToml {
+            pub fn new(contents: &str) -> Self {
+                let name = format!(
+                    "mcp-oauth-config-{}.toml",
+                    crate::oauth::secrets::new_secret()
+                );
+                let path = std::env::temp_dir().join(name);
+                std::fs::write(&path, contents).unwrap();
+                Self(path)
+            }
+        }
+        impl Drop for TempToml {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_load_without_any_file() {
+        let s = Settings::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(s.server.bind, "127.0.0.1:9000");
+        assert_eq!(s.tokens.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(s.tokens.refresh_reuse_grace, Duration::from_secs(10));
+        assert_eq!(s.resources().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn env_overrides_file_overrides_defaults() {
+        let f = write("[server]\nbind = \"127.0.0.1:9100\"\n[tokens]\ncode_ttl = \"30s\"\n");
+        let s = Settings::load_with_env(
+            Some(&f.0),
+            env(&[
+                ("MCP_OAUTH__SERVER__BIND", "127.0.0.1:9200"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.bind, "127.0.0.1:9200");
+        assert_eq!(s.tokens.code_ttl, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let f = write("[server]\nbindd = \"127.0.0.1:9100\"\n");
+        let err = Settings::load_with_env(Some(&f.0), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bindd"), "{err}");
+        let err = Settings::load_with_env(None, env(&[("MCP_OAUTH__TOKENS__ACCES_TTL", "1m")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("acces_ttl"), "{err}");
+        let f = write("[sever]\nbind = \"x\"\n");
+        let err = Settings::load_with_env(Some(&f.0), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sever"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let f = write("[server]\nissuer = \"http://auth.example.com\"\n");
+        let err = Settings::load_with_env(Some(&f.0), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("https"), "{err}");
+        let f = write("[tokens]\naccess_token_ttl = \"soon\"\n");
+        let err = Settings::load_with_env(Some(&f.0), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("soon"), "{err}");
+        let f = write("[[users.accounts]]\nusername = \"a\"\npassword_hash = \"plain\"\n");
+        let err = Settings::load_with_env(Some(&f.0), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("hash-password"), "{err}");
+    }
+
+    #[test]
+    fn resources_from_file_replace_the_default() {
+        let f = write(
+            "[[resources]]\nuri = \"https://mcp.example.com/mcp\"\nname = \"x\"\nscopes = [\"a\"]\n",
+        );
+        let s = Settings::load_with_env(Some(&f.0), env(&[])).unwrap();
+        let r = s.resources().unwrap();
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(r[0].uri, "https://mcp.example.com/mcp");
+    }
+}

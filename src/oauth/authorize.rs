@@ -1,0 +1,273 @@
+//! `GET|POST /authorize`: the authorization endpoint (OAuth 2.1 §4.1.1, RFC 6749 §4.1.1).
+//!
+//! Checks, in the order that decides where an error may go (RFC 6749 §4.1.2.1; MCP-AUTH §5.1):
+//! 1. `client_id` names a registered client and `redirect_uri` matches one of its registered URIs
+//!    (exact, loopback port-agnostic per RFC 8252 §7.3). Otherwise an error *page*: the server never
+//!    redirects to an unverified URI (OAuth 2.1 §7.12.2).
+//! 2. Everything else is answered by redirect with `error`, `error_description`, `state` and `iss`
+//!    (RFC 9207 §2): `response_type=code` only; PKCE with `code_challenge_method=S256` required and
+//!    `plain` refused (RFC 7636 §4.3, OAuth 2.1 §4.1.1); `resource` must be a declared resource
+//!    (RFC 8707 §2, `invalid_target`); requested scopes must be offered by that resource and allowed
+//!    for the client (`invalid_scope`); repeated parameters are `invalid_request` (RFC 6749 §3.1).
+//!
+//! A valid request becomes a server-side login transaction with its own random id (never the
+//! client's `state`) and a short expiry, bound to the browser by a cookie; the browser is sent to
+//! `/login`.
+
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mcp_oauth_provider::LoginTransaction;
+
+use crate::error::{AuthorizeError, ErrorCode, OAuthError};
+use crate::oauth::browser_binding;
+use crate::oauth::params::{Params, is_form, read_body};
+use crate::oauth::pkce::is_valid_s256_challenge;
+use crate::oauth::redirect_uri::{find_match, with_params};
+use crate::oauth::resources::select_scopes;
+use crate::oauth::secrets::{hash_secret, new_secret};
+use crate::state::{AppState, now};
+
+/// Longest `state` we carry (it is echoed to the client verbatim).
+const MAX_STATE_LEN: usize = 2048;
+
+pub async fn authorize_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    respond(&state, authorize(&state, &headers, &params).await)
+}
+
+pub async fn authorize_post(State(state): State<AppState>, req: Request) -> Response {
+    let headers = req.headers().clone();
+    if !is_form(&headers) {
+        return error_response(
+            &state,
+            AuthorizeError::page(
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                "The authorization request must be a form post.",
+            ),
+        );
+    }
+    let params = match read_body(req, &()).await {
+        Ok(body) => Params::parse(&body),
+        Err(_) => {
+            return error_response(
+                &state,
+                AuthorizeError::page(
+                    StatusCode::BAD_REQUEST,
+                    "Invalid request",
+                    "The authorization request could not be read.",
+                ),
+            );
+        }
+    };
+    respond(&state, authorize(&state, &headers, &params).await)
+}
+
+fn respond(state: &AppState, result: Result<Response, AuthorizeError>) -> Response {
+    result.unwrap_or_else(|e| error_response(state, e))
+}
+
+/// Turns an [`AuthorizeError`] into a page or a redirect.
+pub fn error_response(state: &AppState, err: AuthorizeError) -> Response {
+    match err {
+        AuthorizeError::Page {
+            status,
+            title,
+            message,
+        } => state.pages.error(status, title, &message),
+        AuthorizeError::Redirect {
+            redirect_uri,
+            state: client_state,
+            error,
+        } => {
+            let mut params: Vec<(&str, &str)> = vec![
+                ("error", error.code.as_str()),
+                ("error_description", &error.description),
+            ];
+            if let Some(s) = client_state.as_deref() {
+                params.push(("state", s));
+            }
+            params.push(("iss", &state.issuer));
+            redirect(&with_params(&redirect_uri, &params))
+        }
+    }
+}
+
+/// A 302 with `Cache-Control: no-store`.
+pub fn redirect(location: &str) -> Response {
+    let mut resp = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn page_error(msg: &'static str) -> AuthorizeError {
+    AuthorizeError::page(
+        StatusCode::BAD_REQUEST,
+        "Invalid authorization request",
+        msg,
+    )
+}
+
+async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Response, AuthorizeError> {
+    // --- Step 1: identify the client and the redirect URI. Errors here are pages. ---
+    let client_id = params
+        .get("client_id")
+        .map_err(|_| page_error("The client_id parameter is repeated."))?
+        .ok_or_else(|| page_error("The request has no client_id."))?;
+    let client = state
+        .provider
+        .clients()
+        .get_client(client_id)
+        .await
+        .map_err(|e| {
+            let e = OAuthError::from(e);
+            AuthorizeError::page(e.code.status(), "Authorization unavailable", e.description)
+        })?
+        .ok_or_else(|| {
+            page_error("The application that sent you here is not registered with this server.")
+        })?;
+    let requested_redirect = params
+        .get("redirect_uri")
+        .map_err(|_| page_error("The redirect_uri parameter is repeated."))?;
+    let (redirect_uri, redirect_uri_explicit) = match requested_redirect {
+        Some(uri) => match find_match(&client.redirect_uris, uri) {
+            // Use the URI as requested (it may differ from the registered one in the loopback port).
+            Some(_) => (uri.to_string(), true),
+            None => {
+                return Err(page_error(
+                    "The redirect_uri is not registered for this application.",
+                ));
+            }
+        },
+        // OAuth 2.1 §4.1.1: redirect_uri may be omitted when exactly one is registered.
+        None => match client.redirect_uris.as_slice() {
+            [only] => (only.clone(), false),
+            _ => {
+                return Err(page_error(
+                    "The request has no redirect_uri and the application registered several.",
+                ));
+            }
+        },
+    };
+
+    // --- Step 2: the redirect target is trusted; errors go back to the client. ---
+    let client_state = match params.get("state") {
+        Ok(s) => s.map(str::to_string),
+        Err(_) => None,
+    };
+    let fail = |error: OAuthError| AuthorizeError::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        state: client_state.clone(),
+        error,
+    };
+    if params.get("state").is_err() {
+        return Err(fail(OAuthError::invalid_request(
+            "parameter repeated: state",
+        )));
+    }
+    if client_state
+        .as_ref()
+        .is_some_and(|s| s.len() > MAX_STATE_LEN)
+    {
+        return Err(fail(OAuthError::invalid_request("state is too long")));
+    }
+    let single = |name: &str| params.single(name).map_err(&fail);
+
+    match single("response_type")? {
+        None => {
+            return Err(fail(OAuthError::invalid_request(
+                "missing parameter: response_type",
+            )));
+        }
+        Some("code") => {}
+        Some(_) => {
+            return Err(fail(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            )));
+        }
+    }
+    if !client.allows_grant("authorization_code") {
+        return Err(fail(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client is not registered for the authorization_code grant",
+        )));
+    }
+    let challenge = single("code_challenge")?.ok_or_else(|| {
+        fail(OAuthError::invalid_request(
+            "code_challenge is required (PKCE, S256)",
+        ))
+    })?;
+    match single("code_challenge_method")? {
+        Some("S256") => {}
+        Some("plain") => {
+            return Err(fail(OAuthError::invalid_request(
+                "code_challenge_method plain is not allowed; use S256",
+            )));
+        }
+        Some(_) => {
+            return Err(fail(OAuthError::invalid_request(
+                "code_challenge_method must be S256",
+            )));
+        }
+        None => {
+            return Err(fail(OAuthError::invalid_request(
+                "code_challenge_method is required and must be S256",
+            )));
+        }
+    }
+    if !is_valid_s256_challenge(challenge) {
+        return Err(fail(OAuthError::invalid_request(
+            "code_challenge is not a base64url SHA-256 value",
+        )));
+    }
+    let resource = state
+        .resources
+        .resolve(single("resource")?)
+        .map_err(&fail)?;
+
+    let scopes =
+        select_scopes(resource, client.scope.as_deref(), single("scope")?).map_err(&fail)?;
+
+    // --- Step 3: start the login transaction. ---
+    let t = now();
+    let tx_id = new_secret();
+    let (binding, set_cookie) = browser_binding::issue(state, headers);
+    let tx = LoginTransaction {
+        id_hash: hash_secret(&tx_id),
+        browser_binding_hash: hash_secret(&binding),
+        csrf_token: new_secret(),
+        client_id: client.client_id.clone(),
+        redirect_uri: redirect_uri.clone(),
+        redirect_uri_explicit,
+        state: client_state.clone(),
+        code_challenge: challenge.to_string(),
+        scopes,
+        resource: resource.uri.clone(),
+        user: None,
+        created_at: t,
+        expires_at: t + state.login_ttl,
+    };
+    state
+        .provider
+        .interactions()
+        .insert_transaction(tx)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let mut resp = redirect(&format!("/login?tx={tx_id}"));
+    resp.headers_mut().append(header::SET_COOKIE, set_cookie);
+    Ok(resp)
+}

@@ -1,0 +1,158 @@
+//! Client authentication at the token, revocation and introspection endpoints (RFC 6749 §2.3.1,
+//! RFC 7591 §2 `token_endpoint_auth_method`): `client_secret_basic`, `client_secret_post`, and `none`
+//! for public clients. Secrets are compared as SHA-256 hashes in constant time.
+
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use mcp_oauth_provider::{Client, UnixTime};
+
+use crate::error::OAuthError;
+use crate::oauth::params::Params;
+use crate::oauth::secrets::secret_matches;
+use crate::state::AppState;
+
+/// How the client proved itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// A public client named itself; nothing was proven.
+    None,
+    Post,
+    Basic,
+}
+
+/// An authenticated (or, for public clients, identified) client.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedClient {
+    pub client: Client,
+    pub method: AuthMethod,
+}
+
+impl AuthenticatedClient {
+    /// True when a secret was verified.
+    pub fn is_confidential(&self) -> bool {
+        self.method != AuthMethod::None
+    }
+}
+
+/// Credentials taken from a `Basic` header (RFC 6749 §2.3.1: both parts form-urlencoded).
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || OAuthError::invalid_client("malformed Basic authorization header");
+    let value = value.to_str().map_err(|_| bad())?;
+    let Some((scheme, rest)) = value.split_once(' ') else {
+        return Err(bad());
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_client(
+            "only Basic client authentication is accepted in the Authorization header",
+        ));
+    }
+    let decoded = STANDARD.decode(rest.trim()).map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    let unescape = |s: &str| -> String {
+        form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Ok(Some((unescape(id), unescape(secret))))
+}
+
+/// Authenticates the client of a token-endpoint-style request.
+pub async fn authenticate_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+    now: UnixTime,
+) -> Result<AuthenticatedClient, OAuthError> {
+    let basic = basic_credentials(headers)?;
+    let body_id = params.single("client_id")?;
+    let body_secret = params.single("client_secret")?;
+    // RFC 6749 §2.3: a client MUST NOT use more than one authentication method per request.
+    if basic.is_some() && body_secret.is_some() {
+        return Err(OAuthError::invalid_request(
+            "use one client authentication method, not two",
+        ));
+    }
+    let (client_id, secret, method) = match (&basic, body_secret) {
+        (Some((id, secret)), None) => {
+            if body_id.is_some_and(|b| b != id) {
+                return Err(OAuthError::invalid_client(
+                    "client_id does not match the authenticated client",
+                ));
+            }
+            (id.as_str(), Some(secret.as_str()), AuthMethod::Basic)
+        }
+        (None, Some(secret)) => {
+            let id = body_id.ok_or_else(|| {
+                OAuthError::invalid_request("client_id is required with client_secret")
+            })?;
+            (id, Some(secret), AuthMethod::Post)
+        }
+        _ => {
+            let id = body_id
+                .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
+            (id, None, AuthMethod::None)
+        }
+    };
+    let client = state
+        .provider
+        .clients()
+        .get_client(client_id)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
+    match (&client.client_secret_hash, secret) {
+        (Some(hash), Some(secret)) => {
+            if !secret_matches(secret, hash) {
+                return Err(OAuthError::invalid_client("client authentication failed"));
+            }
+            if client
+                .client_secret_expires_at
+                .is_some_and(|exp| exp != 0 && exp <= now)
+            {
+                return Err(OAuthError::invalid_client("the client secret has expired"));
+            }
+        }
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_client(
+                "this client must authenticate with its secret",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_client(
+                "this public client has no secret",
+            ));
+        }
+        (None, None) => {}
+    }
+    Ok(AuthenticatedClient { client, method })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn basic_header_parsing() {
+        let mut h = HeaderMap::new();
+        // "my%20id:s%3Acret" → id "my id", secret "s:cret" (RFC 6749 §2.3.1 form-encoding).
+        let v = format!("Basic {}", STANDARD.encode("my%20id:s%3Acret"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&v).unwrap());
+        assert_eq!(
+            basic_credentials(&h).unwrap(),
+            Some(("my id".into(), "s:cret".into()))
+        );
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
+        assert!(basic_credentials(&h).is_err());
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
+        assert!(basic_credentials(&h).is_err());
+    }
+}

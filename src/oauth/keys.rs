@@ -1,0 +1,259 @@
+//! Signing keys for access tokens: generated on first start, kept in the provider's [`KeyStore`] so
+//! every server on one store signs with the same key, and published as a JWK Set (RFC 7517 §5).
+//!
+//! EdDSA (Ed25519, RFC 8037) by default; ES256 (RFC 7518 §3.4) on request. RSA is not offered: the
+//! pure-Rust `rsa` crate has a timing advisory (RUSTSEC-2023-0071).
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use mcp_oauth_provider::{KeyStore, ProviderError, ProviderResult, SigningKeyRecord, UnixTime};
+
+use crate::oauth::secrets::{new_secret, random_bytes};
+
+/// PKCS#8 v1 prefix for an Ed25519 private key (RFC 8410 §7): SEQUENCE, version 0, algorithm
+/// id-Ed25519, OCTET STRING wrapping the 32-byte seed.
+const ED25519_PKCS8_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// The key that signs new tokens.
+struct ActiveKey {
+    kid: String,
+    algorithm: Algorithm,
+    encoding: EncodingKey,
+}
+
+struct KeySet {
+    active: ActiveKey,
+    verifying: HashMap<String, (Algorithm, DecodingKey)>,
+    jwks: JwkSet,
+}
+
+/// Holds the keys loaded from the store.
+pub struct KeyManager {
+    algorithm: Algorithm,
+    set: RwLock<Option<KeySet>>,
+}
+
+/// A newly generated key, not yet stored.
+pub fn generate_key(algorithm: Algorithm, now: UnixTime) -> ProviderResult<SigningKeyRecord> {
+    let (der, alg_name) = match algorithm {
+        Algorithm::EdDSA => {
+            let mut der = ED25519_PKCS8_PREFIX.to_vec();
+            der.extend_from_slice(&random_bytes());
+            (der, "EdDSA")
+        }
+        Algorithm::ES256 => {
+            use p256::pkcs8::EncodePrivateKey;
+            // A random 32-byte string is a valid P-256 scalar except with negligible probability;
+            // loop rather than fail in that case.
+            let secret = loop {
+                if let Ok(k) = p256::SecretKey::from_slice(&random_bytes()) {
+                    break k;
+                }
+            };
+            let der = secret
+                .to_pkcs8_der()
+                .map_err(|e| ProviderError::backend("encoding a P-256 key", e.to_string()))?;
+            (der.as_bytes().to_vec(), "ES256")
+        }
+        other => {
+            return Err(ProviderError::Unsupported(format!(
+                "signing algorithm {other:?}"
+            )));
+        }
+    };
+    let kid = new_secret()[..16].to_string();
+    let encoding = encoding_key(algorithm, &der);
+    let mut jwk = Jwk::from_encoding_key(&encoding, algorithm)
+        .map_err(|e| ProviderError::backend("deriving the public JWK", e.to_string()))?;
+    jwk.common.key_id = Some(kid.clone());
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    jwk.common.key_algorithm = Some(match algorithm {
+        Algorithm::ES256 => KeyAlgorithm::ES256,
+        _ => KeyAlgorithm::EdDSA,
+    });
+    let public_jwk =
+        serde_json::to_string(&jwk).map_err(|e| ProviderError::backend("serialising a JWK", e))?;
+    Ok(SigningKeyRecord {
+        kid,
+        algorithm: alg_name.to_string(),
+        private_key: der,
+        public_jwk,
+        created_at: now,
+        active: false,
+        retire_at: None,
+    })
+}
+
+fn encoding_key(algorithm: Algorithm, der: &[u8]) -> EncodingKey {
+    match algorithm {
+        Algorithm::ES256 => EncodingKey::from_ec_der(der),
+        _ => EncodingKey::from_ed_der(der),
+    }
+}
+
+/// Parses an algorithm name from config or the store.
+pub fn parse_algorithm(name: &str) -> Option<Algorithm> {
+    match name {
+        "EdDSA" => Some(Algorithm::EdDSA),
+        "ES256" => Some(Algorithm::ES256),
+        _ => None,
+    }
+}
+
+impl KeyManager {
+    pub fn new(algorithm: Algorithm) -> Self {
+        Self {
+            algorithm,
+            set: RwLock::new(None),
+        }
+    }
+
+    /// Loads the keys, creating and activating one when the store has no active key.
+    pub async fn init(&self, store: &dyn KeyStore, now: UnixTime) -> ProviderResult<()> {
+        if !store.list_keys().await?.iter().any(|k| k.active) {
+            let mut key = generate_key(self.algorithm, now)?;
+            key.active = true;
+            let kid = key.kid.clone();
+            store.insert_key(key).await?;
+            // Another server may have raced us; activating makes exactly one key active either way.
+            store.activate_key(&kid, now).await?;
+            tracing::info!(kid = %kid, "generated a new signing key");
+        }
+        self.reload(store).await
+    }
+
+    /// Generates a new key and makes it the signing key; the previous one keeps verifying until
+    /// `retire_previous_at`.
+    pub async fn rotate(
+        &self,
+        store: &dyn KeyStore,
+        now: UnixTime,
+        retire_previous_at: UnixTime,
+    ) -> ProviderResult<String> {
+        let key = generate_key(self.algorithm, now)?;
+        let kid = key.kid.clone();
+        store.insert_key(key).await?;
+        store.activate_key(&kid, retire_previous_at).await?;
+        self.reload(store).await?;
+        Ok(kid)
+    }
+
+    /// Re-reads the store (keys rotated by another server).
+    pub async fn reload(&self, store: &dyn KeyStore) -> ProviderResult<()> {
+        let records = store.list_keys().await?;
+        let mut active = None;
+        let mut verifying = HashMap::new();
+        let mut keys = Vec::new();
+        for r in &records {
+            let Some(alg) = parse_algorithm(&r.algorithm) else {
+                tracing::warn!(kid = %r.kid, algorithm = %r.algorithm, "skipping a key with an unknown algorithm");
+                continue;
+            };
+            let jwk: Jwk = serde_json::from_str(&r.public_jwk).map_err(|e| {
+                ProviderError::backend(format!("stored JWK of key {} is corrupt", r.kid), e)
+            })?;
+            let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| {
+                ProviderError::backend(
+                    format!("stored JWK of key {} is unusable", r.kid),
+                    e.to_string(),
+                )
+            })?;
+            verifying.insert(r.kid.clone(), (alg, decoding));
+            keys.push(jwk);
+            if r.active && active.is_none() {
+                active = Some(ActiveKey {
+                    kid: r.kid.clone(),
+                    algorithm: alg,
+                    encoding: encoding_key(alg, &r.private_key),
+                });
+            }
+        }
+        let active = active
+            .ok_or_else(|| ProviderError::backend_msg("the key store has no active signing key"))?;
+        let set = KeySet {
+            active,
+            verifying,
+            jwks: JwkSet { keys },
+        };
+        match self.set.write() {
+            Ok(mut guard) => *guard = Some(set),
+            Err(poisoned) => *poisoned.into_inner() = Some(set),
+        }
+        Ok(())
+    }
+
+    fn with_set<T>(&self, f: impl FnOnce(&KeySet) -> T) -> Option<T> {
+        let guard = match self.set.read() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        guard.as_ref().map(f)
+    }
+
+    /// Signs a JWT with the active key, with the given `typ`.
+    pub fn sign<T: serde::Serialize>(
+        &self,
+        typ: &str,
+        claims: &T,
+    ) -> Result<String, ProviderError> {
+        self.with_set(|set| {
+            let mut header = jsonwebtoken::Header::new(set.active.algorithm);
+            header.typ = Some(typ.to_string());
+            header.kid = Some(set.active.kid.clone());
+            jsonwebtoken::encode(&header, claims, &set.active.encoding)
+                .map_err(|e| ProviderError::backend("signing a token", e.to_string()))
+        })
+        .unwrap_or_else(|| Err(ProviderError::backend_msg("signing keys are not loaded")))
+    }
+
+    /// The verification key for `kid`, if known.
+    pub fn verifying_key(&self, kid: &str) -> Option<(Algorithm, DecodingKey)> {
+        self.with_set(|set| set.verifying.get(kid).cloned())
+            .flatten()
+    }
+
+    /// The public JWK Set.
+    pub fn jwks(&self) -> JwkSet {
+        self.with_set(|set| set.jwks.clone())
+            .unwrap_or(JwkSet { keys: Vec::new() })
+    }
+
+    /// The `kid` of the active key.
+    pub fn active_kid(&self) -> Option<String> {
+        self.with_set(|set| set.active.kid.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_sign_and_verify() {
+        for alg in [Algorithm::EdDSA, Algorithm::ES256] {
+            let rec = generate_key(alg, 0).unwrap();
+            let jwk: Jwk = serde_json::from_str(&rec.public_jwk).unwrap();
+            assert_eq!(jwk.common.key_id.as_deref(), Some(rec.kid.as_str()));
+            assert!(
+                !rec.public_jwk.contains("\"d\""),
+                "the public JWK must not carry the private key"
+            );
+            let enc = encoding_key(alg, &rec.private_key);
+            let token = jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(alg),
+                &serde_json::json!({"sub": "x", "exp": 4_000_000_000u64}),
+                &enc,
+            )
+            .unwrap();
+            let dec = DecodingKey::from_jwk(&jwk).unwrap();
+            let mut v = jsonwebtoken::Validation::new(alg);
+            v.validate_aud = false;
+            jsonwebtoken::decode::<serde_json::Value>(&token, &dec, &v).unwrap();
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! The login and consent steps of an authorization (OAuth 2.1 §4.1.1 leaves user authentication to the
+//! server; MCP security best practices, *Confused Deputy*, say how consent must look).
+//!
+//! - `GET /login?tx=…` renders the sign-in form; `POST /login` checks the credentials.
+//! - Then the consent page names the client, its redirect host, the resource and the scopes;
+//!   `POST /consent` approves (a code is issued, RFC 6749 §4.1.2, with `iss` per RFC 9207) or denies
+//!   (`access_denied`). Consent may be remembered per user + client + scopes.
+//!
+//! Every form carries the transaction's CSRF token and must come from the browser holding the
+//! transaction's binding cookie. A wrong password re-renders the form with one generic message,
+//! whether or not the user exists.
+
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use mcp_oauth_provider::{
+    AuthOutcome, AuthenticatedUser, AuthorizationCode, Client, ConsentRecord, LoginTransaction,
+    ProviderError,
+};
+use serde::Deserialize;
+
+use crate::error::{AuthorizeError, OAuthError};
+use crate::oauth::authorize::{error_response, redirect};
+use crate::oauth::browser_binding;
+use crate::oauth::params::{Params, is_form, read_body};
+use crate::oauth::redirect_uri::with_params;
+use crate::oauth::secrets::{constant_time_eq, hash_secret, new_secret, secret_matches};
+use crate::state::{AppState, now};
+
+const BAD_CREDENTIALS: &str = "Invalid username or password.";
+const DIRECTORY_DOWN: &str = "Sign-in is temporarily unavailable. Please try again in a moment.";
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    tx: Option<String>,
+}
+
+fn page(status: StatusCode, title: &'static str, msg: &'static str) -> AuthorizeError {
+    AuthorizeError::page(status, title, msg)
+}
+
+fn expired() -> AuthorizeError {
+    page(
+        StatusCode::BAD_REQUEST,
+        "Sign-in request expired",
+        "This sign-in request has expired or was already used. Return to the application and start again.",
+    )
+}
+
+fn unverified() -> AuthorizeError {
+    page(
+        StatusCode::FORBIDDEN,
+        "Request not verified",
+        "This form could not be verified. Return to the application and start again in the same browser.",
+    )
+}
+
+fn storage_page(err: ProviderError) -> AuthorizeError {
+    let e = OAuthError::from(err);
+    AuthorizeError::page(e.code.status(), "Temporarily unavailable", e.description)
+}
+
+/// A live transaction and its client.
+struct Loaded {
+    tx_id: String,
+    tx: LoginTransaction,
+    client: Client,
+}
+
+/// Loads the transaction `tx_id` and checks the browser binding (and, for posts, the CSRF token).
+async fn load(
+    state: &AppState,
+    headers: &HeaderMap,
+    tx_id: Option<&str>,
+    csrf: Option<Option<&str>>,
+) -> Result<Loaded, AuthorizeError> {
+    let tx_id = tx_id.ok_or_else(expired)?;
+    let tx = state
+        .provider
+        .interactions()
+        .get_transaction(&hash_secret(tx_id))
+        .await
+        .map_err(storage_page)?
+        .filter(|tx| tx.expires_at > now())
+        .ok_or_else(expired)?;
+    let binding = browser_binding::presented(state, headers).ok_or_else(unverified)?;
+    if !secret_matches(&binding, &tx.browser_binding_hash) {
+        return Err(unverified());
+    }
+    if let Some(csrf) = csrf {
+        match csrf {
+            Some(token) if constant_time_eq(token, &tx.csrf_token) => {}
+            _ => return Err(unverified()),
+        }
+    }
+    let client = state
+        .provider
+        .clients()
+        .get_client(&tx.client_id)
+        .await
+        .map_err(storage_page)?
+        .ok_or_else(|| {
+            page(
+                StatusCode::BAD_REQUEST,
+                "Unknown application",
+                "The application is no longer registered.",
+            )
+        })?;
+    Ok(Loaded {
+        tx_id: tx_id.to_string(),
+        tx,
+        client,
+    })
+}
+
+/// Reads a posted HTML form; anything else is an error page.
+async fn read_form(req: Request) -> Result<(HeaderMap, Params), AuthorizeError> {
+    let headers = req.headers().clone();
+    if !is_form(&headers) {
+        return Err(page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "The form was not submitted correctly.",
+        ));
+    }
+    let body = read_body(req, &()).await.map_err(|_| {
+        page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "The form could not be read.",
+        )
+    })?;
+    Ok((headers, Params::parse(&body)))
+}
+
+fn field<'a>(params: &'a Params, name: &str) -> Result<Option<&'a str>, AuthorizeError> {
+    params.get(name).map_err(|_| {
+        page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "A form field was repeated.",
+        )
+    })
+}
+
+fn redirect_host(uri: &str) -> String {
+    url::Url::parse(uri)
+        .ok()
+        .and_then(|u| {
+            u.host_str().map(|h| match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
+            })
+        })
+        .unwrap_or_else(|| uri.to_string())
+}
+
+fn client_label(client: &Client) -> String {
+    client
+        .client_name
+        .clone()
+        .unwrap_or_else(|| client.client_id.clone())
+}
+
+fn resource_name(state: &AppState, uri: &str) -> String {
+    state
+        .resources
+        .all()
+        .iter()
+        .find(|r| r.uri == uri)
+        .map(|r| r.name.clone())
+        .unwrap_or_else(|| uri.to_string())
+}
+
+fn render_login(
+    state: &AppState,
+    l: &Loaded,
+    status: StatusCode,
+    error: Option<&str>,
+    username: &str,
+) -> Response {
+    state.pages.render(
+        status,
+        "login.html",
+        minijinja::context! {
+            action => "/login",
+            tx => l.tx_id.clone(),
+            csrf_token => l.tx.csrf_token.clone(),
+            client_name => client_label(&l.client),
+            resource_name => resource_name(state, &l.tx.resource),
+            redirect_host => redirect_host(&l.tx.redirect_uri),
+            error => error,
+            username => username,
+        },
+    )
+}
+
+fn render_consent(
+    state: &AppState,
+    l: &Loaded,
+    user: &AuthenticatedUser,
+    scopes: &[String],
+) -> Response {
+    state.pages.render(
+        StatusCode::OK,
+        "consent.html",
+        minijinja::context! {
+            action => "/consent",
+            tx => l.tx_id.clone(),
+            csrf_token => l.tx.csrf_token.clone(),
+            username => user.display_name.clone().unwrap_or_else(|| user.username.clone()),
+            client_name => client_label(&l.client),
+            client_id => l.client.client_id.clone(),
+            resource_name => resource_name(state, &l.tx.resource),
+            resource_uri => l.tx.resource.clone(),
+            redirect_host => redirect_host(&l.tx.redirect_uri),
+            scopes => scopes.to_vec(),
+            allow_remember => state.allow_remember_consent,
+        },
+    )
+}
+
+/// `GET /login?tx=…`.
+pub async fn login_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let tx = query.ok().and_then(|Query(q)| q.tx);
+    match load(&state, &headers, tx.as_deref(), None).await {
+        Ok(l) => render_login(&state, &l, StatusCode::OK, None, ""),
+        Err(e) => error_response(&state, e),
+    }
+}
+
+/// `POST /login`: form `tx`, `csrf_token`, `username`, `password`.
+pub async fn login_post(State(state): State<AppState>, req: Request) -> Response {
+    match login(&state, req).await {
+        Ok(r) => r,
+        Err(e) => error_response(&state, e),
+    }
+}
+
+async fn login(state: &AppState, req: Request) -> Result<Response, AuthorizeError> {
+    let (headers, params) = read_form(req).await?;
+    let l = load(
+        state,
+        &headers,
+        field(&params, "tx")?,
+        Some(field(&params, "csrf_token")?),
+    )
+    .await?;
+    let username = field(&params, "username")?.unwrap_or("").trim().to_string();
+    let password = field(&params, "password")?.unwrap_or("");
+    if username.is_empty() || password.is_empty() {
+        return Ok(render_login(
+            state,
+            &l,
+            StatusCode::OK,
+            Some(BAD_CREDENTIALS),
+            &username,
+        ));
+    }
+    let user = match state
+        .provider
+        .authenticator()
+        .authenticate(&username, password)
+        .await
+    {
+        Ok(AuthOutcome::Authenticated(user)) => user,
+        Ok(AuthOutcome::Rejected) => {
+            tracing::info!(client_id = %l.client.client_id, "failed sign-in");
+            return Ok(render_login(
+                state,
+                &l,
+                StatusCode::OK,
+                Some(BAD_CREDENTIALS),
+                &username,
+            ));
+        }
+        Err(err) if err.is_unavailable() => {
+            tracing::warn!(error = %err, "user directory unavailable during sign-in");
+            return Ok(render_login(
+                state,
+                &l,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(DIRECTORY_DOWN),
+                &username,
+            ));
+        }
+        Err(err) => return Err(storage_page(err)),
+    };
+    tracing::info!(subject = %user.subject, client_id = %l.client.client_id, "signed in");
+    let scopes = state
+        .provider
+        .grantable_scopes(&user, &l.client, &l.tx.scopes)
+        .await;
+    if !state
+        .provider
+        .interactions()
+        .set_transaction_user(&l.tx.id_hash, user.clone())
+        .await
+        .map_err(storage_page)?
+    {
+        return Err(expired());
+    }
+    let remembered = state
+        .provider
+        .interactions()
+        .get_consent(&user.subject, &l.client.client_id)
+        .await
+        .map_err(storage_page)?;
+    if remembered.is_some_and(|c| scopes.iter().all(|s| c.scopes.contains(s))) {
+        return finish(state, &l.tx.id_hash, true, false).await;
+    }
+    Ok(render_consent(state, &l, &user, &scopes))
+}
+
+/// `POST /consent`: form `tx`, `csrf_token`, `decision` (`approve` | `deny`), optional `remember`.
+pub async fn consent_post(State(state): State<AppState>, req: Request) -> Response {
+    match consent(&state, req).await {
+        Ok(r) => r,
+        Err(e) => error_response(&state, e),
+    }
+}
+
+async fn consent(state: &AppState, req: Request) -> Result<Response, AuthorizeError> {
+    let (headers, params) = read_form(req).await?;
+    let l = load(
+        state,
+        &headers,
+        field(&params, "tx")?,
+        Some(field(&params, "csrf_token")?),
+    )
+    .await?;
+    if l.tx.user.is_none() {
+        return Err(page(
+            StatusCode::BAD_REQUEST,
+            "Not signed in",
+            "Sign in before answering the consent question.",
+        ));
+    }
+    let approve = match field(&params, "decision")? {
+        Some("approve") => true,
+        Some("deny") => false,
+        _ => {
+            return Err(page(
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                "Choose Allow or Deny.",
+            ));
+        }
+    };
+    let remember = state.allow_remember_consent && field(&params, "remember")?.is_some();
+    finish(state, &l.tx.id_hash, approve, remember).await
+}
+
+/// Ends the transaction (exactly once): issues a code and redirects, or redirects `access_denied`.
+async fn finish(
+    state: &AppState,
+    tx_hash: &mcp_oauth_provider::SecretHash,
+    approve: bool,
+    remember: bool,
+) -> Result<Response, AuthorizeError> {
+    let tx = state
+        .provider
+        .interactions()
+        .take_transaction(tx_hash)
+        .await
+        .map_err(storage_page)?
+        .filter(|tx| tx.expires_at > now())
+        .ok_or_else(expired)?;
+    let Some(user) = tx.user.clone() else {
+        return Err(expired());
+    };
+    let fail = |error: OAuthError| AuthorizeError::Redirect {
+        redirect_uri: tx.redirect_uri.clone(),
+        state: tx.state.clone(),
+        error,
+    };
+    if !approve {
+        tracing::info!(subject = %user.subject, client_id = %tx.client_id, "consent denied");
+        return Err(fail(OAuthError::new(
+            crate::error::ErrorCode::AccessDenied,
+            "the user denied the request",
+        )));
+    }
+    let client = state
+        .provider
+        .clients()
+        .get_client(&tx.client_id)
+        .await
+        .map_err(|e| fail(e.into()))?
+        .ok_or_else(|| {
+            fail(OAuthError::new(
+                crate::error::ErrorCode::UnauthorizedClient,
+                "the client is no longer registered",
+            ))
+        })?;
+    let scopes = state
+        .provider
+        .grantable_scopes(&user, &client, &tx.scopes)
+        .await;
+    let t = now();
+    if remember {
+        let consent = ConsentRecord {
+            subject: user.subject.clone(),
+            client_id: client.client_id.clone(),
+            scopes: scopes.clone(),
+            granted_at: t,
+        };
+        state
+            .provider
+            .interactions()
+            .remember_consent(consent)
+            .await
+            .map_err(|e| fail(e.into()))?;
+    }
+    let lifetimes = state.provider.token_lifetimes(&client, state.lifetimes);
+    let code = new_secret();
+    let record = AuthorizationCode {
+        code_hash: hash_secret(&code),
+        family_id: uuid::Uuid::new_v4().to_string(),
+        client_id: client.client_id.clone(),
+        subject: user.subject.clone(),
+        redirect_uri: tx.redirect_uri.clone(),
+        redirect_uri_explicit: tx.redirect_uri_explicit,
+        code_challenge: tx.code_challenge.clone(),
+        scopes,
+        resource: tx.resource.clone(),
+        issued_at: t,
+        expires_at: t + lifetimes.code,
+    };
+    state
+        .provider
+        .tokens()
+        .insert_code(record)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    tracing::info!(subject = %user.subject, client_id = %client.client_id, "authorization code issued");
+    let mut params: Vec<(&str, &str)> = vec![("code", &code)];
+    if let Some(s) = tx.state.as_deref() {
+        params.push(("state", s));
+    }
+    params.push(("iss", &state.issuer));
+    Ok(redirect(&with_params(&tx.redirect_uri, &params)))
+}

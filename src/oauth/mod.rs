@@ -1,0 +1,28 @@
+//! The protocol core: one module per endpoint, plus the rules they share.
+//!
+//! Endpoints: [`metadata`] (RFC 8414 / OIDC discovery), [`register`] (RFC 7591), [`authorize`]
+//! (OAuth 2.1 §4.1.1), [`login`] (sign-in + consent), [`token`] (OAuth 2.1 §3.2), [`revoke`]
+//! (RFC 7009), [`introspect`] (RFC 7662), [`jwks`] (RFC 7517).
+//!
+//! Shared rules: [`pkce`] (RFC 7636), [`redirect_uri`] (RFC 8252 §7.3), [`resources`] (RFC 8707 +
+//! scopes), [`client_auth`] (RFC 6749 §2.3), [`tokens`] (RFC 9068 JWTs), [`keys`], [`secrets`],
+//! [`params`] (RFC 6749 §3.1 parameter rules), [`pages`] (HTML), [`browser_binding`] (login CSRF).
+
+pub mod authorize;
+pub mod browser_binding;
+pub mod client_auth;
+pub mod introspect;
+pub mod jwks;
+pub mod keys;
+pub mod login;
+pub mod metadata;
+pub mod pages;
+pub mod params;
+pub mod pkce;
+pub mod redirect_uri;
+pub mod register;
+pub mod resources;
+pub mod revoke;
+pub mod secrets;
+pub mod token;
+pub mod tokens;

@@ -1,0 +1,115 @@
+//! Request parameters of form bodies and query strings.
+//!
+//! RFC 6749 §3.1: parameters sent without a value are treated as omitted, and request and response
+//! parameters MUST NOT be included more than once. Malformed input becomes `invalid_request` in the
+//! endpoint's own JSON format, never a framework's plain-text rejection.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+
+use crate::error::OAuthError;
+
+/// Largest form body an OAuth endpoint accepts.
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// Decoded parameters, in order, duplicates kept so they can be refused.
+#[derive(Debug, Clone, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn parse(raw: &[u8]) -> Self {
+        Self(
+            form_urlencoded::parse(raw)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// The single value of `name`; empty values count as absent; a repeated parameter is an error.
+    pub fn get(&self, name: &str) -> Result<Option<&str>, DuplicateParam> {
+        let mut found = None;
+        for (k, v) in &self.0 {
+            if k == name && !v.is_empty() {
+                if found.is_some() {
+                    return Err(DuplicateParam(name.to_string()));
+                }
+                found = Some(v.as_str());
+            }
+        }
+        Ok(found)
+    }
+
+    /// Like [`Params::get`], answering `invalid_request` for duplicates.
+    pub fn single(&self, name: &str) -> Result<Option<&str>, OAuthError> {
+        self.get(name).map_err(OAuthError::from)
+    }
+
+    /// A required parameter.
+    pub fn required(&self, name: &str) -> Result<&str, OAuthError> {
+        self.single(name)?
+            .ok_or_else(|| OAuthError::invalid_request(format!("missing parameter: {name}")))
+    }
+}
+
+/// A parameter that appeared more than once.
+#[derive(Debug, Clone)]
+pub struct DuplicateParam(pub String);
+
+impl From<DuplicateParam> for OAuthError {
+    fn from(d: DuplicateParam) -> Self {
+        OAuthError::invalid_request(format!("parameter repeated: {}", d.0))
+    }
+}
+
+/// Extractor for `application/x-www-form-urlencoded` bodies of JSON-speaking endpoints.
+#[derive(Debug, Clone)]
+pub struct FormParams(pub Params);
+
+impl<S: Send + Sync> FromRequest<S> for FormParams {
+    type Rejection = OAuthError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_form(req.headers()) {
+            return Err(OAuthError::invalid_request(
+                "the request body must be application/x-www-form-urlencoded",
+            ));
+        }
+        let body = read_body(req, state).await?;
+        Ok(Self(Params::parse(&body)))
+    }
+}
+
+/// True when the request declares a form body.
+pub fn is_form(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// Reads a body of at most [`MAX_FORM_BYTES`].
+pub async fn read_body<S: Send + Sync>(req: Request, _state: &S) -> Result<Bytes, OAuthError> {
+    axum::body::to_bytes(req.into_body(), MAX_FORM_BYTES)
+        .await
+        .map_err(|_| OAuthError::invalid_request("the request body is unreadable or too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_values_are_absent_and_duplicates_refused() {
+        let p = Params::parse(b"a=1&b=&c=x%20y&d=1&d=2");
+        assert_eq!(p.get("a").ok().flatten(), Some("1"));
+        assert_eq!(p.get("b").ok().flatten(), None);
+        assert_eq!(p.get("c").ok().flatten(), Some("x y"));
+        assert!(p.get("d").is_err());
+        assert!(p.required("zz").is_err());
+    }
+}

@@ -1,0 +1,158 @@
+//! Redirect URIs: what may be registered, and how a requested URI is matched against the registered
+//! ones.
+//!
+//! - MCP authorization, *Communication Security*: redirect URIs MUST be localhost or https.
+//! - RFC 6749 §3.1.2: absolute, no fragment.
+//! - OAuth 2.1 §4.1.1 / MCP *Open Redirection*: exact string match against registered values, except
+//!   that for loopback http redirect URIs the port may differ (RFC 8252 §7.3: native apps bind an
+//!   ephemeral port).
+
+use url::{Host, Url};
+
+/// Why a redirect URI cannot be registered.
+pub fn validate_for_registration(uri: &str) -> Result<(), String> {
+    if uri.contains('#') {
+        return Err(format!("redirect URI must not contain a fragment: {uri}"));
+    }
+    let url = Url::parse(uri).map_err(|_| format!("redirect URI is not an absolute URI: {uri}"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("redirect URI must not carry credentials: {uri}"));
+    }
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        "http" => Err(format!(
+            "http redirect URIs are allowed only for loopback hosts: {uri}"
+        )),
+        _ => Err(format!(
+            "redirect URI must use https (or http on a loopback host): {uri}"
+        )),
+    }
+}
+
+/// True for `localhost`, `127.0.0.0/8` and `::1`.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// True when `requested` may be used in place of the registered `registered`.
+pub fn matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    // RFC 8252 §7.3: loopback http URIs match whatever the port.
+    let (Ok(reg), Ok(req)) = (Url::parse(registered), Url::parse(requested)) else {
+        return false;
+    };
+    reg.scheme() == "http"
+        && req.scheme() == "http"
+        && is_loopback(&reg)
+        && reg.host() == req.host()
+        && reg.path() == req.path()
+        && reg.query() == req.query()
+        && req.fragment().is_none()
+        && req.username().is_empty()
+        && req.password().is_none()
+}
+
+/// The registered URI `requested` matches, if any.
+pub fn find_match<'a>(registered: &'a [String], requested: &str) -> Option<&'a str> {
+    registered
+        .iter()
+        .map(String::as_str)
+        .find(|r| matches(r, requested))
+}
+
+/// Appends response parameters to a redirect URI, keeping its own query (RFC 6749 §3.1.2).
+pub fn with_params(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+    match Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            {
+                let mut q = url.query_pairs_mut();
+                for (k, v) in params {
+                    q.append_pair(k, v);
+                }
+            }
+            url.into()
+        }
+        // Only validated URIs reach here; fall back to plain concatenation rather than failing.
+        Err(_) => {
+            let sep = if redirect_uri.contains('?') { '&' } else { '?' };
+            let query: String = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(params)
+                .finish();
+            format!("{redirect_uri}{sep}{query}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_rules() {
+        assert!(validate_for_registration("https://app.example/cb").is_ok());
+        assert!(validate_for_registration("http://127.0.0.1:8765/callback").is_ok());
+        assert!(validate_for_registration("http://localhost/callback").is_ok());
+        assert!(validate_for_registration("http://[::1]:9/cb").is_ok());
+        assert!(validate_for_registration("http://app.example/cb").is_err());
+        assert!(validate_for_registration("https://app.example/cb#frag").is_err());
+        assert!(validate_for_registration("javascript:alert(1)").is_err());
+        assert!(validate_for_registration("com.example.app:/cb").is_err());
+        assert!(validate_for_registration("/relative").is_err());
+        assert!(validate_for_registration("https://user:pw@app.example/cb").is_err());
+    }
+
+    #[test]
+    fn exact_match_except_loopback_port() {
+        assert!(matches("https://app.example/cb", "https://app.example/cb"));
+        assert!(!matches(
+            "https://app.example/cb",
+            "https://app.example/cb/"
+        ));
+        assert!(!matches(
+            "https://app.example/cb",
+            "https://app.example:8443/cb"
+        ));
+        assert!(!matches(
+            "https://app.example/cb",
+            "https://app.example/cb?x=1"
+        ));
+        assert!(matches("http://127.0.0.1/cb", "http://127.0.0.1:51234/cb"));
+        assert!(matches(
+            "http://127.0.0.1:3000/cb",
+            "http://127.0.0.1:4000/cb"
+        ));
+        assert!(matches(
+            "http://localhost:3000/cb",
+            "http://localhost:4000/cb"
+        ));
+        assert!(!matches(
+            "http://127.0.0.1:3000/cb",
+            "http://127.0.0.1:4000/other"
+        ));
+        assert!(!matches(
+            "http://127.0.0.1:3000/cb",
+            "http://localhost:3000/cb"
+        ));
+        assert!(!matches(
+            "http://127.0.0.1:3000/cb",
+            "http://127.0.0.1.evil.example:3000/cb"
+        ));
+    }
+
+    #[test]
+    fn params_are_appended_to_existing_query() {
+        let u = with_params(
+            "https://app.example/cb?x=1",
+            &[("code", "a b"), ("state", "<s>")],
+        );
+        assert_eq!(u, "https://app.example/cb?x=1&code=a+b&state=%3Cs%3E");
+    }
+}

@@ -1,0 +1,215 @@
+//! Protected resources (RFC 8707 resource indicators) and scopes.
+//!
+//! Each MCP server the authorization server protects is declared once in `[[resources]]`. A `resource`
+//! parameter must name one of them, else `invalid_target` (RFC 8707 §2); the access token's `aud` is
+//! that resource's canonical URI. When a client sends no `resource` and exactly one resource is
+//! declared, that one is used.
+
+use url::Url;
+
+use crate::error::OAuthError;
+
+/// A declared protected resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    /// Canonical URI (MCP *Canonical Server URI*): lowercase scheme and host, no fragment, no trailing
+    /// slash on an empty path.
+    pub uri: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+}
+
+/// The canonical form of a resource URI, or why it is not one.
+pub fn canonical_uri(raw: &str) -> Result<String, String> {
+    if raw.contains('#') {
+        return Err("a resource indicator must not contain a fragment".into());
+    }
+    let url =
+        Url::parse(raw).map_err(|_| "a resource indicator must be an absolute URI".to_string())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err("a resource indicator must be an http(s) URI".into());
+    }
+    let mut s: String = url.into();
+    // `Url` always writes "/" for an empty path; the canonical MCP URI has no trailing slash there.
+    if s.ends_with('/')
+        && Url::parse(&s)
+            .map(|u| u.path() == "/" && u.query().is_none())
+            .unwrap_or(false)
+    {
+        s.pop();
+    }
+    Ok(s)
+}
+
+/// All declared resources.
+#[derive(Debug, Clone, Default)]
+pub struct Resources {
+    list: Vec<Resource>,
+}
+
+impl Resources {
+    pub fn new(list: Vec<Resource>) -> Self {
+        Self { list }
+    }
+
+    pub fn all(&self) -> &[Resource] {
+        &self.list
+    }
+
+    /// Resolves a `resource` parameter: a declared resource, or the only one when none was sent.
+    pub fn resolve(&self, requested: Option<&str>) -> Result<&Resource, OAuthError> {
+        match requested {
+            Some(raw) => {
+                let canonical = canonical_uri(raw).map_err(OAuthError::invalid_target)?;
+                self.list
+                    .iter()
+                    .find(|r| r.uri == canonical)
+                    .ok_or_else(|| {
+                        OAuthError::invalid_target(
+                            "the requested resource is not served by this authorization server",
+                        )
+                    })
+            }
+            None => match self.list.as_slice() {
+                [only] => Ok(only),
+                [] => Err(OAuthError::invalid_target(
+                    "no protected resources are configured",
+                )),
+                _ => Err(OAuthError::invalid_target(
+                    "several resources are served here: the resource parameter is required",
+                )),
+            },
+        }
+    }
+
+    /// Every scope of every resource, deduplicated, in declaration order.
+    pub fn all_scopes(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for s in self.list.iter().flat_map(|r| r.scopes.iter()) {
+            if !out.contains(s) {
+                out.push(s.clone());
+            }
+        }
+        out
+    }
+}
+
+/// RFC 6749 §3.3: a scope token is 1*( %x21 / %x23-5B / %x5D-7E ).
+pub fn is_valid_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+/// Parses a space-separated scope string, deduplicated, order kept.
+pub fn parse_scope(raw: &str) -> Result<Vec<String>, OAuthError> {
+    let mut out: Vec<String> = Vec::new();
+    for token in raw.split(' ').filter(|t| !t.is_empty()) {
+        if !is_valid_scope_token(token) {
+            return Err(OAuthError::invalid_scope(
+                "the scope parameter contains an invalid character",
+            ));
+        }
+        if !out.iter().any(|s| s == token) {
+            out.push(token.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// The scopes of a request for `resource` by a client allowed `client_allowed` (`None` = any):
+/// the requested ones, which must all be offered by the resource and allowed for the client
+/// (`invalid_scope`), or by default every resource scope the client may have.
+pub fn select_scopes(
+    resource: &Resource,
+    client_allowed: Option<&[String]>,
+    requested: Option<&str>,
+) -> Result<Vec<String>, OAuthError> {
+    let scopes = match requested {
+        Some(raw) => parse_scope(raw)?,
+        None => resource
+            .scopes
+            .iter()
+            .filter(|s| client_allowed.is_none_or(|allowed| allowed.contains(s)))
+            .cloned()
+            .collect(),
+    };
+    if let Some(bad) = scopes.iter().find(|s| !resource.scopes.contains(s)) {
+        return Err(OAuthError::invalid_scope(format!(
+            "scope {bad:?} is not offered by {}",
+            resource.uri
+        )));
+    }
+    if let Some(allowed) = client_allowed {
+        if let Some(bad) = scopes.iter().find(|s| !allowed.contains(s)) {
+            return Err(OAuthError::invalid_scope(format!(
+                "this client may not request scope {bad:?}"
+            )));
+        }
+    }
+    Ok(scopes)
+}
+
+/// Space-joined scope string.
+pub fn join_scope(scopes: &[String]) -> String {
+    scopes.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(uri: &str) -> Resource {
+        Resource {
+            uri: canonical_uri(uri).unwrap_or_default(),
+            name: "x".into(),
+            scopes: vec!["a".into()],
+        }
+    }
+
+    #[test]
+    fn canonical_uris() {
+        assert_eq!(
+            canonical_uri("HTTP://Example.COM/mcp").as_deref(),
+            Ok("http://example.com/mcp")
+        );
+        assert_eq!(
+            canonical_uri("https://example.com:443/").as_deref(),
+            Ok("https://example.com")
+        );
+        assert_eq!(
+            canonical_uri("https://example.com/mcp/").as_deref(),
+            Ok("https://example.com/mcp/")
+        );
+        assert!(canonical_uri("https://example.com/mcp#x").is_err());
+        assert!(canonical_uri("urn:x").is_err());
+        assert!(canonical_uri("mcp").is_err());
+    }
+
+    #[test]
+    fn resolve_rules() {
+        let one = Resources::new(vec![res("http://127.0.0.1:9000/mcp")]);
+        assert_eq!(
+            one.resolve(None).map(|r| r.uri.as_str()).ok(),
+            Some("http://127.0.0.1:9000/mcp")
+        );
+        assert!(one.resolve(Some("HTTP://127.0.0.1:9000/mcp")).is_ok());
+        let err = one
+            .resolve(Some("http://127.0.0.1:9000/other"))
+            .err()
+            .map(|e| e.code);
+        assert_eq!(err, Some(crate::error::ErrorCode::InvalidTarget));
+        let two = Resources::new(vec![res("http://a/mcp"), res("http://b/mcp")]);
+        assert!(two.resolve(None).is_err());
+    }
+
+    #[test]
+    fn scope_parsing() {
+        assert_eq!(
+            parse_scope("a  b a").ok(),
+            Some(vec!["a".to_string(), "b".to_string()])
+        );
+        assert!(parse_scope("a\"b").is_err());
+        assert!(parse_scope("a\\b").is_err());
+    }
+}

@@ -1,0 +1,314 @@
+//! `POST /token`: the token endpoint (OAuth 2.1 §3.2, RFC 6749 §4.1.3 / §6 / §4.4).
+//!
+//! - `authorization_code`: the code is taken atomically (single use); a replayed code is
+//!   `invalid_grant` and revokes everything issued from it (RFC 6749 §4.1.2, OAuth 2.1 §4.1.3); PKCE S256
+//!   verifier (RFC 7636 §4.6); `redirect_uri` must repeat the authorization request's (RFC 6749
+//!   §4.1.3); `resource` must match the code's (RFC 8707 §2.2, else `invalid_target`).
+//! - `refresh_token`: rotation on every use (OAuth 2.1 §4.3.1); reuse of a rotated token outside the
+//!   grace window revokes the whole family; requested scopes ⊆ original (RFC 6749 §6, `invalid_scope`).
+//! - `client_credentials`: confidential clients only (RFC 6749 §4.4); no refresh token.
+//!
+//! Responses carry `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use mcp_oauth_provider::{CodeRedemption, RotateRefreshToken, Rotation};
+
+use crate::error::{ErrorCode, OAuthError, no_store_headers};
+use crate::oauth::client_auth::{AuthenticatedClient, authenticate_client};
+use crate::oauth::params::{FormParams, Params};
+use crate::oauth::pkce::{is_valid_verifier, verify_s256};
+use crate::oauth::resources::{parse_scope, select_scopes};
+use crate::oauth::secrets::hash_secret;
+use crate::oauth::tokens::{Grant, Issued, mint, response_body};
+use crate::state::{AppState, now};
+
+pub async fn token_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<FormParams, OAuthError>,
+) -> Response {
+    let result = async {
+        let FormParams(params) = form?;
+        let t = now();
+        let client = authenticate_client(&state, &headers, &params, t).await?;
+        let grant_type = params.required("grant_type")?;
+        let issued = match grant_type {
+            "authorization_code" => authorization_code(&state, &client, &params, t).await?,
+            "refresh_token" => refresh_token(&state, &client, &params, t).await?,
+            "client_credentials" => client_credentials(&state, &client, &params, t).await?,
+            _ => {
+                return Err(OAuthError::new(
+                    ErrorCode::UnsupportedGrantType,
+                    "unsupported grant_type",
+                ));
+            }
+        };
+        let mut resp = Json(response_body(&issued)).into_response();
+        no_store_headers(resp.headers_mut());
+        Ok::<_, OAuthError>(resp)
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn require_grant(client: &AuthenticatedClient, grant: &str) -> Result<(), OAuthError> {
+    if client.client.allows_grant(grant) {
+        Ok(())
+    } else {
+        Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("this client is not registered for the {grant} grant"),
+        ))
+    }
+}
+
+async fn authorization_code(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    params: &Params,
+    t: i64,
+) -> Result<Issued, OAuthError> {
+    require_grant(client, "authorization_code")?;
+    let code = params.required("code")?;
+    let verifier = params.required("code_verifier")?;
+    let redirect_uri = params.single("redirect_uri")?;
+    let resource = params.single("resource")?;
+    if !is_valid_verifier(verifier) {
+        return Err(OAuthError::invalid_grant(
+            "code_verifier is malformed (RFC 7636 §4.1)",
+        ));
+    }
+    let requested_resource = resource
+        .map(|r| state.resources.resolve(Some(r)))
+        .transpose()?;
+
+    let code = match state
+        .provider
+        .tokens()
+        .take_code(&hash_secret(code))
+        .await?
+    {
+        CodeRedemption::Redeemed(code) => code,
+        CodeRedemption::Replayed { family_id } => {
+            // RFC 6749 §4.1.2: the server SHOULD revoke all tokens previously issued from this code.
+            state
+                .provider
+                .tokens()
+                .revoke_family(&family_id, state.revoked_family_memory_until(t))
+                .await?;
+            tracing::warn!(client_id = %client.client.client_id, family_id = %family_id, "authorization code replayed; grant revoked");
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was already used",
+            ));
+        }
+        CodeRedemption::Unknown => {
+            return Err(OAuthError::invalid_grant(
+                "the authorization code is invalid",
+            ));
+        }
+    };
+    if code.client_id != client.client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    if code.expires_at <= t {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code has expired",
+        ));
+    }
+    match redirect_uri {
+        Some(uri) if uri == code.redirect_uri => {}
+        Some(_) => {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        None if code.redirect_uri_explicit => {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri is required because the authorization request had one",
+            ));
+        }
+        None => {}
+    }
+    if !verify_s256(verifier, &code.code_challenge) {
+        return Err(OAuthError::invalid_grant(
+            "code_verifier does not match the code_challenge",
+        ));
+    }
+    if let Some(r) = requested_resource {
+        if r.uri != code.resource {
+            return Err(OAuthError::invalid_target(
+                "resource does not match the authorization request",
+            ));
+        }
+    }
+    let lifetimes = state
+        .provider
+        .token_lifetimes(&client.client, state.lifetimes);
+    let issue_refresh = client.client.allows_grant("refresh_token");
+    let issued = mint(
+        state,
+        &Grant {
+            family_id: &code.family_id,
+            client_id: &code.client_id,
+            subject: &code.subject,
+            scopes: &code.scopes,
+            refresh_scopes: &code.scopes,
+            resource: &code.resource,
+            access_ttl: lifetimes.access_token,
+            refresh_ttl: issue_refresh.then_some(lifetimes.refresh_token),
+        },
+        t,
+    )?;
+    state
+        .provider
+        .tokens()
+        .insert_tokens(issued.access_record.clone(), issued.refresh_record.clone())
+        .await?;
+    Ok(issued)
+}
+
+async fn refresh_token(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    params: &Params,
+    t: i64,
+) -> Result<Issued, OAuthError> {
+    require_grant(client, "refresh_token")?;
+    let presented = params.required("refresh_token")?;
+    let scope = params.single("scope")?;
+    let resource = params.single("resource")?;
+    let old_hash = hash_secret(presented);
+    let old = state
+        .provider
+        .tokens()
+        .get_refresh_token(&old_hash)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid"))?;
+    if old.client_id != client.client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    let scopes = match scope {
+        Some(raw) => {
+            let requested = parse_scope(raw)?;
+            if let Some(bad) = requested.iter().find(|s| !old.scopes.contains(s)) {
+                return Err(OAuthError::invalid_scope(format!(
+                    "scope {bad:?} exceeds the original grant"
+                )));
+            }
+            requested
+        }
+        None => old.scopes.clone(),
+    };
+    if let Some(r) = resource {
+        if state.resources.resolve(Some(r))?.uri != old.resource {
+            return Err(OAuthError::invalid_target(
+                "resource does not match the original grant",
+            ));
+        }
+    }
+    let lifetimes = state
+        .provider
+        .token_lifetimes(&client.client, state.lifetimes);
+    let issued = mint(
+        state,
+        &Grant {
+            family_id: &old.family_id,
+            client_id: &old.client_id,
+            subject: &old.subject,
+            scopes: &scopes,
+            refresh_scopes: &old.scopes,
+            resource: &old.resource,
+            access_ttl: lifetimes.access_token,
+            refresh_ttl: Some(lifetimes.refresh_token),
+        },
+        t,
+    )?;
+    let (Some(new_refresh), new_access) =
+        (issued.refresh_record.clone(), issued.access_record.clone())
+    else {
+        return Err(OAuthError::server_error());
+    };
+    let request = RotateRefreshToken {
+        old_hash,
+        new_refresh,
+        new_access,
+        now: t,
+        reuse_grace_since: t - state.refresh_reuse_grace,
+    };
+    match state
+        .provider
+        .tokens()
+        .rotate_refresh_token(request)
+        .await?
+    {
+        Rotation::Rotated(_) => Ok(issued),
+        Rotation::Reused(old) => {
+            // OAuth 2.1 §4.3.1: a rotated refresh token presented again means one of the two parties
+            // holding it is an attacker; revoke the whole grant.
+            state
+                .provider
+                .tokens()
+                .revoke_family(&old.family_id, state.revoked_family_memory_until(t))
+                .await?;
+            tracing::warn!(client_id = %old.client_id, family_id = %old.family_id, "refresh token reused; grant revoked");
+            Err(OAuthError::invalid_grant(
+                "the refresh token was already used",
+            ))
+        }
+        Rotation::Unknown => Err(OAuthError::invalid_grant(
+            "the refresh token is invalid, expired or revoked",
+        )),
+    }
+}
+
+async fn client_credentials(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    params: &Params,
+    t: i64,
+) -> Result<Issued, OAuthError> {
+    if !client.is_confidential() {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "client_credentials requires a confidential client",
+        ));
+    }
+    require_grant(client, "client_credentials")?;
+    let resource = state.resources.resolve(params.single("resource")?)?;
+    let scopes = select_scopes(
+        resource,
+        client.client.scope.as_deref(),
+        params.single("scope")?,
+    )?;
+    let family_id = uuid::Uuid::new_v4().to_string();
+    let lifetimes = state
+        .provider
+        .token_lifetimes(&client.client, state.lifetimes);
+    let issued = mint(
+        state,
+        &Grant {
+            family_id: &family_id,
+            client_id: &client.client.client_id,
+            subject: &client.client.client_id,
+            scopes: &scopes,
+            refresh_scopes: &scopes,
+            resource: &resource.uri,
+            access_ttl: lifetimes.access_token,
+            refresh_ttl: None,
+        },
+        t,
+    )?;
+    state
+        .provider
+        .tokens()
+        .insert_tokens(issued.access_record.clone(), None)
+        .await?;
+    Ok(issued)
+}

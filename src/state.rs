@@ -1,0 +1,101 @@
+//! The shared state every handler sees: the provider (a trait object chosen in config), the issuer,
+//! declared resources, signing keys, page templates and the settings handlers need.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use mcp_oauth_provider::{OAuthServerProvider, TokenLifetimes, UnixTime};
+
+use crate::config::Settings;
+use crate::oauth::keys::KeyManager;
+use crate::oauth::pages::Pages;
+use crate::oauth::resources::Resources;
+
+/// Cheap to clone; everything lives behind one `Arc`.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub provider: Arc<dyn OAuthServerProvider>,
+    /// Issuer identifier, no trailing slash (RFC 8414 §2).
+    pub issuer: String,
+    pub resources: Resources,
+    pub keys: KeyManager,
+    pub pages: Pages,
+    /// Configured lifetimes (a provider's policy may change them per client).
+    pub lifetimes: TokenLifetimes,
+    /// Seconds a rotated refresh token may be reused without revoking its family.
+    pub refresh_reuse_grace: i64,
+    /// Seconds a login transaction lives.
+    pub login_ttl: i64,
+    pub allow_remember_consent: bool,
+    /// Cookies get `Secure` and the `__Host-` prefix when the issuer is https.
+    pub secure_cookies: bool,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Builds the state from validated settings and an opened provider; loads (or creates) keys.
+    pub async fn new(
+        settings: &Settings,
+        provider: Arc<dyn OAuthServerProvider>,
+    ) -> anyhow::Result<Self> {
+        let issuer = settings.issuer_url()?;
+        let algorithm =
+            crate::oauth::keys::parse_algorithm(&settings.keys.algorithm).ok_or_else(|| {
+                anyhow::anyhow!("unsupported keys.algorithm {}", settings.keys.algorithm)
+            })?;
+        let keys = KeyManager::new(algorithm);
+        keys.init(provider.keys(), now()).await?;
+        let t = &settings.tokens;
+        Ok(Self(Arc::new(Inner {
+            provider,
+            secure_cookies: issuer.starts_with("https://"),
+            issuer,
+            resources: Resources::new(settings.resources()?),
+            keys,
+            pages: Pages::new()?,
+            lifetimes: TokenLifetimes {
+                access_token: secs(t.access_token_ttl),
+                refresh_token: secs(t.refresh_token_ttl),
+                code: secs(t.code_ttl),
+            },
+            refresh_reuse_grace: secs(t.refresh_reuse_grace),
+            login_ttl: secs(settings.login.transaction_ttl),
+            allow_remember_consent: settings.login.allow_remember_consent,
+        })))
+    }
+
+    /// How long a revoked family must be remembered: longer than anything in it can live.
+    pub fn revoked_family_memory_until(&self, t: UnixTime) -> UnixTime {
+        t + self
+            .lifetimes
+            .refresh_token
+            .max(self.lifetimes.access_token)
+            .max(self.lifetimes.code)
+            + 60
+    }
+
+    /// `issuer` + `path`.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+}
+
+fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> UnixTime {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
