@@ -40,6 +40,12 @@ impl Params {
         Ok(found)
     }
 
+    /// The first parameter (with a value) that appears more than once.
+    pub fn first_duplicate(&self) -> Option<&str> {
+        let mut seen = std::collections::HashSet::new();
+        self.0.iter().filter(|(_, v)| !v.is_empty()).map(|(k, _)| k.as_str()).find(|k| !seen.insert(*k))
+    }
+
     /// Like [`Params::get`], answering `invalid_request` for duplicates.
     pub fn single(&self, name: &str) -> Result<Option<&str>, OAuthError> {
         self.get(name).map_err(OAuthError::from)
@@ -76,7 +82,12 @@ impl<S: Send + Sync> FromRequest<S> for FormParams {
             ));
         }
         let body = read_body(req, state).await?;
-        Ok(Self(Params::parse(&body)))
+        let params = Params::parse(&body);
+        // RFC 6749 §3.1: no parameter may repeat; refuse before anything else is looked at.
+        if let Some(dup) = params.first_duplicate() {
+            return Err(DuplicateParam(dup.to_string()).into());
+        }
+        Ok(Self(params))
     }
 }
 

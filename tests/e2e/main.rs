@@ -1,1 +1,11 @@
+//! End-to-end tests of the whole server over real sockets on 127.0.0.1 (one test binary; each test
+//! starts its own server on an ephemeral port with its own in-memory storage).
 
+mod authorize_errors;
+mod concurrency;
+mod flow;
+mod pages;
+mod register;
+mod revoke_introspect;
+mod support;
+mod token_errors;

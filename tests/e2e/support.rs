@@ -1,0 +1,291 @@
+//! Test harness: a server per test, an HTTP client with a cookie jar, and the browser steps of the
+//! authorization-code flow.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use mcp_oauth::config::Settings;
+use mcp_oauth::oauth::pkce::s256_challenge;
+use mcp_oauth::registry::Registry;
+use mcp_oauth::state::AppState;
+use reqwest::{Response, StatusCode, redirect::Policy};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+pub const USER: &str = "alice";
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub const REDIRECT: &str = "http://127.0.0.1:4567/callback";
+
+fn password_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| mcp_oauth::users::password::hash_password(PASSWORD).unwrap())
+}
+
+/// A running server.
+pub struct TestServer {
+    pub base: String,
+    pub resource: String,
+    pub state: AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _config: TempFile,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+struct TempFile(std::path::PathBuf);
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Extra TOML appended to the test config (later keys of a table must not repeat earlier ones, so
+/// the tunables come in through `env`).
+pub struct Options {
+    pub env: Vec<(&'static str, String)>,
+    pub extra_resources: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { env: Vec::new(), extra_resources: false }
+    }
+}
+
+pub async fn start() -> TestServer {
+    start_with(Options::default()).await
+}
+
+pub async fn start_with(opts: Options) -> TestServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let resource = format!("{base}/mcp");
+    let mut toml = format!(
+        r#"
+[server]
+bind = "127.0.0.1:{port}"
+issuer = "{base}"
+
+[[users.accounts]]
+username = "{USER}"
+password_hash = "{hash}"
+
+[[resources]]
+uri = "{resource}"
+name = "Test <MCP> server"
+scopes = ["mcp:tools", "mcp:admin"]
+"#,
+        hash = password_hash()
+    );
+    if opts.extra_resources {
+        toml.push_str(&format!(
+            "\n[[resources]]\nuri = \"{base}/other\"\nname = \"Other\"\nscopes = [\"other:read\"]\n"
+        ));
+    }
+    let path = std::env::temp_dir().join(format!("mcp-oauth-e2e-{port}-{}.toml", mcp_oauth::oauth::secrets::new_secret()));
+    std::fs::write(&path, toml).unwrap();
+    let mut env: Vec<(String, String)> = vec![("MCP_OAUTH__TOKENS__REFRESH_REUSE_GRACE".into(), "1s".into())];
+    env.extend(opts.env.into_iter().map(|(k, v)| (k.to_string(), v)));
+    let settings = Settings::load_with_env(Some(&path), env).unwrap();
+    let registry = Registry::with_builtins(&settings);
+    let state = mcp_oauth::cli::serve::prepare(&settings, &registry).await.unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let run_state = state.clone();
+    tokio::spawn(async move {
+        mcp_oauth::app::run(listener, run_state, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    TestServer { base, resource, state, shutdown: Some(tx), _config: TempFile(path) }
+}
+
+/// A browser-like client: cookie jar, no automatic redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap()
+}
+
+/// A client without cookies.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn register(&self, body: Value) -> Response {
+        http().post(self.url("/register")).json(&body).send().await.unwrap()
+    }
+
+    /// A public client with one loopback redirect URI; returns its id.
+    pub async fn register_public(&self) -> String {
+        let r = self
+            .register(json!({
+                "client_name": "Test client",
+                "redirect_uris": [REDIRECT],
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+            }))
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["client_id"].as_str().unwrap().to_string()
+    }
+
+    /// A confidential client; returns (id, secret).
+    pub async fn register_confidential(&self, grants: &[&str]) -> (String, String) {
+        let r = self
+            .register(json!({
+                "client_name": "Confidential client",
+                "redirect_uris": [REDIRECT],
+                "token_endpoint_auth_method": "client_secret_basic",
+                "grant_types": grants,
+            }))
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        (v["client_id"].as_str().unwrap().to_string(), v["client_secret"].as_str().unwrap().to_string())
+    }
+
+    /// Standard authorization parameters for `client_id`.
+    pub fn auth_params(&self, client_id: &str) -> Vec<(String, String)> {
+        vec![
+            ("response_type".into(), "code".into()),
+            ("client_id".into(), client_id.into()),
+            ("redirect_uri".into(), REDIRECT.into()),
+            ("code_challenge".into(), s256_challenge(VERIFIER)),
+            ("code_challenge_method".into(), "S256".into()),
+            ("state".into(), "xyz-state".into()),
+            ("resource".into(), self.resource.clone()),
+            ("scope".into(), "mcp:tools".into()),
+        ]
+    }
+
+    pub async fn authorize(&self, b: &reqwest::Client, params: &[(String, String)]) -> Response {
+        b.get(self.url("/authorize")).query(params).send().await.unwrap()
+    }
+
+    /// GET /authorize → follow to the login page; returns (tx, csrf, html).
+    pub async fn start_login(&self, b: &reqwest::Client, params: &[(String, String)]) -> (String, String, String) {
+        let r = self.authorize(b, params).await;
+        assert_eq!(r.status(), StatusCode::FOUND, "authorize should redirect to login: {:?}", r.text().await);
+        let loc = location(&r);
+        assert!(loc.starts_with("/login?tx="), "{loc}");
+        let page = b.get(self.url(&loc)).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        (input_value(&html, "tx"), input_value(&html, "csrf_token"), html)
+    }
+
+    pub async fn post_login(&self, b: &reqwest::Client, tx: &str, csrf: &str, user: &str, pw: &str) -> Response {
+        b.post(self.url("/login"))
+            .form(&[("tx", tx), ("csrf_token", csrf), ("username", user), ("password", pw)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_consent(&self, b: &reqwest::Client, tx: &str, csrf: &str, decision: &str, remember: bool) -> Response {
+        let mut form = vec![("tx", tx), ("csrf_token", csrf), ("decision", decision)];
+        if remember {
+            form.push(("remember", "yes"));
+        }
+        b.post(self.url("/consent")).form(&form).send().await.unwrap()
+    }
+
+    /// The whole browser part; returns the redirect URL carrying the code.
+    pub async fn obtain_redirect(&self, params: &[(String, String)]) -> String {
+        let b = browser();
+        let (tx, csrf, _) = self.start_login(&b, params).await;
+        let r = self.post_login(&b, &tx, &csrf, USER, PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("Allow access?"), "consent page expected: {html}");
+        let r = self.post_consent(&b, &tx, &csrf, "approve", false).await;
+        assert_eq!(r.status(), StatusCode::FOUND);
+        location(&r)
+    }
+
+    /// An authorization code for `client_id` with the standard parameters.
+    pub async fn obtain_code(&self, client_id: &str) -> String {
+        let loc = self.obtain_redirect(&self.auth_params(client_id)).await;
+        query_param(&loc, "code").expect("code in redirect")
+    }
+
+    pub async fn token(&self, form: &[(&str, &str)]) -> Response {
+        http().post(self.url("/token")).form(form).send().await.unwrap()
+    }
+
+    /// Code → tokens for a public client with the standard parameters.
+    pub async fn exchange(&self, client_id: &str, code: &str) -> Response {
+        self.token(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("resource", &self.resource),
+        ])
+        .await
+    }
+
+    pub async fn refresh(&self, client_id: &str, refresh_token: &str) -> Response {
+        self.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", client_id)]).await
+    }
+
+    /// Introspection as a fresh confidential client.
+    pub async fn introspect(&self, token: &str) -> Value {
+        let (id, secret) = self.register_confidential(&["client_credentials"]).await;
+        let r = http()
+            .post(self.url("/introspect"))
+            .basic_auth(id, Some(secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+}
+
+pub fn location(r: &Response) -> String {
+    r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+}
+
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    parsed.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// The `value` of `<input name="NAME" value="…">` in a page we rendered.
+pub fn input_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no input {name} in page")) + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end].to_string()
+}
+
+pub async fn error_of(r: Response) -> (StatusCode, String) {
+    let status = r.status();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    (status, v["error"].as_str().unwrap_or("<not a JSON error>").to_string())
+}
+
+/// Replaces (or adds) one parameter.
+pub fn with(params: &[(String, String)], name: &str, value: Option<&str>) -> Vec<(String, String)> {
+    let mut out: Vec<_> = params.iter().filter(|(k, _)| k != name).cloned().collect();
+    if let Some(v) = value {
+        out.push((name.to_string(), v.to_string()));
+    }
+    out
+}
