@@ -1,5 +1,7 @@
 //! The `mcp-oauth` binary: parse the command line, set up logging, dispatch.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -10,6 +12,7 @@ async fn main() -> std::process::ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = mcp_oauth::cli::Cli::parse();
     match mcp_oauth::cli::run(cli).await {

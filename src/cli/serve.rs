@@ -19,12 +19,13 @@ pub async fn prepare(settings: &Settings, registry: &Registry) -> anyhow::Result
         seed_accounts(users.as_ref(), &settings.users)
             .await
             .context("seeding [[users.accounts]]")?;
-        if settings.users.create_admin && settings.users.kind == "local" {
-            if let Some(password) = create_admin_if_empty(users.as_ref()).await? {
-                // Shown once on the terminal (not through the log pipeline), as the operator needs it.
-                println!("Created user \"admin\" with one-time password: {password}");
-                println!("(it is not shown again; set your own accounts in [[users.accounts]])");
-            }
+        if settings.users.create_admin
+            && settings.users.kind == "local"
+            && let Some(password) = create_admin_if_empty(users.as_ref()).await?
+        {
+            // Shown once on the terminal (not through the log pipeline), as the operator needs it.
+            println!("Created user \"admin\" with one-time password: {password}");
+            println!("(it is not shown again; set your own accounts in [[users.accounts]])");
         }
     }
     AppState::new(settings, built.provider).await

@@ -43,7 +43,11 @@ impl Params {
     /// The first parameter (with a value) that appears more than once.
     pub fn first_duplicate(&self) -> Option<&str> {
         let mut seen = std::collections::HashSet::new();
-        self.0.iter().filter(|(_, v)| !v.is_empty()).map(|(k, _)| k.as_str()).find(|k| !seen.insert(*k))
+        self.0
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, _)| k.as_str())
+            .find(|k| !seen.insert(*k))
     }
 
     /// Like [`Params::get`], answering `invalid_request` for duplicates.

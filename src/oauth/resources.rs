@@ -140,12 +140,12 @@ pub fn select_scopes(
             resource.uri
         )));
     }
-    if let Some(allowed) = client_allowed {
-        if let Some(bad) = scopes.iter().find(|s| !allowed.contains(s)) {
-            return Err(OAuthError::invalid_scope(format!(
-                "this client may not request scope {bad:?}"
-            )));
-        }
+    if let Some(allowed) = client_allowed
+        && let Some(bad) = scopes.iter().find(|s| !allowed.contains(s))
+    {
+        return Err(OAuthError::invalid_scope(format!(
+            "this client may not request scope {bad:?}"
+        )));
     }
     Ok(scopes)
 }

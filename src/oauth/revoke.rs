@@ -34,19 +34,19 @@ pub async fn revoke_post(
         let tokens = state.provider.tokens();
         let client_id = client.client.client_id.as_str();
         if looks_like_jwt(token) {
-            if let Some(claims) = verify_own(&state, token) {
-                if claims.client_id == client_id {
-                    tokens
-                        .revoke(RevokeTarget::AccessToken { jti: claims.jti })
-                        .await?;
-                }
-            }
-        } else if let Some(rt) = tokens.get_refresh_token(&hash_secret(token)).await? {
-            if rt.client_id == client_id {
+            if let Some(claims) = verify_own(&state, token)
+                && claims.client_id == client_id
+            {
                 tokens
-                    .revoke_family(&rt.family_id, state.revoked_family_memory_until(t))
+                    .revoke(RevokeTarget::AccessToken { jti: claims.jti })
                     .await?;
             }
+        } else if let Some(rt) = tokens.get_refresh_token(&hash_secret(token)).await?
+            && rt.client_id == client_id
+        {
+            tokens
+                .revoke_family(&rt.family_id, state.revoked_family_memory_until(t))
+                .await?;
         }
         let mut resp = StatusCode::OK.into_response();
         no_store_headers(resp.headers_mut());

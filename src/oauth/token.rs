@@ -139,12 +139,12 @@ async fn authorization_code(
             "code_verifier does not match the code_challenge",
         ));
     }
-    if let Some(r) = requested_resource {
-        if r.uri != code.resource {
-            return Err(OAuthError::invalid_target(
-                "resource does not match the authorization request",
-            ));
-        }
+    if let Some(r) = requested_resource
+        && r.uri != code.resource
+    {
+        return Err(OAuthError::invalid_target(
+            "resource does not match the authorization request",
+        ));
     }
     let lifetimes = state
         .provider
@@ -206,12 +206,12 @@ async fn refresh_token(
         }
         None => old.scopes.clone(),
     };
-    if let Some(r) = resource {
-        if state.resources.resolve(Some(r))?.uri != old.resource {
-            return Err(OAuthError::invalid_target(
-                "resource does not match the original grant",
-            ));
-        }
+    if let Some(r) = resource
+        && state.resources.resolve(Some(r))?.uri != old.resource
+    {
+        return Err(OAuthError::invalid_target(
+            "resource does not match the original grant",
+        ));
     }
     let lifetimes = state
         .provider

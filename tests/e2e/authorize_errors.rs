@@ -9,7 +9,12 @@ use crate::support::*;
 async fn assert_page(r: reqwest::Response) -> String {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.headers().get("location").is_none(), "must never redirect");
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     r.text().await.unwrap()
 }
 
@@ -20,7 +25,10 @@ fn assert_redirect_error(server: &TestServer, r: &reqwest::Response, error: &str
     assert!(loc.starts_with(REDIRECT), "{loc}");
     assert_eq!(query_param(&loc, "error").as_deref(), Some(error), "{loc}");
     assert_eq!(query_param(&loc, "state").as_deref(), Some("xyz-state"));
-    assert_eq!(query_param(&loc, "iss").as_deref(), Some(server.base.as_str()));
+    assert_eq!(
+        query_param(&loc, "iss").as_deref(),
+        Some(server.base.as_str())
+    );
     assert!(query_param(&loc, "code").is_none());
 }
 
@@ -38,10 +46,17 @@ async fn unknown_client_gets_a_page_not_a_redirect() {
 async fn unregistered_redirect_uri_gets_a_page_not_a_redirect() {
     let server = start().await;
     let client_id = server.register_public().await;
-    for bad in ["https://evil.example/callback", "http://127.0.0.1:4567/other", "http://localhost:4567/callback"] {
+    for bad in [
+        "https://evil.example/callback",
+        "http://127.0.0.1:4567/other",
+        "http://localhost:4567/callback",
+    ] {
         let params = with(&server.auth_params(&client_id), "redirect_uri", Some(bad));
         let html = assert_page(server.authorize(&http(), &params).await).await;
-        assert!(!html.contains("evil.example"), "the page does not echo the URI as a link");
+        assert!(
+            !html.contains("evil.example"),
+            "the page does not echo the URI as a link"
+        );
     }
     // Repeated redirect_uri is also a page.
     let mut params = server.auth_params(&client_id);
@@ -53,7 +68,11 @@ async fn unregistered_redirect_uri_gets_a_page_not_a_redirect() {
 async fn loopback_redirect_uris_match_on_any_port() {
     let server = start().await;
     let client_id = server.register_public().await;
-    let params = with(&server.auth_params(&client_id), "redirect_uri", Some("http://127.0.0.1:61000/callback"));
+    let params = with(
+        &server.auth_params(&client_id),
+        "redirect_uri",
+        Some("http://127.0.0.1:61000/callback"),
+    );
     let r = server.authorize(&browser(), &params).await;
     assert_eq!(r.status(), StatusCode::FOUND);
     assert!(location(&r).starts_with("/login?tx="));
@@ -63,10 +82,18 @@ async fn loopback_redirect_uris_match_on_any_port() {
 async fn plain_pkce_is_refused() {
     let server = start().await;
     let client_id = server.register_public().await;
-    let params = with(&server.auth_params(&client_id), "code_challenge_method", Some("plain"));
+    let params = with(
+        &server.auth_params(&client_id),
+        "code_challenge_method",
+        Some("plain"),
+    );
     let r = server.authorize(&http(), &params).await;
     assert_redirect_error(&server, &r, "invalid_request");
-    assert!(query_param(&location(&r), "error_description").unwrap().contains("S256"));
+    assert!(
+        query_param(&location(&r), "error_description")
+            .unwrap()
+            .contains("S256")
+    );
 }
 
 #[tokio::test]
@@ -74,20 +101,48 @@ async fn missing_pkce_is_refused() {
     let server = start().await;
     let client_id = server.register_public().await;
     let no_challenge = with(&server.auth_params(&client_id), "code_challenge", None);
-    assert_redirect_error(&server, &server.authorize(&http(), &no_challenge).await, "invalid_request");
-    let no_method = with(&server.auth_params(&client_id), "code_challenge_method", None);
-    assert_redirect_error(&server, &server.authorize(&http(), &no_method).await, "invalid_request");
-    let bad_challenge = with(&server.auth_params(&client_id), "code_challenge", Some("too-short"));
-    assert_redirect_error(&server, &server.authorize(&http(), &bad_challenge).await, "invalid_request");
+    assert_redirect_error(
+        &server,
+        &server.authorize(&http(), &no_challenge).await,
+        "invalid_request",
+    );
+    let no_method = with(
+        &server.auth_params(&client_id),
+        "code_challenge_method",
+        None,
+    );
+    assert_redirect_error(
+        &server,
+        &server.authorize(&http(), &no_method).await,
+        "invalid_request",
+    );
+    let bad_challenge = with(
+        &server.auth_params(&client_id),
+        "code_challenge",
+        Some("too-short"),
+    );
+    assert_redirect_error(
+        &server,
+        &server.authorize(&http(), &bad_challenge).await,
+        "invalid_request",
+    );
 }
 
 #[tokio::test]
 async fn unknown_resource_is_invalid_target() {
     let server = start().await;
     let client_id = server.register_public().await;
-    for bad in ["https://elsewhere.example/mcp", "not a uri", "http://127.0.0.1:1/mcp#frag"] {
+    for bad in [
+        "https://elsewhere.example/mcp",
+        "not a uri",
+        "http://127.0.0.1:1/mcp#frag",
+    ] {
         let params = with(&server.auth_params(&client_id), "resource", Some(bad));
-        assert_redirect_error(&server, &server.authorize(&http(), &params).await, "invalid_target");
+        assert_redirect_error(
+            &server,
+            &server.authorize(&http(), &params).await,
+            "invalid_target",
+        );
     }
 }
 
@@ -96,24 +151,51 @@ async fn resource_may_be_omitted_only_when_one_is_declared() {
     let server = start().await;
     let client_id = server.register_public().await;
     let params = with(&server.auth_params(&client_id), "resource", None);
-    assert_eq!(server.authorize(&browser(), &params).await.status(), StatusCode::FOUND);
+    assert_eq!(
+        server.authorize(&browser(), &params).await.status(),
+        StatusCode::FOUND
+    );
     let loc = location(&server.authorize(&browser(), &params).await);
     assert!(loc.starts_with("/login"), "{loc}");
 
-    let two = start_with(Options { extra_resources: true, ..Default::default() }).await;
+    let two = start_with(Options {
+        extra_resources: true,
+        ..Default::default()
+    })
+    .await;
     let client_id = two.register_public().await;
     let params = with(&two.auth_params(&client_id), "resource", None);
-    assert_redirect_error(&two, &two.authorize(&http(), &params).await, "invalid_target");
+    assert_redirect_error(
+        &two,
+        &two.authorize(&http(), &params).await,
+        "invalid_target",
+    );
 }
 
 #[tokio::test]
 async fn scopes_must_be_offered_by_the_resource() {
-    let server = start_with(Options { extra_resources: true, ..Default::default() }).await;
+    let server = start_with(Options {
+        extra_resources: true,
+        ..Default::default()
+    })
+    .await;
     let client_id = server.register_public().await;
-    let params = with(&server.auth_params(&client_id), "scope", Some("mcp:tools other:read"));
-    assert_redirect_error(&server, &server.authorize(&http(), &params).await, "invalid_scope");
+    let params = with(
+        &server.auth_params(&client_id),
+        "scope",
+        Some("mcp:tools other:read"),
+    );
+    assert_redirect_error(
+        &server,
+        &server.authorize(&http(), &params).await,
+        "invalid_scope",
+    );
     let params = with(&server.auth_params(&client_id), "scope", Some("unknown"));
-    assert_redirect_error(&server, &server.authorize(&http(), &params).await, "invalid_scope");
+    assert_redirect_error(
+        &server,
+        &server.authorize(&http(), &params).await,
+        "invalid_scope",
+    );
 }
 
 #[tokio::test]
@@ -124,31 +206,62 @@ async fn client_registered_scopes_limit_requests() {
             "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none", "scope": "mcp:tools",
         }))
         .await;
-    let client_id = r.json::<serde_json::Value>().await.unwrap()["client_id"].as_str().unwrap().to_string();
+    let client_id = r.json::<serde_json::Value>().await.unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let params = with(&server.auth_params(&client_id), "scope", Some("mcp:admin"));
-    assert_redirect_error(&server, &server.authorize(&http(), &params).await, "invalid_scope");
+    assert_redirect_error(
+        &server,
+        &server.authorize(&http(), &params).await,
+        "invalid_scope",
+    );
 }
 
 #[tokio::test]
 async fn wrong_response_type_and_repeated_parameters() {
     let server = start().await;
     let client_id = server.register_public().await;
-    let token = with(&server.auth_params(&client_id), "response_type", Some("token"));
-    assert_redirect_error(&server, &server.authorize(&http(), &token).await, "unsupported_response_type");
+    let token = with(
+        &server.auth_params(&client_id),
+        "response_type",
+        Some("token"),
+    );
+    assert_redirect_error(
+        &server,
+        &server.authorize(&http(), &token).await,
+        "unsupported_response_type",
+    );
     let none = with(&server.auth_params(&client_id), "response_type", None);
-    assert_redirect_error(&server, &server.authorize(&http(), &none).await, "invalid_request");
+    assert_redirect_error(
+        &server,
+        &server.authorize(&http(), &none).await,
+        "invalid_request",
+    );
     let mut twice = server.auth_params(&client_id);
     twice.push(("scope".into(), "mcp:admin".into()));
-    assert_redirect_error(&server, &server.authorize(&http(), &twice).await, "invalid_request");
+    assert_redirect_error(
+        &server,
+        &server.authorize(&http(), &twice).await,
+        "invalid_request",
+    );
 }
 
 #[tokio::test]
 async fn authorize_accepts_post() {
     let server = start().await;
     let client_id = server.register_public().await;
-    let r = browser().post(server.url("/authorize")).form(&server.auth_params(&client_id)).send().await.unwrap();
+    let r = browser()
+        .post(server.url("/authorize"))
+        .form(&server.auth_params(&client_id))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FOUND);
     assert!(location(&r).starts_with("/login?tx="));
     assert_eq!(r.headers()["cache-control"], "no-store");
-    assert!(r.headers().get("access-control-allow-origin").is_none(), "no CORS on /authorize");
+    assert!(
+        r.headers().get("access-control-allow-origin").is_none(),
+        "no CORS on /authorize"
+    );
 }

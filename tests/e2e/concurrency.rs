@@ -22,7 +22,9 @@ async fn two_hundred_concurrent_redemptions_of_one_code_yield_one_token() {
             ("redirect_uri".to_string(), REDIRECT.to_string()),
             ("code_verifier".to_string(), VERIFIER.to_string()),
         ];
-        tasks.push(tokio::spawn(async move { client.post(url).form(&form).send().await.unwrap().status() }));
+        tasks.push(tokio::spawn(async move {
+            client.post(url).form(&form).send().await.unwrap().status()
+        }));
     }
     let mut ok = 0;
     let mut refused = 0;

@@ -9,16 +9,27 @@ use serde_json::Value;
 use crate::support::*;
 
 async fn verify_jwt(server: &TestServer, token: &str) -> Value {
-    let jwks: JwkSet = http().get(server.url("/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let jwks: JwkSet = http()
+        .get(server.url("/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068 typ");
     assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
-    let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("the signing key is published");
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("the signing key is published");
     let key = DecodingKey::from_jwk(jwk).unwrap();
     let mut v = Validation::new(header.alg);
     v.set_audience(&[&server.resource]);
     v.set_issuer(&[&server.base]);
-    jsonwebtoken::decode::<Value>(token, &key, &v).expect("token verifies against /jwks.json").claims
+    jsonwebtoken::decode::<Value>(token, &key, &v)
+        .expect("token verifies against /jwks.json")
+        .claims
 }
 
 #[tokio::test]
@@ -27,10 +38,16 @@ async fn full_authorization_code_flow() {
     let client_id = server.register_public().await;
 
     // authorize → login → consent → code (with state and iss).
-    let loc = server.obtain_redirect(&server.auth_params(&client_id)).await;
+    let loc = server
+        .obtain_redirect(&server.auth_params(&client_id))
+        .await;
     assert!(loc.starts_with(REDIRECT), "{loc}");
     assert_eq!(query_param(&loc, "state").as_deref(), Some("xyz-state"));
-    assert_eq!(query_param(&loc, "iss").as_deref(), Some(server.base.as_str()), "RFC 9207 iss");
+    assert_eq!(
+        query_param(&loc, "iss").as_deref(),
+        Some(server.base.as_str()),
+        "RFC 9207 iss"
+    );
     let code = query_param(&loc, "code").unwrap();
 
     // code → tokens.
@@ -62,19 +79,31 @@ async fn full_authorization_code_flow() {
     // Reuse of the old refresh token after the grace window (1 s in tests) revokes the family.
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let (status, err) = error_of(server.refresh(&client_id, &refresh1).await).await;
-    assert_eq!((status, err.as_str()), (StatusCode::BAD_REQUEST, "invalid_grant"));
+    assert_eq!(
+        (status, err.as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_grant")
+    );
     let (_, err) = error_of(server.refresh(&client_id, &refresh2).await).await;
-    assert_eq!(err, "invalid_grant", "the whole family is revoked, including the newest refresh token");
+    assert_eq!(
+        err, "invalid_grant",
+        "the whole family is revoked, including the newest refresh token"
+    );
 
     // Introspection says inactive for every token of the family.
-    assert_eq!(server.introspect(&access).await, serde_json::json!({"active": false}));
+    assert_eq!(
+        server.introspect(&access).await,
+        serde_json::json!({"active": false})
+    );
     assert_eq!(server.introspect(&access2).await["active"], false);
     assert_eq!(server.introspect(&refresh2).await["active"], false);
 
     // Revocation answers 200, also for an already revoked token.
     let r = http()
         .post(server.url("/revoke"))
-        .form(&[("token", access2.as_str()), ("client_id", client_id.as_str())])
+        .form(&[
+            ("token", access2.as_str()),
+            ("client_id", client_id.as_str()),
+        ])
         .send()
         .await
         .unwrap();
@@ -83,44 +112,88 @@ async fn full_authorization_code_flow() {
 
 #[tokio::test]
 async fn concurrent_refresh_inside_grace_window_keeps_the_session() {
-    let server = start_with(Options { env: vec![("MCP_OAUTH__TOKENS__REFRESH_REUSE_GRACE", "30s".into())], ..Default::default() }).await;
+    let server = start_with(Options {
+        env: vec![("MCP_OAUTH__TOKENS__REFRESH_REUSE_GRACE", "30s".into())],
+        ..Default::default()
+    })
+    .await;
     let client_id = server.register_public().await;
     let code = server.obtain_code(&client_id).await;
-    let tokens: Value = server.exchange(&client_id, &code).await.json().await.unwrap();
+    let tokens: Value = server
+        .exchange(&client_id, &code)
+        .await
+        .json()
+        .await
+        .unwrap();
     let rt = tokens["refresh_token"].as_str().unwrap();
     let a = server.refresh(&client_id, rt).await;
     let b = server.refresh(&client_id, rt).await;
     assert_eq!(a.status(), StatusCode::OK);
-    assert_eq!(b.status(), StatusCode::OK, "a second use inside the grace window is not treated as theft");
+    assert_eq!(
+        b.status(),
+        StatusCode::OK,
+        "a second use inside the grace window is not treated as theft"
+    );
     let a: Value = a.json().await.unwrap();
-    assert_eq!(server.introspect(a["access_token"].as_str().unwrap()).await["active"], true);
+    assert_eq!(
+        server.introspect(a["access_token"].as_str().unwrap()).await["active"],
+        true
+    );
 }
 
 #[tokio::test]
 async fn refresh_can_narrow_but_not_widen_scope() {
     let server = start().await;
     let client_id = server.register_public().await;
-    let params = with(&server.auth_params(&client_id), "scope", Some("mcp:tools mcp:admin"));
+    let params = with(
+        &server.auth_params(&client_id),
+        "scope",
+        Some("mcp:tools mcp:admin"),
+    );
     let code = query_param(&server.obtain_redirect(&params).await, "code").unwrap();
-    let tokens: Value = server.exchange(&client_id, &code).await.json().await.unwrap();
+    let tokens: Value = server
+        .exchange(&client_id, &code)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(tokens["scope"], "mcp:tools mcp:admin");
     let rt = tokens["refresh_token"].as_str().unwrap();
     let r = server
-        .token(&[("grant_type", "refresh_token"), ("refresh_token", rt), ("client_id", &client_id), ("scope", "mcp:tools")])
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt),
+            ("client_id", &client_id),
+            ("scope", "mcp:tools"),
+        ])
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let narrowed: Value = r.json().await.unwrap();
     assert_eq!(narrowed["scope"], "mcp:tools");
     // The refresh token keeps the original grant: the full scope can come back.
     let rt2 = narrowed["refresh_token"].as_str().unwrap();
-    let r = server.token(&[("grant_type", "refresh_token"), ("refresh_token", rt2), ("client_id", &client_id)]).await;
+    let r = server
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt2),
+            ("client_id", &client_id),
+        ])
+        .await;
     let full: Value = r.json().await.unwrap();
     assert_eq!(full["scope"], "mcp:tools mcp:admin");
     let rt3 = full["refresh_token"].as_str().unwrap();
     let r = server
-        .token(&[("grant_type", "refresh_token"), ("refresh_token", rt3), ("client_id", &client_id), ("scope", "mcp:tools other")])
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt3),
+            ("client_id", &client_id),
+            ("scope", "mcp:tools other"),
+        ])
         .await;
-    assert_eq!(error_of(r).await, (StatusCode::BAD_REQUEST, "invalid_scope".into()));
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_scope".into())
+    );
 }
 
 #[tokio::test]
@@ -136,19 +209,31 @@ async fn client_credentials_for_confidential_clients_only() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.unwrap();
-    assert!(v.get("refresh_token").is_none(), "no refresh token for client_credentials");
+    assert!(
+        v.get("refresh_token").is_none(),
+        "no refresh token for client_credentials"
+    );
     let claims = verify_jwt(&server, v["access_token"].as_str().unwrap()).await;
     assert_eq!(claims["sub"], id.as_str());
 
     // client_secret_post works too.
     let r = server
-        .token(&[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &secret)])
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &id),
+            ("client_secret", &secret),
+        ])
         .await;
     assert_eq!(r.status(), StatusCode::OK);
 
     let public = server.register_public().await;
-    let r = server.token(&[("grant_type", "client_credentials"), ("client_id", &public)]).await;
-    assert_eq!(error_of(r).await, (StatusCode::BAD_REQUEST, "unauthorized_client".into()));
+    let r = server
+        .token(&[("grant_type", "client_credentials"), ("client_id", &public)])
+        .await;
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::BAD_REQUEST, "unauthorized_client".into())
+    );
 }
 
 #[tokio::test]
@@ -166,7 +251,10 @@ async fn consent_can_be_denied_and_remembered() {
     let loc = location(&r);
     assert_eq!(query_param(&loc, "error").as_deref(), Some("access_denied"));
     assert_eq!(query_param(&loc, "state").as_deref(), Some("xyz-state"));
-    assert_eq!(query_param(&loc, "iss").as_deref(), Some(server.base.as_str()));
+    assert_eq!(
+        query_param(&loc, "iss").as_deref(),
+        Some(server.base.as_str())
+    );
     // The transaction is finished: posting again is refused.
     let again = server.post_consent(&b, &tx, &csrf, "approve", false).await;
     assert_eq!(again.status(), StatusCode::BAD_REQUEST);
@@ -178,7 +266,11 @@ async fn consent_can_be_denied_and_remembered() {
     assert!(query_param(&location(&r), "code").is_some());
     let (tx, csrf, _) = server.start_login(&b, &params).await;
     let r = server.post_login(&b, &tx, &csrf, USER, PASSWORD).await;
-    assert_eq!(r.status(), StatusCode::FOUND, "remembered consent redirects straight back");
+    assert_eq!(
+        r.status(),
+        StatusCode::FOUND,
+        "remembered consent redirects straight back"
+    );
     assert!(query_param(&location(&r), "code").is_some());
 
     // A wider scope than remembered asks again.
@@ -192,16 +284,38 @@ async fn consent_can_be_denied_and_remembered() {
 #[tokio::test]
 async fn metadata_documents_advertise_what_mcp_clients_need() {
     let server = start().await;
-    for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
-        let v: Value = http().get(server.url(path)).send().await.unwrap().json().await.unwrap();
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        let v: Value = http()
+            .get(server.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(v["issuer"], server.base.as_str());
-        assert_eq!(v["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+        assert_eq!(
+            v["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
         assert_eq!(v["authorization_response_iss_parameter_supported"], true);
         assert_eq!(v["response_types_supported"], serde_json::json!(["code"]));
-        for key in ["authorization_endpoint", "token_endpoint", "registration_endpoint", "revocation_endpoint", "introspection_endpoint", "jwks_uri"] {
+        for key in [
+            "authorization_endpoint",
+            "token_endpoint",
+            "registration_endpoint",
+            "revocation_endpoint",
+            "introspection_endpoint",
+            "jwks_uri",
+        ] {
             assert!(v[key].as_str().unwrap().starts_with(&server.base), "{key}");
         }
-        let methods = v["token_endpoint_auth_methods_supported"].as_array().unwrap();
+        let methods = v["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap();
         for m in ["none", "client_secret_post", "client_secret_basic"] {
             assert!(methods.iter().any(|x| x == m), "{m}");
         }

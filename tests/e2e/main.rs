@@ -1,5 +1,6 @@
 //! End-to-end tests of the whole server over real sockets on 127.0.0.1 (one test binary; each test
 //! starts its own server on an ephemeral port with its own in-memory storage).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod authorize_errors;
 mod concurrency;

@@ -6,7 +6,14 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 async fn client_count(server: &TestServer) -> usize {
-    server.state.provider.clients().list_clients().await.unwrap().len()
+    server
+        .state
+        .provider
+        .clients()
+        .list_clients()
+        .await
+        .unwrap()
+        .len()
 }
 
 #[tokio::test]
@@ -17,7 +24,10 @@ async fn public_and_confidential_clients() {
     assert_eq!(r.headers()["cache-control"], "no-store");
     let v: Value = r.json().await.unwrap();
     assert!(v["client_id"].is_string() && v["client_id_issued_at"].is_number());
-    assert!(v.get("client_secret").is_none(), "public clients get no secret");
+    assert!(
+        v.get("client_secret").is_none(),
+        "public clients get no secret"
+    );
     assert_eq!(v["token_endpoint_auth_method"], "none");
     assert_eq!(v["redirect_uris"], json!([REDIRECT]));
 
@@ -29,9 +39,20 @@ async fn public_and_confidential_clients() {
     assert_eq!(v["client_secret"].as_str().unwrap().len(), 43);
     assert_eq!(v["client_secret_expires_at"], 0);
     assert_eq!(v["client_uri"], "https://app.example");
-    let stored = server.state.provider.clients().get_client(v["client_id"].as_str().unwrap()).await.unwrap().unwrap();
+    let stored = server
+        .state
+        .provider
+        .clients()
+        .get_client(v["client_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     let hash = stored.client_secret_hash.unwrap();
-    assert_ne!(hash.0, v["client_secret"].as_str().unwrap(), "only a hash is stored");
+    assert_ne!(
+        hash.0,
+        v["client_secret"].as_str().unwrap(),
+        "only a hash is stored"
+    );
     assert_eq!(hash.0.len(), 64);
 }
 
@@ -40,17 +61,44 @@ async fn bad_metadata_is_refused_and_nothing_is_stored() {
     let server = start().await;
     let before = client_count(&server).await;
     let cases = [
-        (json!({"redirect_uris": ["http://app.example/cb"]}), "invalid_redirect_uri"),
-        (json!({"redirect_uris": ["https://app.example/cb#frag"]}), "invalid_redirect_uri"),
-        (json!({"redirect_uris": ["javascript:alert(1)"]}), "invalid_redirect_uri"),
+        (
+            json!({"redirect_uris": ["http://app.example/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["https://app.example/cb#frag"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["javascript:alert(1)"]}),
+            "invalid_redirect_uri",
+        ),
         (json!({"redirect_uris": []}), "invalid_redirect_uri"),
         (json!({}), "invalid_redirect_uri"),
-        (json!({"redirect_uris": "https://app.example/cb"}), "invalid_client_metadata"),
-        (json!({"redirect_uris": [REDIRECT], "grant_types": ["password"]}), "invalid_client_metadata"),
-        (json!({"redirect_uris": [REDIRECT], "response_types": ["token"]}), "invalid_client_metadata"),
-        (json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "private_key_jwt"}), "invalid_client_metadata"),
-        (json!({"redirect_uris": [REDIRECT], "scope": "root"}), "invalid_client_metadata"),
-        (json!({"redirect_uris": [REDIRECT], "client_name": 5}), "invalid_client_metadata"),
+        (
+            json!({"redirect_uris": "https://app.example/cb"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": [REDIRECT], "grant_types": ["password"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": [REDIRECT], "response_types": ["token"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "private_key_jwt"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": [REDIRECT], "scope": "root"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": [REDIRECT], "client_name": 5}),
+            "invalid_client_metadata",
+        ),
         (
             json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none", "grant_types": ["client_credentials"]}),
             "invalid_client_metadata",
@@ -60,9 +108,26 @@ async fn bad_metadata_is_refused_and_nothing_is_stored() {
     for (body, expected) in cases {
         let r = server.register(body.clone()).await;
         assert_eq!(r.headers()["cache-control"], "no-store");
-        assert_eq!(error_of(r).await, (StatusCode::BAD_REQUEST, expected.to_string()), "{body}");
+        assert_eq!(
+            error_of(r).await,
+            (StatusCode::BAD_REQUEST, expected.to_string()),
+            "{body}"
+        );
     }
-    let r = http().post(server.url("/register")).header("content-type", "application/json").body("{not json").send().await.unwrap();
-    assert_eq!(error_of(r).await, (StatusCode::BAD_REQUEST, "invalid_request".into()));
-    assert_eq!(client_count(&server).await, before, "refused registrations store nothing");
+    let r = http()
+        .post(server.url("/register"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_request".into())
+    );
+    assert_eq!(
+        client_count(&server).await,
+        before,
+        "refused registrations store nothing"
+    );
 }

@@ -7,8 +7,16 @@ use crate::support::*;
 
 async fn tokens_for(server: &TestServer, client_id: &str) -> (String, String) {
     let code = server.obtain_code(client_id).await;
-    let v: Value = server.exchange(client_id, &code).await.json().await.unwrap();
-    (v["access_token"].as_str().unwrap().into(), v["refresh_token"].as_str().unwrap().into())
+    let v: Value = server
+        .exchange(client_id, &code)
+        .await
+        .json()
+        .await
+        .unwrap();
+    (
+        v["access_token"].as_str().unwrap().into(),
+        v["refresh_token"].as_str().unwrap().into(),
+    )
 }
 
 #[tokio::test]
@@ -16,15 +24,30 @@ async fn introspection_requires_client_authentication() {
     let server = start().await;
     let client_id = server.register_public().await;
     let (access, _) = tokens_for(&server, &client_id).await;
-    let r = http().post(server.url("/introspect")).form(&[("token", access.as_str())]).send().await.unwrap();
-    assert_eq!(error_of(r).await, (StatusCode::UNAUTHORIZED, "invalid_client".into()));
     let r = http()
         .post(server.url("/introspect"))
-        .form(&[("token", access.as_str()), ("client_id", client_id.as_str())])
+        .form(&[("token", access.as_str())])
         .send()
         .await
         .unwrap();
-    assert_eq!(error_of(r).await, (StatusCode::UNAUTHORIZED, "invalid_client".into()), "a public client proves nothing");
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
+    let r = http()
+        .post(server.url("/introspect"))
+        .form(&[
+            ("token", access.as_str()),
+            ("client_id", client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into()),
+        "a public client proves nothing"
+    );
 
     let active = server.introspect(&access).await;
     assert_eq!(active["active"], true);
@@ -34,18 +57,30 @@ async fn introspection_requires_client_authentication() {
     assert_eq!(active["iss"], server.base.as_str());
     assert_eq!(active["scope"], "mcp:tools");
     for junk in ["garbage", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."] {
-        assert_eq!(server.introspect(junk).await, serde_json::json!({"active": false}), "{junk}");
+        assert_eq!(
+            server.introspect(junk).await,
+            serde_json::json!({"active": false}),
+            "{junk}"
+        );
     }
 }
 
 #[tokio::test]
 async fn expired_access_tokens_are_inactive() {
-    let server = start_with(Options { env: vec![("MCP_OAUTH__TOKENS__ACCESS_TOKEN_TTL", "1s".into())], ..Default::default() }).await;
+    let server = start_with(Options {
+        env: vec![("MCP_OAUTH__TOKENS__ACCESS_TOKEN_TTL", "1s".into())],
+        ..Default::default()
+    })
+    .await;
     let client_id = server.register_public().await;
     let (access, refresh) = tokens_for(&server, &client_id).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(server.introspect(&access).await["active"], false);
-    assert_eq!(server.introspect(&refresh).await["active"], true, "the refresh token outlives it");
+    assert_eq!(
+        server.introspect(&refresh).await["active"],
+        true,
+        "the refresh token outlives it"
+    );
 }
 
 #[tokio::test]
@@ -55,13 +90,21 @@ async fn revoking_an_access_token() {
     let (access, refresh) = tokens_for(&server, &client_id).await;
     let r = http()
         .post(server.url("/revoke"))
-        .form(&[("token", access.as_str()), ("token_type_hint", "access_token"), ("client_id", client_id.as_str())])
+        .form(&[
+            ("token", access.as_str()),
+            ("token_type_hint", "access_token"),
+            ("client_id", client_id.as_str()),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(server.introspect(&access).await["active"], false);
-    assert_eq!(server.refresh(&client_id, &refresh).await.status(), StatusCode::OK, "the refresh token stays valid");
+    assert_eq!(
+        server.refresh(&client_id, &refresh).await.status(),
+        StatusCode::OK,
+        "the refresh token stays valid"
+    );
 }
 
 #[tokio::test]
@@ -71,12 +114,18 @@ async fn revoking_a_refresh_token_revokes_the_grant() {
     let (access, refresh) = tokens_for(&server, &client_id).await;
     let r = http()
         .post(server.url("/revoke"))
-        .form(&[("token", refresh.as_str()), ("client_id", client_id.as_str())])
+        .form(&[
+            ("token", refresh.as_str()),
+            ("client_id", client_id.as_str()),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(error_of(server.refresh(&client_id, &refresh).await).await.1, "invalid_grant");
+    assert_eq!(
+        error_of(server.refresh(&client_id, &refresh).await).await.1,
+        "invalid_grant"
+    );
     assert_eq!(server.introspect(&access).await["active"], false);
 }
 
@@ -95,9 +144,29 @@ async fn other_clients_cannot_revoke_and_unknown_tokens_are_fine() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK, "RFC 7009 §2.2: always 200");
     }
-    assert_eq!(server.introspect(&access).await["active"], true, "another client's revocation is ignored");
-    let r = http().post(server.url("/revoke")).form(&[("client_id", owner.as_str())]).send().await.unwrap();
-    assert_eq!(error_of(r).await, (StatusCode::BAD_REQUEST, "invalid_request".into()));
-    let r = http().post(server.url("/revoke")).form(&[("token", access.as_str())]).send().await.unwrap();
-    assert_eq!(error_of(r).await, (StatusCode::UNAUTHORIZED, "invalid_client".into()));
+    assert_eq!(
+        server.introspect(&access).await["active"],
+        true,
+        "another client's revocation is ignored"
+    );
+    let r = http()
+        .post(server.url("/revoke"))
+        .form(&[("client_id", owner.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_request".into())
+    );
+    let r = http()
+        .post(server.url("/revoke"))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
 }

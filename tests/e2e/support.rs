@@ -48,15 +48,10 @@ impl Drop for TempFile {
 
 /// Extra TOML appended to the test config (later keys of a table must not repeat earlier ones, so
 /// the tunables come in through `env`).
+#[derive(Default)]
 pub struct Options {
     pub env: Vec<(&'static str, String)>,
     pub extra_resources: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self { env: Vec::new(), extra_resources: false }
-    }
 }
 
 pub async fn start() -> TestServer {
@@ -90,13 +85,19 @@ scopes = ["mcp:tools", "mcp:admin"]
             "\n[[resources]]\nuri = \"{base}/other\"\nname = \"Other\"\nscopes = [\"other:read\"]\n"
         ));
     }
-    let path = std::env::temp_dir().join(format!("mcp-oauth-e2e-{port}-{}.toml", mcp_oauth::oauth::secrets::new_secret()));
+    let path = std::env::temp_dir().join(format!(
+        "mcp-oauth-e2e-{port}-{}.toml",
+        mcp_oauth::oauth::secrets::new_secret()
+    ));
     std::fs::write(&path, toml).unwrap();
-    let mut env: Vec<(String, String)> = vec![("MCP_OAUTH__TOKENS__REFRESH_REUSE_GRACE".into(), "1s".into())];
+    let mut env: Vec<(String, String)> =
+        vec![("MCP_OAUTH__TOKENS__REFRESH_REUSE_GRACE".into(), "1s".into())];
     env.extend(opts.env.into_iter().map(|(k, v)| (k.to_string(), v)));
     let settings = Settings::load_with_env(Some(&path), env).unwrap();
     let registry = Registry::with_builtins(&settings);
-    let state = mcp_oauth::cli::serve::prepare(&settings, &registry).await.unwrap();
+    let state = mcp_oauth::cli::serve::prepare(&settings, &registry)
+        .await
+        .unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let run_state = state.clone();
     tokio::spawn(async move {
@@ -106,17 +107,30 @@ scopes = ["mcp:tools", "mcp:admin"]
         .await
         .unwrap();
     });
-    TestServer { base, resource, state, shutdown: Some(tx), _config: TempFile(path) }
+    TestServer {
+        base,
+        resource,
+        state,
+        shutdown: Some(tx),
+        _config: TempFile(path),
+    }
 }
 
 /// A browser-like client: cookie jar, no automatic redirects.
 pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap()
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
 }
 
 /// A client without cookies.
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
 }
 
 impl TestServer {
@@ -125,7 +139,12 @@ impl TestServer {
     }
 
     pub async fn register(&self, body: Value) -> Response {
-        http().post(self.url("/register")).json(&body).send().await.unwrap()
+        http()
+            .post(self.url("/register"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// A public client with one loopback redirect URI; returns its id.
@@ -139,7 +158,10 @@ impl TestServer {
             }))
             .await;
         assert_eq!(r.status(), StatusCode::CREATED);
-        r.json::<Value>().await.unwrap()["client_id"].as_str().unwrap().to_string()
+        r.json::<Value>().await.unwrap()["client_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// A confidential client; returns (id, secret).
@@ -154,7 +176,10 @@ impl TestServer {
             .await;
         assert_eq!(r.status(), StatusCode::CREATED);
         let v: Value = r.json().await.unwrap();
-        (v["client_id"].as_str().unwrap().to_string(), v["client_secret"].as_str().unwrap().to_string())
+        (
+            v["client_id"].as_str().unwrap().to_string(),
+            v["client_secret"].as_str().unwrap().to_string(),
+        )
     }
 
     /// Standard authorization parameters for `client_id`.
@@ -172,35 +197,75 @@ impl TestServer {
     }
 
     pub async fn authorize(&self, b: &reqwest::Client, params: &[(String, String)]) -> Response {
-        b.get(self.url("/authorize")).query(params).send().await.unwrap()
-    }
-
-    /// GET /authorize → follow to the login page; returns (tx, csrf, html).
-    pub async fn start_login(&self, b: &reqwest::Client, params: &[(String, String)]) -> (String, String, String) {
-        let r = self.authorize(b, params).await;
-        assert_eq!(r.status(), StatusCode::FOUND, "authorize should redirect to login: {:?}", r.text().await);
-        let loc = location(&r);
-        assert!(loc.starts_with("/login?tx="), "{loc}");
-        let page = b.get(self.url(&loc)).send().await.unwrap();
-        assert_eq!(page.status(), StatusCode::OK);
-        let html = page.text().await.unwrap();
-        (input_value(&html, "tx"), input_value(&html, "csrf_token"), html)
-    }
-
-    pub async fn post_login(&self, b: &reqwest::Client, tx: &str, csrf: &str, user: &str, pw: &str) -> Response {
-        b.post(self.url("/login"))
-            .form(&[("tx", tx), ("csrf_token", csrf), ("username", user), ("password", pw)])
+        b.get(self.url("/authorize"))
+            .query(params)
             .send()
             .await
             .unwrap()
     }
 
-    pub async fn post_consent(&self, b: &reqwest::Client, tx: &str, csrf: &str, decision: &str, remember: bool) -> Response {
+    /// GET /authorize → follow to the login page; returns (tx, csrf, html).
+    pub async fn start_login(
+        &self,
+        b: &reqwest::Client,
+        params: &[(String, String)],
+    ) -> (String, String, String) {
+        let r = self.authorize(b, params).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::FOUND,
+            "authorize should redirect to login: {:?}",
+            r.text().await
+        );
+        let loc = location(&r);
+        assert!(loc.starts_with("/login?tx="), "{loc}");
+        let page = b.get(self.url(&loc)).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        (
+            input_value(&html, "tx"),
+            input_value(&html, "csrf_token"),
+            html,
+        )
+    }
+
+    pub async fn post_login(
+        &self,
+        b: &reqwest::Client,
+        tx: &str,
+        csrf: &str,
+        user: &str,
+        pw: &str,
+    ) -> Response {
+        b.post(self.url("/login"))
+            .form(&[
+                ("tx", tx),
+                ("csrf_token", csrf),
+                ("username", user),
+                ("password", pw),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_consent(
+        &self,
+        b: &reqwest::Client,
+        tx: &str,
+        csrf: &str,
+        decision: &str,
+        remember: bool,
+    ) -> Response {
         let mut form = vec![("tx", tx), ("csrf_token", csrf), ("decision", decision)];
         if remember {
             form.push(("remember", "yes"));
         }
-        b.post(self.url("/consent")).form(&form).send().await.unwrap()
+        b.post(self.url("/consent"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// The whole browser part; returns the redirect URL carrying the code.
@@ -210,7 +275,10 @@ impl TestServer {
         let r = self.post_login(&b, &tx, &csrf, USER, PASSWORD).await;
         assert_eq!(r.status(), StatusCode::OK);
         let html = r.text().await.unwrap();
-        assert!(html.contains("Allow access?"), "consent page expected: {html}");
+        assert!(
+            html.contains("Allow access?"),
+            "consent page expected: {html}"
+        );
         let r = self.post_consent(&b, &tx, &csrf, "approve", false).await;
         assert_eq!(r.status(), StatusCode::FOUND);
         location(&r)
@@ -223,7 +291,12 @@ impl TestServer {
     }
 
     pub async fn token(&self, form: &[(&str, &str)]) -> Response {
-        http().post(self.url("/token")).form(form).send().await.unwrap()
+        http()
+            .post(self.url("/token"))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Code → tokens for a public client with the standard parameters.
@@ -240,7 +313,12 @@ impl TestServer {
     }
 
     pub async fn refresh(&self, client_id: &str, refresh_token: &str) -> Response {
-        self.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", client_id)]).await
+        self.token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", client_id),
+        ])
+        .await
     }
 
     /// Introspection as a fresh confidential client.
@@ -259,18 +337,27 @@ impl TestServer {
 }
 
 pub fn location(r: &Response) -> String {
-    r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+    r.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
 }
 
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
-    parsed.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    parsed
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// The `value` of `<input name="NAME" value="…">` in a page we rendered.
 pub fn input_value(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no input {name} in page")) + marker.len();
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no input {name} in page"))
+        + marker.len();
     let end = html[start..].find('"').unwrap() + start;
     html[start..end].to_string()
 }
@@ -278,7 +365,13 @@ pub fn input_value(html: &str, name: &str) -> String {
 pub async fn error_of(r: Response) -> (StatusCode, String) {
     let status = r.status();
     let v: Value = r.json().await.unwrap_or(Value::Null);
-    (status, v["error"].as_str().unwrap_or("<not a JSON error>").to_string())
+    (
+        status,
+        v["error"]
+            .as_str()
+            .unwrap_or("<not a JSON error>")
+            .to_string(),
+    )
 }
 
 /// Replaces (or adds) one parameter.

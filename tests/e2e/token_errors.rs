@@ -21,7 +21,10 @@ async fn wrong_verifier_is_invalid_grant() {
             ("code_verifier", &wrong),
         ])
         .await;
-    assert_eq!(error_of(r).await, (StatusCode::BAD_REQUEST, "invalid_grant".into()));
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
     // The code was consumed by the failed attempt.
     let (_, err) = error_of(server.exchange(&client_id, &code).await).await;
     assert_eq!(err, "invalid_grant");
@@ -33,16 +36,31 @@ async fn missing_verifier_is_invalid_request() {
     let client_id = server.register_public().await;
     let code = server.obtain_code(&client_id).await;
     let r = server
-        .token(&[("grant_type", "authorization_code"), ("code", &code), ("client_id", &client_id), ("redirect_uri", REDIRECT)])
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", &client_id),
+            ("redirect_uri", REDIRECT),
+        ])
         .await;
-    assert_eq!(error_of(r).await, (StatusCode::BAD_REQUEST, "invalid_request".into()));
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_request".into())
+    );
     // The code survives a request refused before redemption.
-    assert_eq!(server.exchange(&client_id, &code).await.status(), StatusCode::OK);
+    assert_eq!(
+        server.exchange(&client_id, &code).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
 async fn resource_mismatch_between_authorize_and_token() {
-    let server = start_with(Options { extra_resources: true, ..Default::default() }).await;
+    let server = start_with(Options {
+        extra_resources: true,
+        ..Default::default()
+    })
+    .await;
     let client_id = server.register_public().await;
     let code = server.obtain_code(&client_id).await;
     let other = server.url("/other");
@@ -56,9 +74,18 @@ async fn resource_mismatch_between_authorize_and_token() {
             ("resource", &other),
         ])
         .await;
-    assert_eq!(error_of(r).await, (StatusCode::BAD_REQUEST, "invalid_target".into()));
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_target".into())
+    );
     let unknown = server
-        .token(&[("grant_type", "authorization_code"), ("code", "x"), ("client_id", &client_id), ("code_verifier", VERIFIER), ("resource", "https://nowhere.example/mcp")])
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("client_id", &client_id),
+            ("code_verifier", VERIFIER),
+            ("resource", "https://nowhere.example/mcp"),
+        ])
         .await;
     assert_eq!(error_of(unknown).await.1, "invalid_target");
 }
@@ -69,7 +96,12 @@ async fn redirect_uri_must_repeat_the_authorization_request() {
     let client_id = server.register_public().await;
     let code = server.obtain_code(&client_id).await;
     let r = server
-        .token(&[("grant_type", "authorization_code"), ("code", &code), ("client_id", &client_id), ("code_verifier", VERIFIER)])
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", &client_id),
+            ("code_verifier", VERIFIER),
+        ])
         .await;
     assert_eq!(error_of(r).await.1, "invalid_grant");
     let code = server.obtain_code(&client_id).await;
@@ -90,15 +122,30 @@ async fn replayed_code_is_refused_and_revokes_its_tokens() {
     let server = start().await;
     let client_id = server.register_public().await;
     let code = server.obtain_code(&client_id).await;
-    let first: Value = server.exchange(&client_id, &code).await.json().await.unwrap();
+    let first: Value = server
+        .exchange(&client_id, &code)
+        .await
+        .json()
+        .await
+        .unwrap();
     let access = first["access_token"].as_str().unwrap();
     let refresh = first["refresh_token"].as_str().unwrap();
     assert_eq!(server.introspect(access).await["active"], true);
 
     let r = server.exchange(&client_id, &code).await;
-    assert_eq!(error_of(r).await, (StatusCode::BAD_REQUEST, "invalid_grant".into()));
-    assert_eq!(server.introspect(access).await["active"], false, "tokens issued from a replayed code are revoked");
-    assert_eq!(error_of(server.refresh(&client_id, refresh).await).await.1, "invalid_grant");
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+    assert_eq!(
+        server.introspect(access).await["active"],
+        false,
+        "tokens issued from a replayed code are revoked"
+    );
+    assert_eq!(
+        error_of(server.refresh(&client_id, refresh).await).await.1,
+        "invalid_grant"
+    );
 }
 
 #[tokio::test]
@@ -107,22 +154,34 @@ async fn code_of_another_client_is_refused() {
     let a = server.register_public().await;
     let b = server.register_public().await;
     let code = server.obtain_code(&a).await;
-    assert_eq!(error_of(server.exchange(&b, &code).await).await.1, "invalid_grant");
+    assert_eq!(
+        error_of(server.exchange(&b, &code).await).await.1,
+        "invalid_grant"
+    );
 }
 
 #[tokio::test]
 async fn expired_code_is_refused() {
-    let server = start_with(Options { env: vec![("MCP_OAUTH__TOKENS__CODE_TTL", "1s".into())], ..Default::default() }).await;
+    let server = start_with(Options {
+        env: vec![("MCP_OAUTH__TOKENS__CODE_TTL", "1s".into())],
+        ..Default::default()
+    })
+    .await;
     let client_id = server.register_public().await;
     let code = server.obtain_code(&client_id).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    assert_eq!(error_of(server.exchange(&client_id, &code).await).await.1, "invalid_grant");
+    assert_eq!(
+        error_of(server.exchange(&client_id, &code).await).await.1,
+        "invalid_grant"
+    );
 }
 
 #[tokio::test]
 async fn bad_client_secret_is_401_invalid_client() {
     let server = start().await;
-    let (id, secret) = server.register_confidential(&["authorization_code", "client_credentials"]).await;
+    let (id, secret) = server
+        .register_confidential(&["authorization_code", "client_credentials"])
+        .await;
     let r = http()
         .post(server.url("/token"))
         .basic_auth(&id, Some("wrong-secret"))
@@ -130,23 +189,49 @@ async fn bad_client_secret_is_401_invalid_client() {
         .send()
         .await
         .unwrap();
-    assert!(r.headers().get("www-authenticate").is_some(), "RFC 6749 §5.2: 401 carries WWW-Authenticate");
+    assert!(
+        r.headers().get("www-authenticate").is_some(),
+        "RFC 6749 §5.2: 401 carries WWW-Authenticate"
+    );
     assert_eq!(r.headers()["cache-control"], "no-store");
-    assert_eq!(error_of(r).await, (StatusCode::UNAUTHORIZED, "invalid_client".into()));
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
 
     // Missing secret for a confidential client, unknown client, two methods at once.
-    let r = server.token(&[("grant_type", "client_credentials"), ("client_id", &id)]).await;
-    assert_eq!(error_of(r).await, (StatusCode::UNAUTHORIZED, "invalid_client".into()));
-    let r = server.token(&[("grant_type", "client_credentials"), ("client_id", "nobody"), ("client_secret", "x")]).await;
-    assert_eq!(error_of(r).await, (StatusCode::UNAUTHORIZED, "invalid_client".into()));
+    let r = server
+        .token(&[("grant_type", "client_credentials"), ("client_id", &id)])
+        .await;
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
+    let r = server
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "nobody"),
+            ("client_secret", "x"),
+        ])
+        .await;
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
     let r = http()
         .post(server.url("/token"))
         .basic_auth(&id, Some(&secret))
-        .form(&[("grant_type", "client_credentials"), ("client_secret", secret.as_str())])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_secret", secret.as_str()),
+        ])
         .send()
         .await
         .unwrap();
-    assert_eq!(error_of(r).await, (StatusCode::BAD_REQUEST, "invalid_request".into()));
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_request".into())
+    );
 }
 
 #[tokio::test]
@@ -155,19 +240,50 @@ async fn malformed_bodies_are_invalid_request_json() {
     for (content_type, body) in [
         ("application/json", r#"{"grant_type":"client_credentials"}"#),
         ("text/plain", "grant_type=client_credentials"),
-        ("application/x-www-form-urlencoded", "grant_type=authorization_code&grant_type=refresh_token&client_id=x"),
+        (
+            "application/x-www-form-urlencoded",
+            "grant_type=authorization_code&grant_type=refresh_token&client_id=x",
+        ),
     ] {
-        let r = http().post(server.url("/token")).header("content-type", content_type).body(body).send().await.unwrap();
+        let r = http()
+            .post(server.url("/token"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.headers()["content-type"], "application/json");
-        assert_eq!(error_of(r).await, (StatusCode::BAD_REQUEST, "invalid_request".into()), "{content_type}: {body}");
+        assert_eq!(
+            error_of(r).await,
+            (StatusCode::BAD_REQUEST, "invalid_request".into()),
+            "{content_type}: {body}"
+        );
     }
     let big = "a=".to_string() + &"x".repeat(100_000);
-    let r = http().post(server.url("/token")).header("content-type", "application/x-www-form-urlencoded").body(big).send().await.unwrap();
-    assert_eq!(error_of(r).await, (StatusCode::BAD_REQUEST, "invalid_request".into()));
+    let r = http()
+        .post(server.url("/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_request".into())
+    );
 
     let public = server.register_public().await;
     let r = server.token(&[("client_id", &public)]).await;
-    assert_eq!(error_of(r).await, (StatusCode::BAD_REQUEST, "invalid_request".into()), "missing grant_type");
-    let r = server.token(&[("client_id", &public), ("grant_type", "password")]).await;
-    assert_eq!(error_of(r).await, (StatusCode::BAD_REQUEST, "unsupported_grant_type".into()));
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_request".into()),
+        "missing grant_type"
+    );
+    let r = server
+        .token(&[("client_id", &public), ("grant_type", "password")])
+        .await;
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::BAD_REQUEST, "unsupported_grant_type".into())
+    );
 }

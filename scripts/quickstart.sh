@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The README quick-start as a script: registers a public client and walks the authorization-code flow
+# with PKCE using nothing but curl and openssl, logging in through the HTML forms like a browser would.
+#
+#   scripts/quickstart.sh [BASE_URL]        (default http://127.0.0.1:9000)
+#   MCP_USER=admin MCP_PASSWORD='…' scripts/quickstart.sh
+#
+# Prints the token response. The password is read from MCP_PASSWORD or prompted for.
+set -euo pipefail
+BASE=${1:-http://127.0.0.1:9000}
+USER_NAME=${MCP_USER:-admin}
+if [ -z "${MCP_PASSWORD:-}" ]; then read -r -s -p "Password for $USER_NAME: " MCP_PASSWORD; echo; fi
+REDIRECT=http://127.0.0.1:8765/callback
+JAR=$(mktemp); trap 'rm -f "$JAR"' EXIT
+
+field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }          # a string field of a JSON object
+input() { sed -n "s/.*name=\"$1\" value=\"\([^\"]*\)\".*/\1/p" | head -n1; }   # a hidden form field
+header() { tr -d '\r' | sed -n "s/^[Ll]ocation: //p"; }
+
+echo "1. register a public client (RFC 7591)"
+CLIENT_ID=$(curl -sf -X POST "$BASE/register" -H 'content-type: application/json' \
+  -d "{\"client_name\":\"quickstart\",\"redirect_uris\":[\"$REDIRECT\"],\"token_endpoint_auth_method\":\"none\",\"grant_types\":[\"authorization_code\",\"refresh_token\"]}" \
+  | field client_id)
+echo "   client_id=$CLIENT_ID"
+
+echo "2. PKCE verifier and S256 challenge (RFC 7636)"
+VERIFIER=$(openssl rand -base64 48 | tr -d '\n=' | tr '+/' '-_' | cut -c1-64)
+CHALLENGE=$(printf '%s' "$VERIFIER" | openssl dgst -sha256 -binary | openssl base64 | tr -d '\n=' | tr '+/' '-_')
+
+echo "3. /authorize → login page"
+LOGIN=$(curl -s -o /dev/null -D - -c "$JAR" -b "$JAR" -G "$BASE/authorize" \
+  --data-urlencode response_type=code --data-urlencode "client_id=$CLIENT_ID" \
+  --data-urlencode "redirect_uri=$REDIRECT" --data-urlencode "code_challenge=$CHALLENGE" \
+  --data-urlencode code_challenge_method=S256 --data-urlencode state=quickstart \
+  --data-urlencode scope=mcp:tools | header)
+PAGE=$(curl -sf -c "$JAR" -b "$JAR" "$BASE$LOGIN")
+TX=$(echo "$PAGE" | input tx); CSRF=$(echo "$PAGE" | input csrf_token)
+
+echo "4. sign in as $USER_NAME, then approve the consent page"
+CONSENT=$(curl -s -c "$JAR" -b "$JAR" "$BASE/login" --data-urlencode "tx=$TX" --data-urlencode "csrf_token=$CSRF" \
+  --data-urlencode "username=$USER_NAME" --data-urlencode "password=$MCP_PASSWORD")
+if ! echo "$CONSENT" | grep -q 'Allow access?'; then echo "sign-in failed" >&2; exit 1; fi
+CALLBACK=$(curl -s -o /dev/null -D - -c "$JAR" -b "$JAR" "$BASE/consent" --data-urlencode "tx=$TX" \
+  --data-urlencode "csrf_token=$CSRF" --data-urlencode decision=approve | header)
+CODE=$(echo "$CALLBACK" | sed -n 's/.*[?&]code=\([^&]*\).*/\1/p')
+echo "   redirected to $REDIRECT?code=…&state=quickstart&iss=…"
+
+echo "5. code → tokens"
+curl -sf "$BASE/token" -d grant_type=authorization_code -d "code=$CODE" -d "client_id=$CLIENT_ID" \
+  --data-urlencode "redirect_uri=$REDIRECT" -d "code_verifier=$VERIFIER"
+echo
