@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. This is the README's test command and what CI runs (.ci/run).
 #
-# 1. `cargo test` over the whole workspace (unit tests, the conformance kit against every backend,
+# 1. Services: each scripts/services/*.sh sets up one service the tests need (installing and
+#    starting it on loopback where missing) and exports how to reach it. Tests that need a service
+#    FAIL when it is required (MCP_OAUTH_REQUIRE_SERVICES=1, set here) and unreachable; they never
+#    skip silently.
+# 2. `cargo test` over the whole workspace (unit tests, the conformance kit against every backend,
 #    end-to-end tests over loopback sockets).
-# 2. The README quick-start, run for real: `mcp-oauth serve` on an ephemeral loopback port with no
+# 3. The README quick-start, run for real: `mcp-oauth serve` on an ephemeral loopback port with no
 #    config at all, then scripts/quickstart.sh against it with the printed admin password.
-#
-# Services: this revision needs nothing beyond loopback. Postgres and slapd are set up here as the
-# tests that need them land; those tests fail (never skip) when a required service is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+export MCP_OAUTH_REQUIRE_SERVICES=1
+for service in scripts/services/*.sh; do
+  [ -e "$service" ] || continue
+  echo "==> service: $(basename "$service" .sh)"
+  # shellcheck source=/dev/null
+  source "$service"
+done
 
 echo "==> cargo test (workspace, all features)"
 cargo test --workspace --all-features --locked
@@ -21,6 +30,7 @@ server_pid=
 cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
   rm -rf "$workdir"
+  for stop in "${SERVICE_CLEANUPS[@]:-}"; do [ -n "$stop" ] && eval "$stop"; done
 }
 trap cleanup EXIT
 MCP_OAUTH__SERVER__BIND=127.0.0.1:0 RUST_LOG=info target/debug/mcp-oauth serve \

@@ -55,6 +55,10 @@ pub struct UsersSettings {
     pub accounts: Vec<AccountSettings>,
     #[serde(default = "yes")]
     pub create_admin: bool,
+    /// `[users.ldap]`: read by the `ldap` authenticator, which validates its own keys.
+    #[serde(default)]
+    pub ldap: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `[users.options]`: for authenticator plugins.
     #[serde(default)]
     pub options: serde_json::Map<String, serde_json::Value>,
 }
@@ -262,6 +266,9 @@ impl Settings {
     pub fn users_table(&self) -> serde_json::Value {
         let mut m = self.users.options.clone();
         m.insert("kind".into(), self.users.kind.clone().into());
+        if let Some(ldap) = &self.users.ldap {
+            m.insert("ldap".into(), serde_json::Value::Object(ldap.clone()));
+        }
         serde_json::Value::Object(m)
     }
 }
