@@ -13,6 +13,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export MCP_OAUTH_REQUIRE_SERVICES=1
+SERVICE_CLEANUPS=()
+workdir=$(mktemp -d)
+server_pid=
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$workdir"
+  for stop in "${SERVICE_CLEANUPS[@]}"; do eval "$stop" || true; done
+}
+trap cleanup EXIT
+
 for service in scripts/services/*.sh; do
   [ -e "$service" ] || continue
   echo "==> service: $(basename "$service" .sh)"
@@ -25,14 +35,6 @@ cargo test --workspace --all-features --locked
 
 echo "==> README quick-start against a real server"
 cargo build --locked --quiet
-workdir=$(mktemp -d)
-server_pid=
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$workdir"
-  for stop in "${SERVICE_CLEANUPS[@]:-}"; do [ -n "$stop" ] && eval "$stop"; done
-}
-trap cleanup EXIT
 MCP_OAUTH__SERVER__BIND=127.0.0.1:0 RUST_LOG=info target/debug/mcp-oauth serve \
   >"$workdir/stdout" 2>"$workdir/stderr" &
 server_pid=$!
