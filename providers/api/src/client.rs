@@ -78,7 +78,8 @@ impl Client {
 /// - `get_client` MUST return `Ok(None)` for an unknown id, never an error.
 /// - `insert_client` MUST fail with [`ProviderError::Conflict`](crate::ProviderError::Conflict) when
 ///   the `client_id` exists, and MUST store nothing in that case.
-/// - `delete_client` MUST return `Ok(false)` for an unknown id.
+/// - `delete_client` MUST return `Ok(false)` for an unknown id. Deleting a client MUST also revoke
+///   every code and token issued to it (they must not outlive the client).
 #[async_trait]
 pub trait ClientStore: Send + Sync {
     async fn get_client(&self, client_id: &str) -> ProviderResult<Option<Client>>;

@@ -26,6 +26,37 @@ impl FactoryContext {
     }
 }
 
+/// One schema migration, as a backend reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationInfo {
+    pub version: i64,
+    pub name: String,
+}
+
+/// Where a backend's schema stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// Migrations applied, oldest first.
+    pub applied: Vec<MigrationInfo>,
+    /// Migrations this binary knows and the store lacks, oldest first.
+    pub pending: Vec<MigrationInfo>,
+    /// Versions applied in the store that this binary does not know (a newer binary migrated it),
+    /// or whose recorded checksum differs from this binary's migration.
+    pub unknown: Vec<MigrationInfo>,
+}
+
+/// When the server may bring the schema up to date by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigrationPolicy {
+    /// Nothing to migrate (in-memory stores).
+    None,
+    /// `serve` migrates on start (an embedded database only this process uses).
+    OnServe,
+    /// Only `mcp-oauth migrate` migrates; `serve` refuses a schema that is behind (shared databases,
+    /// where several servers and an operator must agree on the moment).
+    Explicit,
+}
+
 /// Builds the storage parts of a backend.
 #[async_trait]
 pub trait ProviderFactory: Send + Sync {
@@ -33,6 +64,21 @@ pub trait ProviderFactory: Send + Sync {
     fn kind(&self) -> &'static str;
     /// Opens the backend (connecting, but not migrating).
     async fn open(&self, ctx: &FactoryContext) -> ProviderResult<Storage>;
+    /// How this backend's schema is kept up to date.
+    fn migration_policy(&self) -> MigrationPolicy {
+        MigrationPolicy::None
+    }
+    /// Where the schema stands. Backends without a schema report nothing pending.
+    async fn schema_status(&self, ctx: &FactoryContext) -> ProviderResult<SchemaStatus> {
+        let _ = ctx;
+        Ok(SchemaStatus::default())
+    }
+    /// Applies pending migrations; returns the ones applied. MUST be safe to run from several
+    /// processes at once (one applies, the others wait and find nothing pending).
+    async fn migrate(&self, ctx: &FactoryContext) -> ProviderResult<Vec<MigrationInfo>> {
+        let _ = ctx;
+        Ok(Vec::new())
+    }
 }
 
 /// Builds a user authenticator. It may use the storage's local accounts.

@@ -35,7 +35,10 @@ use serde::{Deserialize, Serialize};
 
 pub use client::{Client, ClientStore, TokenEndpointAuthMethod};
 pub use error::{BoxError, ProviderError, ProviderResult};
-pub use factory::{FactoryContext, ProviderFactory, UserAuthenticatorFactory};
+pub use factory::{
+    FactoryContext, MigrationInfo, MigrationPolicy, ProviderFactory, SchemaStatus,
+    UserAuthenticatorFactory,
+};
 pub use interaction::{ConsentRecord, InteractionStore, LoginTransaction};
 pub use key::{KeyStore, SigningKeyRecord};
 pub use provider::{OAuthServerProvider, StandardProvider, Storage, TokenLifetimes};

@@ -186,6 +186,73 @@ pub async fn client_roundtrip_and_duplicate_conflict(storage: Storage) {
     );
 }
 
+pub async fn deleting_a_client_revokes_its_tokens(storage: Storage) {
+    let id = unique("client");
+    storage
+        .clients
+        .insert_client(sample_client(&id))
+        .await
+        .unwrap();
+    let family = unique("fam");
+    let mut code = sample_code(&family, now() + 60);
+    code.client_id = id.clone();
+    let mut access = sample_access(&family, now() + 600);
+    access.client_id = id.clone();
+    let mut refresh = sample_refresh(&family, now() + 3600);
+    refresh.client_id = id.clone();
+    let other = sample_access(&unique("fam"), now() + 600);
+    storage.tokens.insert_code(code.clone()).await.unwrap();
+    storage
+        .tokens
+        .insert_tokens(access.clone(), Some(refresh.clone()))
+        .await
+        .unwrap();
+    storage
+        .tokens
+        .insert_tokens(other.clone(), None)
+        .await
+        .unwrap();
+    assert!(storage.clients.delete_client(&id).await.unwrap());
+    assert!(
+        storage
+            .tokens
+            .get_access_token(&access.jti)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked,
+        "access token revoked"
+    );
+    assert_eq!(
+        storage
+            .tokens
+            .get_refresh_token(&refresh.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        RefreshTokenState::Revoked,
+        "refresh token revoked"
+    );
+    assert!(
+        !matches!(
+            storage.tokens.take_code(&code.code_hash).await.unwrap(),
+            CodeRedemption::Redeemed(_)
+        ),
+        "code unusable"
+    );
+    assert!(
+        !storage
+            .tokens
+            .get_access_token(&other.jti)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked,
+        "other clients untouched"
+    );
+}
+
 pub async fn unknown_ids_are_none(storage: Storage) {
     let missing = hash("missing");
     assert!(
@@ -1010,16 +1077,48 @@ pub async fn local_users(storage: Storage) {
 }
 
 /// Generates one `#[tokio::test]` per conformance check. `$make` is an async expression evaluating to
-/// a fresh [`Storage`]; it is evaluated once per test.
+/// a fresh [`Storage`]; it is evaluated once per test. With `optional:`, `$make` evaluates to
+/// `Option<Storage>` and `None` skips (for backends whose service may be absent; the `$make` itself
+/// must panic instead when the test run declared the service required).
 ///
 /// ```ignore
 /// mcp_oauth_provider::storage_conformance_tests!(async { my_backend::open_for_tests().await });
 /// ```
 #[macro_export]
 macro_rules! storage_conformance_tests {
+    (optional: $make:expr) => {
+        $crate::storage_conformance_tests!(@optional $make;
+            client_roundtrip_and_duplicate_conflict,
+            deleting_a_client_revokes_its_tokens,
+            unknown_ids_are_none,
+            code_is_taken_once,
+            concurrent_take_code_has_one_winner,
+            tokens_roundtrip_and_revoke,
+            rotation_and_reuse,
+            racing_rotations_have_one_winner,
+            revoke_family_reaches_everything,
+            purge_removes_only_expired,
+            keys_activate_one_at_a_time,
+            transactions_and_consent,
+            local_users,
+        );
+    };
+    (@optional $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let storage: Option<$crate::Storage> = $make.await;
+                match storage {
+                    Some(storage) => $crate::testkit::$check(storage).await,
+                    None => eprintln!("skipped {}: backend not available", stringify!($check)),
+                }
+            }
+        )*
+    };
     ($make:expr) => {
         $crate::storage_conformance_tests!(@each $make;
             client_roundtrip_and_duplicate_conflict,
+            deleting_a_client_revokes_its_tokens,
             unknown_ids_are_none,
             code_is_taken_once,
             concurrent_take_code_has_one_winner,

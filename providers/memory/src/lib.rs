@@ -97,7 +97,26 @@ impl ClientStore for MemoryStore {
         Ok(v)
     }
     async fn delete_client(&self, client_id: &str) -> ProviderResult<bool> {
-        Ok(self.lock()?.clients.remove(client_id).is_some())
+        let mut s = self.lock()?;
+        if s.clients.remove(client_id).is_none() {
+            return Ok(false);
+        }
+        for (code, used) in s.codes.values_mut() {
+            if code.client_id == client_id {
+                *used = true;
+            }
+        }
+        for a in s.access.values_mut() {
+            if a.client_id == client_id {
+                a.revoked = true;
+            }
+        }
+        for r in s.refresh.values_mut() {
+            if r.client_id == client_id {
+                r.state = RefreshTokenState::Revoked;
+            }
+        }
+        Ok(true)
     }
 }
 

@@ -1,0 +1,126 @@
+//! The Postgres backend (`[storage] kind = "postgres"`): several `serve` processes on one database
+//! act as one server. Per-family advisory locks make family revocation and racing inserts agree;
+//! migrations run only from `mcp-oauth migrate`, under an advisory lock, and `serve` refuses a schema
+//! that is behind. The pool connects lazily with a short acquire timeout, so a database outage is
+//! answered with 503 quickly and the server recovers by itself when the database returns.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mcp_oauth_provider::{
+    FactoryContext, MigrationInfo, MigrationPolicy, ProviderError, ProviderFactory, ProviderResult,
+    SchemaStatus, Storage,
+};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::settings::SqlSettings;
+
+/// All stores on one Postgres pool.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pub(crate) pool: PgPool,
+}
+
+mod stores {
+    use super::PostgresStore;
+    crate::store::sql_store!(
+        PostgresStore,
+        sqlx::Postgres,
+        Some("SELECT pg_advisory_xact_lock(hashtext($1))"),
+        Some("SELECT pg_advisory_xact_lock(hashtext($1))")
+    );
+}
+
+mod schema {
+    use crate::migrations::{POSTGRES, migrator};
+    migrator!(
+        sqlx::Postgres,
+        POSTGRES,
+        Some("SELECT pg_advisory_lock(72430021)"),
+        Some("SELECT pg_advisory_unlock(72430021)")
+    );
+}
+
+impl PostgresStore {
+    /// A lazily connecting pool for `url`; `search_path` selects a schema (tests use one per test).
+    pub fn connect_lazy(
+        url: &str,
+        max_connections: u32,
+        search_path: Option<&str>,
+    ) -> ProviderResult<Self> {
+        let mut options = PgConnectOptions::from_str(url)
+            .map_err(|e| ProviderError::backend("invalid Postgres URL", e))?;
+        if let Some(schema) = search_path {
+            options = options.options([("search_path", schema)]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_lazy_with(options);
+        Ok(Self { pool })
+    }
+
+    pub fn storage(&self) -> Storage {
+        let me = Arc::new(self.clone());
+        Storage {
+            clients: me.clone(),
+            tokens: me.clone(),
+            keys: me.clone(),
+            interactions: me.clone(),
+            users: Some(me),
+        }
+    }
+
+    pub async fn schema_status(&self) -> ProviderResult<SchemaStatus> {
+        schema::schema_status(&self.pool).await
+    }
+
+    pub async fn migrate(&self) -> ProviderResult<Vec<MigrationInfo>> {
+        schema::apply(&self.pool).await
+    }
+
+    /// The pool (tests create schemas with it).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Registers `[storage] kind = "postgres"`.
+pub struct PostgresFactory;
+
+impl PostgresFactory {
+    fn connect(ctx: &FactoryContext) -> ProviderResult<PostgresStore> {
+        let s = SqlSettings::from_ctx(ctx)?;
+        let url = s.url.filter(|u| !u.is_empty()).ok_or_else(|| {
+            ProviderError::Unsupported(
+                "[storage] url is required for postgres (e.g. MCP_OAUTH__STORAGE__URL=postgres://user@host/db)".into(),
+            )
+        })?;
+        PostgresStore::connect_lazy(
+            &url,
+            s.max_connections.unwrap_or(10),
+            s.search_path.as_deref(),
+        )
+    }
+}
+
+#[async_trait]
+impl ProviderFactory for PostgresFactory {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+    async fn open(&self, ctx: &FactoryContext) -> ProviderResult<Storage> {
+        Ok(Self::connect(ctx)?.storage())
+    }
+    fn migration_policy(&self) -> MigrationPolicy {
+        MigrationPolicy::Explicit
+    }
+    async fn schema_status(&self, ctx: &FactoryContext) -> ProviderResult<SchemaStatus> {
+        Self::connect(ctx)?.schema_status().await
+    }
+    async fn migrate(&self, ctx: &FactoryContext) -> ProviderResult<Vec<MigrationInfo>> {
+        Self::connect(ctx)?.migrate().await
+    }
+}

@@ -1,0 +1,134 @@
+//! The SQLite backend (`[storage] kind = "sqlite"`): the embedded default. WAL journal, a busy
+//! timeout so concurrent writers queue instead of failing, `synchronous = FULL` by default so an
+//! acknowledged write survives a crash of the process or the machine. The server migrates the
+//! schema by itself on start (only this process uses the file).
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mcp_oauth_provider::{
+    FactoryContext, MigrationInfo, MigrationPolicy, ProviderError, ProviderFactory, ProviderResult,
+    SchemaStatus, Storage,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::settings::SqlSettings;
+
+/// All stores on one SQLite pool.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pub(crate) pool: SqlitePool,
+}
+
+mod stores {
+    use super::SqliteStore;
+    crate::store::sql_store!(SqliteStore, sqlx::Sqlite, None, None);
+}
+
+mod schema {
+    use crate::migrations::{SQLITE, migrator};
+    migrator!(sqlx::Sqlite, SQLITE, None::<&str>, None::<&str>);
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url`.
+    pub async fn connect(
+        url: &str,
+        synchronous_full: bool,
+        max_connections: u32,
+    ) -> ProviderResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| ProviderError::backend(format!("invalid SQLite URL {url:?}"), e))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if synchronous_full {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(|e| crate::errors::map_err("open SQLite database", e))?;
+        Ok(Self { pool })
+    }
+
+    /// The parts, as the server core wants them.
+    pub fn storage(&self) -> Storage {
+        let me = Arc::new(self.clone());
+        Storage {
+            clients: me.clone(),
+            tokens: me.clone(),
+            keys: me.clone(),
+            interactions: me.clone(),
+            users: Some(me),
+        }
+    }
+
+    pub async fn schema_status(&self) -> ProviderResult<SchemaStatus> {
+        schema::schema_status(&self.pool).await
+    }
+
+    pub async fn migrate(&self) -> ProviderResult<Vec<MigrationInfo>> {
+        schema::apply(&self.pool).await
+    }
+
+    /// `PRAGMA integrity_check`: "ok" when the file is sound.
+    pub async fn integrity_check(&self) -> ProviderResult<String> {
+        sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| crate::errors::map_err("integrity check", e))
+    }
+}
+
+/// Registers `[storage] kind = "sqlite"`.
+pub struct SqliteFactory;
+
+impl SqliteFactory {
+    async fn connect(ctx: &FactoryContext) -> ProviderResult<SqliteStore> {
+        let s = SqlSettings::from_ctx(ctx)?;
+        let url = match s.url.clone().filter(|u| !u.is_empty()) {
+            Some(url) => url,
+            None => {
+                let path: PathBuf = ctx.data_dir.join("mcp-oauth.db");
+                crate::create_private_dir(&ctx.data_dir)?;
+                format!("sqlite://{}", path.display())
+            }
+        };
+        SqliteStore::connect(
+            &url,
+            s.sqlite_synchronous_full()?,
+            s.max_connections.unwrap_or(8),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl ProviderFactory for SqliteFactory {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+    async fn open(&self, ctx: &FactoryContext) -> ProviderResult<Storage> {
+        Ok(Self::connect(ctx).await?.storage())
+    }
+    fn migration_policy(&self) -> MigrationPolicy {
+        MigrationPolicy::OnServe
+    }
+    async fn schema_status(&self, ctx: &FactoryContext) -> ProviderResult<SchemaStatus> {
+        Self::connect(ctx).await?.schema_status().await
+    }
+    async fn migrate(&self, ctx: &FactoryContext) -> ProviderResult<Vec<MigrationInfo>> {
+        Self::connect(ctx).await?.migrate().await
+    }
+}
