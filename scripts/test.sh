@@ -35,7 +35,8 @@ cargo test --workspace --all-features --locked
 
 echo "==> README quick-start against a real server"
 cargo build --locked --quiet
-MCP_OAUTH__SERVER__BIND=127.0.0.1:0 RUST_LOG=info target/debug/mcp-oauth serve \
+MCP_OAUTH__SERVER__BIND=127.0.0.1:0 MCP_OAUTH__STORAGE__DATA_DIR="$workdir/data" RUST_LOG=info \
+  target/debug/mcp-oauth serve \
   >"$workdir/stdout" 2>"$workdir/stderr" &
 server_pid=$!
 port=

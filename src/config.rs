@@ -39,12 +39,34 @@ pub struct ServerSettings {
     pub issuer: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageSettings {
     pub kind: String,
+    /// Database URL (may carry a password: never printed).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Directory for the embedded database and generated secrets; empty = the platform data dir.
+    #[serde(default)]
+    pub data_dir: Option<String>,
+    #[serde(default)]
+    pub max_connections: Option<u32>,
+    #[serde(default)]
+    pub sqlite_synchronous: Option<String>,
+    #[serde(default)]
+    pub search_path: Option<String>,
     #[serde(default)]
     pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+impl std::fmt::Debug for StorageSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageSettings")
+            .field("kind", &self.kind)
+            .field("url", &self.url.as_ref().map(|_| "<set>"))
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -89,10 +111,25 @@ pub struct TokenSettings {
     pub refresh_reuse_grace: Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeySettings {
     pub algorithm: String,
+    /// Base64 of 32 bytes sealing the signing keys at rest (secret: never printed).
+    #[serde(default)]
+    pub encryption_key: Option<String>,
+}
+
+impl std::fmt::Debug for KeySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySettings")
+            .field("algorithm", &self.algorithm)
+            .field(
+                "encryption_key",
+                &self.encryption_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -257,9 +294,42 @@ impl Settings {
 
     /// A backend's table as JSON, for its factory.
     pub fn storage_table(&self) -> serde_json::Value {
-        let mut m = self.storage.options.clone();
-        m.insert("kind".into(), self.storage.kind.clone().into());
+        let st = &self.storage;
+        let mut m = st.options.clone();
+        m.insert("kind".into(), st.kind.clone().into());
+        let opt = |v: &Option<String>| {
+            v.clone()
+                .filter(|s| !s.is_empty())
+                .map(serde_json::Value::String)
+        };
+        for (k, v) in [
+            ("url", opt(&st.url)),
+            ("sqlite_synchronous", opt(&st.sqlite_synchronous)),
+            ("search_path", opt(&st.search_path)),
+        ] {
+            if let Some(v) = v {
+                m.insert(k.into(), v);
+            }
+        }
+        if let Some(n) = st.max_connections {
+            m.insert("max_connections".into(), n.into());
+        }
         serde_json::Value::Object(m)
+    }
+
+    /// Where the embedded database and generated secrets live: `[storage] data_dir`, else
+    /// `$XDG_DATA_HOME/mcp-oauth`, else `$HOME/.local/share/mcp-oauth`, else `./mcp-oauth-data`.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        if let Some(d) = self.storage.data_dir.as_deref().filter(|d| !d.is_empty()) {
+            return std::path::PathBuf::from(d);
+        }
+        if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+            return std::path::PathBuf::from(x).join("mcp-oauth");
+        }
+        if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+            return std::path::PathBuf::from(h).join(".local/share/mcp-oauth");
+        }
+        std::path::PathBuf::from("mcp-oauth-data")
     }
 
     /// The users table as JSON, for the authenticator factory.

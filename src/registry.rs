@@ -3,16 +3,16 @@
 //! custom `main`). There is no dynamic loading.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use mcp_oauth_provider::{
-    FactoryContext, OAuthServerProvider, ProviderFactory, StandardProvider, Storage,
-    UserAuthenticatorFactory,
+    FactoryContext, MigrationPolicy, OAuthServerProvider, ProviderFactory, SchemaStatus,
+    StandardProvider, Storage, UserAuthenticatorFactory,
 };
 
 use crate::config::Settings;
+use crate::oauth::key_encryption::KeyEncryptionKey;
 use crate::users::local::LocalAuthenticatorFactory;
 use crate::users::password::PasswordPool;
 
@@ -37,10 +37,12 @@ impl Registry {
         }
     }
 
-    /// The built-in backends: storage `memory`; users `local`.
+    /// The built-in backends: storage `sqlite`, `postgres`, `memory`; users `local`.
     pub fn with_builtins(settings: &Settings) -> Self {
         let mut r = Self::empty();
         r.register_storage(mcp_oauth_provider_memory::MemoryFactory);
+        r.register_storage(mcp_oauth_provider_sql::SqliteFactory);
+        r.register_storage(mcp_oauth_provider_sql::PostgresFactory);
         r.register_users(LocalAuthenticatorFactory {
             pool: PasswordPool::new(settings.login.password_hash_concurrency),
         });
@@ -60,10 +62,13 @@ impl Registry {
         self.storage.keys().copied().collect()
     }
 
-    /// Opens the configured storage.
-    pub async fn open_storage(&self, settings: &Settings) -> anyhow::Result<Storage> {
+    /// The factory of the configured storage kind and its context.
+    pub fn storage_factory(
+        &self,
+        settings: &Settings,
+    ) -> anyhow::Result<(Arc<dyn ProviderFactory>, FactoryContext)> {
         let kind = settings.storage.kind.as_str();
-        let factory = self.storage.get(kind).with_context(|| {
+        let factory = self.storage.get(kind).cloned().with_context(|| {
             format!(
                 "storage.kind {kind:?} is not registered (available: {})",
                 self.storage_kinds().join(", ")
@@ -71,8 +76,69 @@ impl Registry {
         })?;
         let ctx = FactoryContext {
             settings: settings.storage_table(),
-            data_dir: data_dir(),
+            data_dir: settings.data_dir(),
         };
+        Ok((factory, ctx))
+    }
+
+    /// Where the configured store's schema stands.
+    pub async fn schema_status(&self, settings: &Settings) -> anyhow::Result<SchemaStatus> {
+        let (factory, ctx) = self.storage_factory(settings)?;
+        factory
+            .schema_status(&ctx)
+            .await
+            .context("reading the schema status")
+    }
+
+    /// Brings the schema up to date as `serve` may: migrates stores that allow it, and refuses a
+    /// shared store whose schema is behind (naming the command to run) or ahead.
+    pub async fn ensure_schema_for_serve(&self, settings: &Settings) -> anyhow::Result<()> {
+        let (factory, ctx) = self.storage_factory(settings)?;
+        let kind = factory.kind();
+        match factory.migration_policy() {
+            MigrationPolicy::None => Ok(()),
+            MigrationPolicy::OnServe => {
+                factory
+                    .migrate(&ctx)
+                    .await
+                    .with_context(|| format!("migrating the {kind} database"))?;
+                Ok(())
+            }
+            MigrationPolicy::Explicit => {
+                let status = factory
+                    .schema_status(&ctx)
+                    .await
+                    .with_context(|| format!("reading the {kind} schema"))?;
+                if let Some(bad) = status.unknown.first() {
+                    bail!(
+                        "the {kind} database has migration {} ({}) that this mcp-oauth does not know \
+                         or that was changed; upgrade mcp-oauth instead of running an older version",
+                        bad.version,
+                        bad.name
+                    );
+                }
+                if !status.pending.is_empty() {
+                    let names: Vec<String> = status
+                        .pending
+                        .iter()
+                        .map(|m| format!("{:04}_{}", m.version, m.name))
+                        .collect();
+                    bail!(
+                        "the {kind} database schema is behind ({} pending migration(s): {}); run \
+                         `mcp-oauth migrate` with the same configuration before `mcp-oauth serve`",
+                        names.len(),
+                        names.join(", ")
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Opens the configured storage.
+    pub async fn open_storage(&self, settings: &Settings) -> anyhow::Result<Storage> {
+        let (factory, ctx) = self.storage_factory(settings)?;
+        let kind = factory.kind();
         factory
             .open(&ctx)
             .await
@@ -92,7 +158,7 @@ impl Registry {
         })?;
         let ctx = FactoryContext {
             settings: settings.users_table(),
-            data_dir: data_dir(),
+            data_dir: settings.data_dir(),
         };
         let authenticator = factory
             .build(&ctx, &storage)
@@ -104,7 +170,23 @@ impl Registry {
     }
 }
 
-/// Where backends keep files. Durable backends take it from their own settings.
-fn data_dir() -> PathBuf {
-    PathBuf::from(".")
+/// The key-encryption key for signing keys (see `oauth::key_encryption`): configured, else a file in
+/// the data directory for SQLite, else random for the in-memory store; required otherwise.
+pub fn key_encryption_key(settings: &Settings) -> anyhow::Result<KeyEncryptionKey> {
+    if let Some(text) = settings
+        .keys
+        .encryption_key
+        .as_deref()
+        .filter(|t| !t.is_empty())
+    {
+        return KeyEncryptionKey::parse(text);
+    }
+    match settings.storage.kind.as_str() {
+        "memory" => Ok(KeyEncryptionKey::random()),
+        "sqlite" => KeyEncryptionKey::load_or_create_file(&settings.data_dir()),
+        other => bail!(
+            "keys.encryption_key is required with storage kind {other:?}: every server on the database must \
+             share it. Generate one with `openssl rand -base64 32` and set MCP_OAUTH__KEYS__ENCRYPTION_KEY"
+        ),
+    }
 }

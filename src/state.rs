@@ -7,6 +7,7 @@ use std::sync::Arc;
 use mcp_oauth_provider::{OAuthServerProvider, TokenLifetimes, UnixTime};
 
 use crate::config::Settings;
+use crate::oauth::key_encryption::KeyEncryptionKey;
 use crate::oauth::keys::KeyManager;
 use crate::oauth::pages::Pages;
 use crate::oauth::resources::Resources;
@@ -45,13 +46,14 @@ impl AppState {
     pub async fn new(
         settings: &Settings,
         provider: Arc<dyn OAuthServerProvider>,
+        kek: KeyEncryptionKey,
     ) -> anyhow::Result<Self> {
         let issuer = settings.issuer_url()?;
         let algorithm =
             crate::oauth::keys::parse_algorithm(&settings.keys.algorithm).ok_or_else(|| {
                 anyhow::anyhow!("unsupported keys.algorithm {}", settings.keys.algorithm)
             })?;
-        let keys = KeyManager::new(algorithm);
+        let keys = KeyManager::new(algorithm, kek);
         keys.init(provider.keys(), now()).await?;
         let t = &settings.tokens;
         Ok(Self(Arc::new(Inner {

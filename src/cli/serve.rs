@@ -8,12 +8,14 @@ use tokio::net::TcpListener;
 
 use crate::app;
 use crate::config::Settings;
-use crate::registry::Registry;
+use crate::registry::{Registry, key_encryption_key};
 use crate::state::AppState;
 use crate::users::seed::{create_admin_if_empty, seed_accounts};
 
 /// Builds everything `serve` needs; also used by tests.
 pub async fn prepare(settings: &Settings, registry: &Registry) -> anyhow::Result<AppState> {
+    registry.ensure_schema_for_serve(settings).await?;
+    let kek = key_encryption_key(settings)?;
     let built = registry.build(settings).await?;
     if let Some(users) = &built.storage.users {
         seed_accounts(users.as_ref(), &settings.users)
@@ -28,7 +30,7 @@ pub async fn prepare(settings: &Settings, registry: &Registry) -> anyhow::Result
             println!("(it is not shown again; set your own accounts in [[users.accounts]])");
         }
     }
-    AppState::new(settings, built.provider).await
+    AppState::new(settings, built.provider, kek).await
 }
 
 pub async fn serve(settings: Settings, registry: Registry) -> anyhow::Result<()> {

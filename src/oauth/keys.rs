@@ -11,6 +11,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use mcp_oauth_provider::{KeyStore, ProviderError, ProviderResult, SigningKeyRecord, UnixTime};
 
+use crate::oauth::key_encryption::KeyEncryptionKey;
 use crate::oauth::secrets::{new_secret, random_bytes};
 
 /// PKCS#8 v1 prefix for an Ed25519 private key (RFC 8410 §7): SEQUENCE, version 0, algorithm
@@ -35,6 +36,7 @@ struct KeySet {
 /// Holds the keys loaded from the store.
 pub struct KeyManager {
     algorithm: Algorithm,
+    kek: KeyEncryptionKey,
     set: RwLock<Option<KeySet>>,
 }
 
@@ -106,18 +108,25 @@ pub fn parse_algorithm(name: &str) -> Option<Algorithm> {
 }
 
 impl KeyManager {
-    pub fn new(algorithm: Algorithm) -> Self {
+    pub fn new(algorithm: Algorithm, kek: KeyEncryptionKey) -> Self {
         Self {
             algorithm,
+            kek,
             set: RwLock::new(None),
         }
+    }
+
+    /// A new key, sealed for the store.
+    fn new_sealed_key(&self, now: UnixTime) -> ProviderResult<SigningKeyRecord> {
+        let mut key = generate_key(self.algorithm, now)?;
+        key.private_key = self.kek.seal(&key.kid, &key.private_key)?;
+        Ok(key)
     }
 
     /// Loads the keys, creating and activating one when the store has no active key.
     pub async fn init(&self, store: &dyn KeyStore, now: UnixTime) -> ProviderResult<()> {
         if !store.list_keys().await?.iter().any(|k| k.active) {
-            let mut key = generate_key(self.algorithm, now)?;
-            key.active = true;
+            let key = self.new_sealed_key(now)?;
             let kid = key.kid.clone();
             store.insert_key(key).await?;
             // Another server may have raced us; activating makes exactly one key active either way.
@@ -135,7 +144,7 @@ impl KeyManager {
         now: UnixTime,
         retire_previous_at: UnixTime,
     ) -> ProviderResult<String> {
-        let key = generate_key(self.algorithm, now)?;
+        let key = self.new_sealed_key(now)?;
         let kid = key.kid.clone();
         store.insert_key(key).await?;
         store.activate_key(&kid, retire_previous_at).await?;
@@ -166,10 +175,11 @@ impl KeyManager {
             verifying.insert(r.kid.clone(), (alg, decoding));
             keys.push(jwk);
             if r.active && active.is_none() {
+                let der = self.kek.open(&r.kid, &r.private_key)?;
                 active = Some(ActiveKey {
                     kid: r.kid.clone(),
                     algorithm: alg,
-                    encoding: encoding_key(alg, &r.private_key),
+                    encoding: encoding_key(alg, &der),
                 });
             }
         }

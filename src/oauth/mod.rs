@@ -13,6 +13,7 @@ pub mod browser_binding;
 pub mod client_auth;
 pub mod introspect;
 pub mod jwks;
+pub mod key_encryption;
 pub mod keys;
 pub mod login;
 pub mod metadata;

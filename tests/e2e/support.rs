@@ -28,6 +28,7 @@ pub struct TestServer {
     pub resource: String,
     pub state: AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
     _config: TempFile,
 }
 
@@ -52,6 +53,12 @@ impl Drop for TempFile {
 pub struct Options {
     pub env: Vec<(&'static str, String)>,
     pub extra_resources: bool,
+    /// The `[storage]` table body; default `kind = "memory"`.
+    pub storage: Option<String>,
+    /// A fixed port (restart tests keep the issuer); default ephemeral.
+    pub port: Option<u16>,
+    /// More TOML appended to the config.
+    pub extra_toml: Option<String>,
 }
 
 pub async fn start() -> TestServer {
@@ -59,7 +66,9 @@ pub async fn start() -> TestServer {
 }
 
 pub async fn start_with(opts: Options) -> TestServer {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = TcpListener::bind(("127.0.0.1", opts.port.unwrap_or(0)))
+        .await
+        .unwrap();
     let port = listener.local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
     let resource = format!("{base}/mcp");
@@ -68,6 +77,9 @@ pub async fn start_with(opts: Options) -> TestServer {
 [server]
 bind = "127.0.0.1:{port}"
 issuer = "{base}"
+
+[storage]
+{storage}
 
 [[users.accounts]]
 username = "{USER}"
@@ -78,8 +90,13 @@ uri = "{resource}"
 name = "Test <MCP> server"
 scopes = ["mcp:tools", "mcp:admin"]
 "#,
-        hash = password_hash()
+        hash = password_hash(),
+        storage = opts.storage.as_deref().unwrap_or("kind = \"memory\""),
     );
+    if let Some(extra) = &opts.extra_toml {
+        toml.push('\n');
+        toml.push_str(extra);
+    }
     if opts.extra_resources {
         toml.push_str(&format!(
             "\n[[resources]]\nuri = \"{base}/other\"\nname = \"Other\"\nscopes = [\"other:read\"]\n"
@@ -100,7 +117,7 @@ scopes = ["mcp:tools", "mcp:admin"]
         .unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let run_state = state.clone();
-    tokio::spawn(async move {
+    let handle = tokio::spawn(async move {
         mcp_oauth::app::run(listener, run_state, async {
             let _ = rx.await;
         })
@@ -112,6 +129,7 @@ scopes = ["mcp:tools", "mcp:admin"]
         resource,
         state,
         shutdown: Some(tx),
+        handle: Some(handle),
         _config: TempFile(path),
     }
 }
@@ -134,6 +152,21 @@ pub fn http() -> reqwest::Client {
 }
 
 impl TestServer {
+    /// Stops the server and waits until it has let go of its port and storage.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), h).await;
+        }
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.base.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

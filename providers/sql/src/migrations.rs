@@ -33,19 +33,19 @@ impl Migration {
 }
 
 macro_rules! embed {
-    ($dialect:literal: $($version:literal $name:literal),* $(,)?) => {
+    ($dialect:literal: $($version:literal $file:literal $name:literal),* $(,)?) => {
         &[$(Migration {
             version: $version,
             name: $name,
-            sql: include_str!(concat!("../../../migrations/", $dialect, "/", stringify!($version), "_", $name, ".sql")),
+            sql: include_str!(concat!("../../../migrations/", $dialect, "/", $file, "_", $name, ".sql")),
         }),*]
     };
 }
 
 /// SQLite migrations, oldest first.
-pub const SQLITE: &[Migration] = embed!("sqlite": 0001 "initial");
+pub const SQLITE: &[Migration] = embed!("sqlite": 1 "0001" "initial");
 /// Postgres migrations, oldest first.
-pub const POSTGRES: &[Migration] = embed!("postgres": 0001 "initial");
+pub const POSTGRES: &[Migration] = embed!("postgres": 1 "0001" "initial");
 
 /// Creates the bookkeeping table.
 pub const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS mcp_oauth_migrations (\
