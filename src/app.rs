@@ -18,7 +18,7 @@ use crate::error::{ErrorCode, OAuthError};
 use crate::oauth::{authorize, introspect, jwks, login, metadata, register, revoke, token};
 use crate::state::{AppState, now};
 
-/// How often expired codes, tokens and login transactions are purged.
+/// How often expired codes, tokens and login transactions are purged and signing keys reloaded.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The whole HTTP surface.
@@ -97,6 +97,9 @@ async fn purge_loop(state: AppState) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging expired tokens failed"),
+        }
+        if let Err(e) = state.keys.maintain(state.provider.keys(), t).await {
+            tracing::warn!(error = %e, "signing-key upkeep failed");
         }
         if let Err(e) = state.provider.interactions().purge_expired(t).await {
             tracing::warn!(error = %e, "purging expired login transactions failed");

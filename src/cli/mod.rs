@@ -1,6 +1,10 @@
 //! The command line (DESIGN §5): one module per command group.
 
+pub mod admin;
+pub mod clients;
 pub mod config_cmd;
+pub mod keys;
+pub mod migrate;
 pub mod serve;
 pub mod users;
 
@@ -29,15 +33,30 @@ pub struct Cli {
 pub enum Command {
     /// Run the authorization server.
     Serve,
-    /// Inspect the configuration.
-    Config {
+    /// Apply pending database migrations (`migrate status` lists them).
+    Migrate {
         #[command(subcommand)]
-        command: config_cmd::ConfigCommand,
+        command: Option<migrate::MigrateCommand>,
     },
     /// Manage local user accounts.
     Users {
         #[command(subcommand)]
         command: users::UsersCommand,
+    },
+    /// Manage registered clients.
+    Clients {
+        #[command(subcommand)]
+        command: clients::ClientsCommand,
+    },
+    /// Manage access-token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: config_cmd::ConfigCommand,
     },
 }
 
@@ -63,7 +82,10 @@ pub async fn run_with(
     let registry = make_registry(&settings);
     match cli.command {
         Command::Serve => serve::serve(settings, registry).await,
-        Command::Config { command } => config_cmd::run(command, &settings, &registry),
+        Command::Migrate { command } => migrate::run(command, &settings, &registry).await,
         Command::Users { command } => users::run(command, &settings, &registry).await,
+        Command::Clients { command } => clients::run(command, &settings, &registry).await,
+        Command::Keys { command } => keys::run(command, &settings, &registry).await,
+        Command::Config { command } => config_cmd::run(command, &settings, &registry),
     }
 }

@@ -1,42 +1,106 @@
-//! `mcp-oauth users …`: local account administration.
+//! `mcp-oauth users …`: local accounts (argon2id password hashes in the storage backend).
 
-use std::io::Read;
-
+use anyhow::Context;
 use clap::Subcommand;
+use mcp_oauth_provider::{ProviderError, UserRecord};
 
+use crate::cli::admin::{format_time, open, read_stdin_secret};
 use crate::config::Settings;
 use crate::registry::Registry;
+use crate::state::now;
 use crate::users::password::hash_password;
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
+    /// Create an account; the password is read from stdin.
+    Add {
+        name: String,
+        /// Read the password from stdin (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// The token `sub` for this user (default: the username).
+        #[arg(long)]
+        subject: Option<String>,
+    },
+    /// List accounts.
+    List,
+    /// Change an account's password (read from stdin).
+    Passwd { name: String },
+    /// Delete an account.
+    Delete { name: String },
     /// Read a password from stdin and print its argon2id PHC string (for [[users.accounts]]).
     HashPassword,
 }
 
-/// Reads one password from stdin (a trailing newline is dropped) and prints the hash.
+/// `users hash-password` needs no configuration.
 pub fn hash_password_cmd() -> anyhow::Result<()> {
-    let mut input = String::new();
-    std::io::stdin().read_to_string(&mut input)?;
-    let password = input
-        .strip_suffix('\n')
-        .map(|s| s.strip_suffix('\r').unwrap_or(s))
-        .unwrap_or(&input);
-    if password.is_empty() {
-        anyhow::bail!(
-            "no password on stdin (example: printf '%s' 'secret' | mcp-oauth users hash-password)"
-        );
-    }
-    println!("{}", hash_password(password)?);
+    let password = read_stdin_secret("password")?;
+    println!("{}", hash_password(&password)?);
     Ok(())
+}
+
+async fn hash_blocking(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || hash_password(&password)).await?
 }
 
 pub async fn run(
     command: UsersCommand,
-    _settings: &Settings,
-    _registry: &Registry,
+    settings: &Settings,
+    registry: &Registry,
 ) -> anyhow::Result<()> {
-    match command {
-        UsersCommand::HashPassword => hash_password_cmd(),
+    if let UsersCommand::HashPassword = command {
+        return hash_password_cmd();
     }
+    let storage = open(settings, registry).await?;
+    let users = storage
+        .users
+        .context("the configured storage backend keeps no local accounts")?;
+    match command {
+        UsersCommand::Add { name, subject, .. } => {
+            let name = name.trim().to_string();
+            if name.is_empty() {
+                anyhow::bail!("the username must not be empty");
+            }
+            let password = read_stdin_secret("password")?;
+            let record = UserRecord {
+                subject: subject.unwrap_or_else(|| name.clone()),
+                username: name.clone(),
+                password_hash: hash_blocking(password).await?,
+                created_at: now(),
+            };
+            match users.insert_user(record).await {
+                Ok(()) => println!("added user {name}"),
+                Err(ProviderError::Conflict(_)) => anyhow::bail!("user {name} already exists"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        UsersCommand::List => {
+            for u in users.list_users().await? {
+                println!(
+                    "{}\tsub={}\tcreated={}",
+                    u.username,
+                    u.subject,
+                    format_time(u.created_at)
+                );
+            }
+        }
+        UsersCommand::Passwd { name } => {
+            if users.get_user(&name).await?.is_none() {
+                anyhow::bail!("no user named {name}");
+            }
+            let hash = hash_blocking(read_stdin_secret("password")?).await?;
+            if !users.set_password_hash(&name, &hash).await? {
+                anyhow::bail!("no user named {name}");
+            }
+            println!("password of {name} changed");
+        }
+        UsersCommand::Delete { name } => {
+            if !users.delete_user(&name).await? {
+                anyhow::bail!("no user named {name}");
+            }
+            println!("deleted user {name}");
+        }
+        UsersCommand::HashPassword => {}
+    }
+    Ok(())
 }

@@ -17,7 +17,7 @@ use crate::error::{OAuthError, no_store_headers};
 use crate::oauth::client_auth::authenticate_client;
 use crate::oauth::params::FormParams;
 use crate::oauth::secrets::hash_secret;
-use crate::oauth::tokens::{looks_like_jwt, verify_own};
+use crate::oauth::tokens::{looks_like_jwt, verify_own_fresh};
 use crate::state::{AppState, now};
 
 pub async fn introspect_post(
@@ -49,7 +49,7 @@ pub async fn introspect_post(
 pub async fn introspect(state: &AppState, token: &str, t: i64) -> Result<Value, OAuthError> {
     let inactive = json!({ "active": false });
     if looks_like_jwt(token) {
-        let Some(claims) = verify_own(state, token) else {
+        let Some(claims) = verify_own_fresh(state, token).await else {
             return Ok(inactive);
         };
         let Some(record) = state

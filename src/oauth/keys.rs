@@ -37,6 +37,8 @@ struct KeySet {
 pub struct KeyManager {
     algorithm: Algorithm,
     kek: KeyEncryptionKey,
+    /// When an unknown `kid` last triggered a reload (rate limit).
+    last_miss_reload: std::sync::Mutex<Option<std::time::Instant>>,
     set: RwLock<Option<KeySet>>,
 }
 
@@ -112,6 +114,7 @@ impl KeyManager {
         Self {
             algorithm,
             kek,
+            last_miss_reload: std::sync::Mutex::new(None),
             set: RwLock::new(None),
         }
     }
@@ -150,6 +153,40 @@ impl KeyManager {
         store.activate_key(&kid, retire_previous_at).await?;
         self.reload(store).await?;
         Ok(kid)
+    }
+
+    /// Periodic upkeep: deletes retired keys whose tokens have all expired, then reloads (keys rotated
+    /// by `mcp-oauth keys rotate` or another server).
+    pub async fn maintain(&self, store: &dyn KeyStore, now: UnixTime) -> ProviderResult<()> {
+        for k in store.list_keys().await? {
+            if !k.active && k.retire_at.is_some_and(|at| at <= now) {
+                store.delete_key(&k.kid).await?;
+                tracing::info!(kid = %k.kid, "deleted a retired signing key");
+            }
+        }
+        self.reload(store).await
+    }
+
+    /// Reloads when a token names a `kid` this process has not loaded (another server rotated),
+    /// at most once every 5 seconds. Returns whether the `kid` is known afterwards.
+    pub async fn ensure_kid(&self, store: &dyn KeyStore, kid: &str) -> bool {
+        if self.verifying_key(kid).is_some() {
+            return true;
+        }
+        {
+            let mut last = match self.last_miss_reload.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            if last.is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(5)) {
+                return false;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        if let Err(e) = self.reload(store).await {
+            tracing::warn!(error = %e, "reloading signing keys failed");
+        }
+        self.verifying_key(kid).is_some()
     }
 
     /// Re-reads the store (keys rotated by another server).

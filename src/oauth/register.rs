@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use crate::error::{ErrorCode, OAuthError, no_store_headers};
 use crate::oauth::params::read_body;
 use crate::oauth::redirect_uri::validate_for_registration;
-use crate::oauth::resources::parse_scope;
+use crate::oauth::resources::{Resources, parse_scope};
 use crate::oauth::secrets::{hash_secret, new_secret};
 use crate::state::{AppState, now};
 
@@ -65,7 +65,7 @@ fn string_list(obj: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>
 
 /// Validates the request metadata into a client (with its plain secret, if any).
 pub fn client_from_metadata(
-    state: &AppState,
+    resources: &Resources,
     body: &Value,
     issued_at: i64,
 ) -> Result<(Client, Option<String>), OAuthError> {
@@ -132,7 +132,7 @@ pub fn client_from_metadata(
         Some(raw) => {
             let scopes = parse_scope(&raw)
                 .map_err(|_| metadata_error("scope contains an invalid character"))?;
-            let supported = state.resources.all_scopes();
+            let supported = resources.all_scopes();
             if let Some(bad) = scopes.iter().find(|s| !supported.contains(s)) {
                 return Err(metadata_error(format!(
                     "scope {bad:?} is not supported by this server"
@@ -227,7 +227,7 @@ pub async fn register_post(
     let json: Value = serde_json::from_slice(&body).map_err(|e| {
         OAuthError::invalid_request(format!("the request body is not valid JSON: {e}"))
     })?;
-    let (client, secret) = client_from_metadata(&state, &json, now())?;
+    let (client, secret) = client_from_metadata(&state.resources, &json, now())?;
     state
         .provider
         .clients()

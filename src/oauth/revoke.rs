@@ -17,7 +17,7 @@ use crate::error::{OAuthError, no_store_headers};
 use crate::oauth::client_auth::authenticate_client;
 use crate::oauth::params::FormParams;
 use crate::oauth::secrets::hash_secret;
-use crate::oauth::tokens::{looks_like_jwt, verify_own};
+use crate::oauth::tokens::{looks_like_jwt, verify_own_fresh};
 use crate::state::{AppState, now};
 
 pub async fn revoke_post(
@@ -34,7 +34,7 @@ pub async fn revoke_post(
         let tokens = state.provider.tokens();
         let client_id = client.client.client_id.as_str();
         if looks_like_jwt(token) {
-            if let Some(claims) = verify_own(&state, token)
+            if let Some(claims) = verify_own_fresh(&state, token).await
                 && claims.client_id == client_id
             {
                 tokens

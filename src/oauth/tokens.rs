@@ -146,6 +146,16 @@ pub fn verify_own(state: &AppState, token: &str) -> Option<AccessClaims> {
         .map(|d| d.claims)
 }
 
+/// Like [`verify_own`], first loading the signing keys again when the token names a key this
+/// process has not seen (rotated by another server or by `mcp-oauth keys rotate`).
+pub async fn verify_own_fresh(state: &AppState, token: &str) -> Option<AccessClaims> {
+    let kid = jsonwebtoken::decode_header(token).ok()?.kid?;
+    if !state.keys.ensure_kid(state.provider.keys(), &kid).await {
+        return None;
+    }
+    verify_own(state, token)
+}
+
 /// True when the string has the shape of a JWS compact serialisation.
 pub fn looks_like_jwt(token: &str) -> bool {
     token.bytes().filter(|b| *b == b'.').count() == 2

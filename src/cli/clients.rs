@@ -1,0 +1,104 @@
+//! `mcp-oauth clients …`: clients created by an administrator (the same validation as RFC 7591
+//! dynamic registration), listed, and deleted (which revokes their tokens).
+
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::cli::admin::{format_time, open};
+use crate::config::Settings;
+use crate::oauth::register::client_from_metadata;
+use crate::oauth::resources::Resources;
+use crate::registry::Registry;
+use crate::state::now;
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client; a confidential client's secret is printed once.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// A redirect URI (https, or http on a loopback host); repeat for several.
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// A public client (no secret; PKCE protects its codes).
+        #[arg(long)]
+        public: bool,
+        /// Space-separated scopes the client may request (default: any).
+        #[arg(long)]
+        scope: Option<String>,
+        /// Grant types (default: authorization_code refresh_token, or client_credentials when no
+        /// redirect URI is given).
+        #[arg(long = "grant-type")]
+        grant_types: Vec<String>,
+    },
+    /// List clients.
+    List,
+    /// Delete a client and revoke everything issued to it.
+    Delete { client_id: String },
+}
+
+pub async fn run(
+    command: ClientsCommand,
+    settings: &Settings,
+    registry: &Registry,
+) -> anyhow::Result<()> {
+    let storage = open(settings, registry).await?;
+    match command {
+        ClientsCommand::Add {
+            name,
+            redirect_uris,
+            public,
+            scope,
+            grant_types,
+        } => {
+            let grant_types = if !grant_types.is_empty() {
+                grant_types
+            } else if redirect_uris.is_empty() {
+                vec!["client_credentials".to_string()]
+            } else {
+                vec![
+                    "authorization_code".to_string(),
+                    "refresh_token".to_string(),
+                ]
+            };
+            let mut metadata = json!({
+                "client_name": name,
+                "redirect_uris": redirect_uris,
+                "grant_types": grant_types,
+                "token_endpoint_auth_method": if public { "none" } else { "client_secret_basic" },
+            });
+            if let Some(scope) = scope {
+                metadata["scope"] = json!(scope);
+            }
+            let resources = Resources::new(settings.resources()?);
+            let (client, secret) = client_from_metadata(&resources, &metadata, now())
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.code.as_str(), e.description))?;
+            storage.clients.insert_client(client.clone()).await?;
+            println!("client_id: {}", client.client_id);
+            if let Some(secret) = secret {
+                println!("client_secret: {secret}");
+                println!("(the secret is shown only now; only its hash is stored)");
+            }
+        }
+        ClientsCommand::List => {
+            for c in storage.clients.list_clients().await? {
+                println!(
+                    "{}\t{}\tauth={}\tgrants={}\tredirects={}\tcreated={}",
+                    c.client_id,
+                    c.client_name.as_deref().unwrap_or("-"),
+                    c.token_endpoint_auth_method.as_str(),
+                    c.grant_types.join(","),
+                    c.redirect_uris.join(","),
+                    format_time(c.client_id_issued_at)
+                );
+            }
+        }
+        ClientsCommand::Delete { client_id } => {
+            if !storage.clients.delete_client(&client_id).await? {
+                anyhow::bail!("no client with id {client_id}");
+            }
+            println!("deleted client {client_id} and revoked its tokens");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! `mcp-oauth keys rotate | list`: a rotated-in key signs new tokens at once (running servers pick it
+//! up within a minute); the previous key stays in the JWKS until every token it signed has expired.
+
+use clap::Subcommand;
+
+use crate::cli::admin::{format_time, open};
+use crate::config::Settings;
+use crate::oauth::keys::{KeyManager, parse_algorithm};
+use crate::registry::{Registry, key_encryption_key};
+use crate::state::now;
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate a new signing key and make it active.
+    Rotate,
+    /// List signing keys.
+    List,
+}
+
+pub async fn run(
+    command: KeysCommand,
+    settings: &Settings,
+    registry: &Registry,
+) -> anyhow::Result<()> {
+    let storage = open(settings, registry).await?;
+    match command {
+        KeysCommand::Rotate => {
+            let algorithm = parse_algorithm(&settings.keys.algorithm).ok_or_else(|| {
+                anyhow::anyhow!("unsupported keys.algorithm {}", settings.keys.algorithm)
+            })?;
+            let manager = KeyManager::new(algorithm, key_encryption_key(settings)?);
+            let t = now();
+            // Tokens signed by the old key live at most one access-token lifetime from now.
+            let retire_at = t
+                + i64::try_from(settings.tokens.access_token_ttl.as_secs()).unwrap_or(i64::MAX / 2)
+                + 60;
+            let kid = manager.rotate(storage.keys.as_ref(), t, retire_at).await?;
+            println!("new active signing key: {kid}");
+            println!(
+                "the previous key stays published until {}",
+                format_time(retire_at)
+            );
+        }
+        KeysCommand::List => {
+            for k in storage.keys.list_keys().await? {
+                let state = if k.active {
+                    "active".to_string()
+                } else {
+                    match k.retire_at {
+                        Some(at) => format!("retiring at {}", format_time(at)),
+                        None => "inactive".to_string(),
+                    }
+                };
+                println!(
+                    "{}\t{}\tcreated={}\t{}",
+                    k.kid,
+                    k.algorithm,
+                    format_time(k.created_at),
+                    state
+                );
+            }
+        }
+    }
+    Ok(())
+}
