@@ -4,8 +4,10 @@
 
 mod authorize_errors;
 mod concurrency;
+mod durable;
 mod flow;
 mod pages;
+mod processes;
 mod register;
 mod revoke_introspect;
 mod support;

@@ -17,15 +17,21 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const REDIRECT: &str = "http://127.0.0.1:4567/callback";
 
-fn password_hash() -> &'static str {
+pub fn password_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
     HASH.get_or_init(|| mcp_oauth::users::password::hash_password(PASSWORD).unwrap())
 }
 
-/// A running server.
-pub struct TestServer {
+/// Where a server answers: the HTTP helpers of every test live here.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
     pub base: String,
     pub resource: String,
+}
+
+/// A running in-process server.
+pub struct TestServer {
+    pub ep: Endpoint,
     pub state: AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
@@ -125,8 +131,7 @@ scopes = ["mcp:tools", "mcp:admin"]
         .unwrap();
     });
     TestServer {
-        base,
-        resource,
+        ep: Endpoint { base, resource },
         state,
         shutdown: Some(tx),
         handle: Some(handle),
@@ -161,7 +166,16 @@ impl TestServer {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), h).await;
         }
     }
+}
 
+impl std::ops::Deref for TestServer {
+    type Target = Endpoint;
+    fn deref(&self) -> &Endpoint {
+        &self.ep
+    }
+}
+
+impl Endpoint {
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.base.rsplit(':').next().unwrap().parse().unwrap()
