@@ -36,7 +36,7 @@ cargo test --workspace --all-features --locked
 echo "==> README quick-start against a real server"
 cargo build --locked --quiet
 MCP_OAUTH__SERVER__BIND=127.0.0.1:0 MCP_OAUTH__STORAGE__DATA_DIR="$workdir/data" RUST_LOG=info \
-  target/debug/mcp-oauth serve \
+  "${CARGO_TARGET_DIR:-target}/debug/mcp-oauth" serve \
   >"$workdir/stdout" 2>"$workdir/stderr" &
 server_pid=$!
 port=

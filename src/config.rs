@@ -269,8 +269,16 @@ impl Settings {
         Ok(raw.to_string())
     }
 
-    /// Declared resources, canonicalised and checked.
+    /// Declared resources, canonicalised and checked. With none declared, the demo resource at
+    /// `<issuer>/mcp` (scopes `mcp:tools`, `mcp:admin`).
     pub fn resources(&self) -> anyhow::Result<Vec<Resource>> {
+        if self.resources.is_empty() {
+            return Ok(vec![Resource {
+                uri: format!("{}/mcp", self.issuer_url()?),
+                name: "Demo MCP server".into(),
+                scopes: vec!["mcp:tools".into(), "mcp:admin".into()],
+            }]);
+        }
         let mut out: Vec<Resource> = Vec::new();
         for r in &self.resources {
             let uri = canonical_uri(&r.uri)
@@ -385,7 +393,11 @@ mod tests {
         assert_eq!(s.server.bind, "127.0.0.1:9000");
         assert_eq!(s.tokens.access_token_ttl, Duration::from_secs(900));
         assert_eq!(s.tokens.refresh_reuse_grace, Duration::from_secs(10));
-        assert_eq!(s.resources().unwrap().len(), 1);
+        assert_eq!(
+            s.resources().unwrap()[0].uri,
+            "http://127.0.0.1:9000/mcp",
+            "default: <issuer>/mcp"
+        );
     }
 
     #[test]
@@ -438,6 +450,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("hash-password"), "{err}");
+    }
+
+    #[test]
+    fn shipped_examples_load() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Settings::load_with_env(Some(&path), env(&[]))
+                    .unwrap_or_else(|e| panic!("{} does not load: {e:#}", path.display()));
+            }
+        }
     }
 
     #[test]

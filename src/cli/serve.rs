@@ -14,8 +14,9 @@ use crate::users::seed::{create_admin_if_empty, seed_accounts};
 
 /// Builds everything `serve` needs; also used by tests.
 pub async fn prepare(settings: &Settings, registry: &Registry) -> anyhow::Result<AppState> {
-    registry.ensure_schema_for_serve(settings).await?;
+    // Configuration errors first, before anything touches the database.
     let kek = key_encryption_key(settings)?;
+    registry.ensure_schema_for_serve(settings).await?;
     let built = registry.build(settings).await?;
     if let Some(users) = &built.storage.users {
         seed_accounts(users.as_ref(), &settings.users)

@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod authorize_errors;
+mod cli;
 mod concurrency;
+mod crash;
 mod durable;
 mod flow;
 mod pages;

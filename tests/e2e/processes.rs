@@ -164,15 +164,14 @@ impl ServeProcess {
                 .get(format!("{base}/.well-known/oauth-authorization-server"))
                 .send()
                 .await
+                && r.status().is_success()
             {
-                if r.status().is_success() {
-                    return Self {
-                        child,
-                        ep,
-                        stdout,
-                        stderr,
-                    };
-                }
+                return Self {
+                    child,
+                    ep,
+                    stdout,
+                    stderr,
+                };
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
