@@ -3,7 +3,8 @@
 //!
 //! 1. Refuse before contacting the directory: an empty password (a simple Bind with a name and no
 //!    password is an "unauthenticated bind" that servers answer with success, RFC 4513 §5.1.2), and
-//!    usernames that are empty, longer than 256 bytes or hold control characters.
+//!    usernames that are empty, longer than 256 bytes, hold control characters or start or end with
+//!    white space.
 //! 2. Find the DN. Direct mode: `user_dn_template` with the username escaped as a DN value
 //!    (RFC 4514 §2.4). Search mode: the service account searches `base_dn` with `user_filter`, the
 //!    username escaped as a filter value (RFC 4515 §3); no entry or more than one is a failed login.

@@ -6,7 +6,8 @@
 //!   `ldap3::ldap_escape`, also as `\XX`.
 //! - Templates are filled in one pass, so text a user typed is never read as a placeholder.
 //! - Usernames are also checked before any escaping: non-empty, at most [`MAX_USERNAME_BYTES`], no
-//!   control characters (NUL included). Escaping alone would be enough to keep a search narrow; the
+//!   control characters (NUL included), no leading or trailing white space (matching rules drop it,
+//!   RFC 4518 §2.6.1, so " alice" would be alice). Escaping alone would be enough to keep a search narrow; the
 //!   check keeps junk away from the directory and its logs.
 //! - Group DNs are compared after [`normalize_dn`] (attribute types and the usual caseIgnoreMatch
 //!   values compare without regard to case, RFC 4517 §4.2.11; escapes and spaces around separators
@@ -22,6 +23,7 @@ pub fn acceptable_username(username: &str) -> bool {
     !username.is_empty()
         && username.len() <= MAX_USERNAME_BYTES
         && !username.chars().any(char::is_control)
+        && username.trim() == username
 }
 
 /// `value` escaped for use as an attribute value inside a DN (RFC 4514 §2.4).
@@ -180,6 +182,9 @@ mod tests {
         assert!(!acceptable_username("al\0ice"));
         assert!(!acceptable_username("alice\n"));
         assert!(!acceptable_username("al\u{7f}ice"));
+        assert!(!acceptable_username(" alice"));
+        assert!(!acceptable_username("alice\u{a0}"));
+        assert!(acceptable_username("alice smith"));
     }
 
     #[test]
