@@ -5,6 +5,7 @@
 mod authorize_errors;
 mod concurrency;
 mod flow;
+mod ldap;
 mod pages;
 mod register;
 mod revoke_introspect;

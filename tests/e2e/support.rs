@@ -52,6 +52,10 @@ impl Drop for TempFile {
 pub struct Options {
     pub env: Vec<(&'static str, String)>,
     pub extra_resources: bool,
+    /// TOML written instead of the `[[users.accounts]]` block that seeds `USER`: another `[users]`
+    /// table (e.g. `kind = "ldap"` with `[users.ldap]`) and any other table the test picks, such
+    /// as `[storage]`.
+    pub users_toml: Option<String>,
 }
 
 pub async fn start() -> TestServer {
@@ -63,22 +67,25 @@ pub async fn start_with(opts: Options) -> TestServer {
     let port = listener.local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
     let resource = format!("{base}/mcp");
+    let users_toml = opts.users_toml.unwrap_or_else(|| {
+        format!(
+            "[[users.accounts]]\nusername = \"{USER}\"\npassword_hash = \"{hash}\"\n",
+            hash = password_hash()
+        )
+    });
     let mut toml = format!(
         r#"
 [server]
 bind = "127.0.0.1:{port}"
 issuer = "{base}"
 
-[[users.accounts]]
-username = "{USER}"
-password_hash = "{hash}"
+{users_toml}
 
 [[resources]]
 uri = "{resource}"
 name = "Test <MCP> server"
 scopes = ["mcp:tools", "mcp:admin"]
-"#,
-        hash = password_hash()
+"#
     );
     if opts.extra_resources {
         toml.push_str(&format!(
