@@ -48,7 +48,7 @@ enum Users {
     Search {
         base_dn: String,
         filter_template: String,
-        service: ServiceConnection,
+        service: Box<ServiceConnection>,
     },
 }
 
@@ -96,7 +96,7 @@ impl LdapAuthenticator {
             } => Users::Search {
                 base_dn,
                 filter_template,
-                service: ServiceConnection::new(connector.clone(), account),
+                service: Box::new(ServiceConnection::new(connector.clone(), account)),
             },
         };
         Ok(Self {
