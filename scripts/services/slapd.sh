@@ -5,10 +5,10 @@
 #
 # Exports:
 #   MCP_OAUTH_TEST_LDAP_URL       ldap://127.0.0.1:PORT/ of the shared instance
-#   MCP_OAUTH_TEST_LDAP_INSTANCE  path of scripts/services/ldap-instance.sh (outage tests start their
+#   MCP_OAUTH_TEST_LDAP_INSTANCE  path of scripts/services/lib/ldap-instance.sh (outage tests start their
 #                                 own instance with it)
 
-ldap_instance_script="$PWD/scripts/services/ldap-instance.sh"
+ldap_instance_script="$PWD/scripts/services/lib/ldap-instance.sh"
 "$ldap_instance_script" install
 ldap_dir=$(mktemp -d)
 ldap_port=

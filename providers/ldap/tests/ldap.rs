@@ -3,7 +3,7 @@
 //!
 //! With `MCP_OAUTH_REQUIRE_SERVICES=1` (set by `scripts/test.sh`) a missing directory FAILS these
 //! tests; without it they say so and return. The outage test runs its own private slapd (through
-//! `scripts/services/ldap-instance.sh`) so stopping it disturbs no other test.
+//! `scripts/services/lib/ldap-instance.sh`) so stopping it disturbs no other test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::TcpStream;
@@ -275,7 +275,7 @@ impl PrivateDirectory {
             .map(PathBuf::from)
             .unwrap_or_else(|| {
                 PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                    .join("../../scripts/services/ldap-instance.sh")
+                    .join("../../scripts/services/lib/ldap-instance.sh")
             })
     }
 

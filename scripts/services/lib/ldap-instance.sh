@@ -15,7 +15,7 @@
 # tests, which run their own instance so stopping it disturbs no other test.
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 fixtures="$root/tests/fixtures/ldap"
 root_dn="cn=admin,dc=example,dc=org"
 root_pw="admin-test-password"
