@@ -5,6 +5,7 @@
 #
 # Exports:
 #   MCP_OAUTH_TEST_LDAP_URL       ldap://127.0.0.1:PORT/ of the shared instance
+#   MCP_OAUTH_TEST_LDAP_CA_FILE   the test CA that signed its certificate (StartTLS tests)
 #   MCP_OAUTH_TEST_LDAP_INSTANCE  path of scripts/services/lib/ldap-instance.sh (outage tests start their
 #                                 own instance with it)
 
@@ -29,6 +30,7 @@ if [ -z "$ldap_port" ]; then
 fi
 SERVICE_CLEANUPS+=("'$ldap_instance_script' stop '$ldap_dir/shared'; rm -rf '$ldap_dir'")
 export MCP_OAUTH_TEST_LDAP_URL="ldap://127.0.0.1:$ldap_port/"
+export MCP_OAUTH_TEST_LDAP_CA_FILE="$ldap_dir/shared/tls/ca.pem"
 export MCP_OAUTH_TEST_LDAP_INSTANCE="$ldap_instance_script"
 echo "slapd on $MCP_OAUTH_TEST_LDAP_URL (directory $ldap_dir/shared)"
 unset ldap_dir ldap_port candidate

@@ -403,3 +403,49 @@ async fn a_directory_outage_is_unavailable_within_the_timeout_and_logins_return_
         eprintln!("{mode}: signed in after the directory answered again");
     }
 }
+
+#[tokio::test]
+async fn starttls_checks_the_certificate_against_the_ca_file() {
+    let Some(url) = directory_url() else { return };
+    let ca_file = match std::env::var("MCP_OAUTH_TEST_LDAP_CA_FILE") {
+        Ok(path) => path,
+        Err(_) => {
+            assert!(
+                !services_required(),
+                "MCP_OAUTH_TEST_LDAP_CA_FILE is not set (scripts/services/slapd.sh sets it)"
+            );
+            eprintln!("skipped: no test CA file");
+            return;
+        }
+    };
+    for mode in ["direct", "search"] {
+        // The whole exchange, service account bind included, runs over TLS.
+        let a = authenticator(&url, mode, json!({ "starttls": true, "ca_file": ca_file }));
+        let alice = signed_in(&a, "alice", ALICE_PW).await;
+        assert!(has_admins(&alice.groups), "{mode}");
+        assert_rejected(&a, "alice", "wrong", mode).await;
+
+        // Without the test CA the certificate is not trusted: the directory is unreachable, which is
+        // never a `Rejected` (and never a sign-in).
+        let untrusted = authenticator(&url, mode, json!({ "starttls": true }));
+        match untrusted.authenticate("alice", ALICE_PW).await {
+            Err(e) if e.is_unavailable() => {}
+            other => panic!("{mode}: an untrusted certificate must fail the connection: {other:?}"),
+        }
+    }
+    // A CA file without a certificate is refused at start.
+    let empty = std::env::temp_dir().join(format!("mcp-oauth-empty-ca-{}", std::process::id()));
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let err = LdapAuthenticator::with_env(
+        &settings(
+            &url,
+            "direct",
+            json!({ "starttls": true, "ca_file": empty }),
+        ),
+        |_| None,
+    )
+    .err()
+    .expect("an empty CA file is an error");
+    std::fs::remove_file(&empty).unwrap();
+    assert!(err.to_string().contains("ca_file"), "{err}");
+}

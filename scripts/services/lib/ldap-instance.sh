@@ -4,9 +4,11 @@
 #   ldap-instance.sh install           install slapd + ldap-utils from Debian packages if missing
 #   ldap-instance.sh start DIR PORT    build DIR on first use (its own cn=config from
 #                                      tests/fixtures/ldap/config.ldif.in, loaded offline with
-#                                      `slapadd -n0`; the directory from tests/fixtures/ldap/directory.ldif,
-#                                      loaded with ldapadd so the memberof overlay sees it), then serve
-#                                      ldap://127.0.0.1:PORT/ and wait until `ldapwhoami` answers
+#                                      `slapadd -n0`; a test CA and a server certificate for 127.0.0.1
+#                                      in DIR/tls, for StartTLS; the directory from
+#                                      tests/fixtures/ldap/directory.ldif, loaded with ldapadd so the
+#                                      memberof overlay sees it), then serve ldap://127.0.0.1:PORT/
+#                                      and wait until `ldapwhoami` answers
 #   ldap-instance.sh stop DIR          stop that instance (its data stays, `start` serves it again)
 #   ldap-instance.sh pause|resume DIR  SIGSTOP / SIGCONT it: a directory that accepts connections and
 #                                      never answers (for timeout tests)
@@ -51,7 +53,8 @@ start() {
   dir=$(cd "$dir" && pwd)
   local fresh=
   if [ ! -d "$dir/slapd.d" ]; then
-    mkdir -p "$dir/slapd.d" "$dir/data"
+    mkdir -p "$dir/slapd.d" "$dir/data" "$dir/tls"
+    make_certificates "$dir/tls"
     sed "s|@DIR@|$dir|g" "$fixtures/config.ldif.in" >"$dir/config.ldif"
     slapadd -n0 -F "$dir/slapd.d" -l "$dir/config.ldif" >"$dir/slapadd.log" 2>&1 ||
       { cat "$dir/slapadd.log" >&2; exit 1; }
@@ -68,6 +71,18 @@ start() {
     ldapadd -x -H "ldap://127.0.0.1:$port/" -D "$root_dn" -w "$root_pw" -f "$fixtures/directory.ldif" \
       >"$dir/ldapadd.log" 2>&1 || { cat "$dir/ldapadd.log" >&2; stop "$dir"; exit 1; }
   fi
+}
+
+# A throw-away CA (tls/ca.pem, what clients trust) and a certificate for 127.0.0.1 signed by it.
+make_certificates() {
+  local tls=$1
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    -subj "/CN=mcp-oauth test CA" -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -subj "/CN=127.0.0.1" -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$tls/server.ext"
+  openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
+    -days 30 -extfile "$tls/server.ext" -out "$tls/server.pem" 2>/dev/null
 }
 
 pid_of() {
