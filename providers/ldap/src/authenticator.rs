@@ -316,7 +316,8 @@ impl UserAuthenticator for LdapAuthenticator {
             }
         };
         if let Err(error) = &outcome {
-            tracing::warn!(%error, "LDAP sign-in check failed");
+            // The server core logs it too, with the request context; this adds the LDAP detail.
+            tracing::debug!(%error, "LDAP sign-in check failed");
         }
         outcome
     }
