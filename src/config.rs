@@ -465,6 +465,20 @@ mod tests {
     }
 
     #[test]
+    fn the_ldap_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples/ldap.toml");
+        let s = Settings::load_with_env(Some(&path), env(&[])).unwrap();
+        assert_eq!(s.users.kind, "ldap");
+        let ldap =
+            mcp_oauth_provider_ldap::LdapSettings::from_users_table(&s.users_table()).unwrap();
+        mcp_oauth_provider_ldap::LdapAuthenticator::with_env(&ldap, |name| {
+            (name == "MCP_OAUTH_LDAP_BIND_PASSWORD").then(|| "example".to_string())
+        })
+        .unwrap();
+        assert_eq!(ldap.scope_map.len(), 1);
+    }
+
+    #[test]
     fn resources_from_file_replace_the_default() {
         let f = write(
             "[[resources]]\nuri = \"https://mcp.example.com/mcp\"\nname = \"x\"\nscopes = [\"a\"]\n",

@@ -37,7 +37,7 @@ impl Registry {
         }
     }
 
-    /// The built-in backends: storage `sqlite`, `postgres`, `memory`; users `local`.
+    /// The built-in backends: storage `sqlite`, `postgres`, `memory`; users `local` and `ldap`.
     pub fn with_builtins(settings: &Settings) -> Self {
         let mut r = Self::empty();
         r.register_storage(mcp_oauth_provider_memory::MemoryFactory);
@@ -46,6 +46,7 @@ impl Registry {
         r.register_users(LocalAuthenticatorFactory {
             pool: PasswordPool::new(settings.login.password_hash_concurrency),
         });
+        r.register_users(mcp_oauth_provider_ldap::LdapAuthenticatorFactory);
         r
     }
 

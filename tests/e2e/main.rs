@@ -8,6 +8,7 @@ mod concurrency;
 mod crash;
 mod durable;
 mod flow;
+mod ldap;
 mod pages;
 mod processes;
 mod register;

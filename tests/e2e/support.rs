@@ -35,6 +35,7 @@ pub struct TestServer {
     pub state: AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
+    _data: Option<crate::processes::TempDir>,
     _config: TempFile,
 }
 
@@ -61,10 +62,16 @@ pub struct Options {
     pub extra_resources: bool,
     /// The `[storage]` table body; default `kind = "memory"`.
     pub storage: Option<String>,
+    /// Store in SQLite in a temp directory owned by the server (overrides `storage`).
+    pub sqlite_temp: bool,
     /// A fixed port (restart tests keep the issuer); default ephemeral.
     pub port: Option<u16>,
     /// More TOML appended to the config.
     pub extra_toml: Option<String>,
+    /// TOML written instead of the `[[users.accounts]]` block that seeds `USER`: another `[users]`
+    /// table (e.g. `kind = "ldap"` with `[users.ldap]`) and any other table the test picks, such
+    /// as `[storage]`.
+    pub users_toml: Option<String>,
 }
 
 pub async fn start() -> TestServer {
@@ -78,6 +85,22 @@ pub async fn start_with(opts: Options) -> TestServer {
     let port = listener.local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
     let resource = format!("{base}/mcp");
+    let data_dir = opts
+        .sqlite_temp
+        .then(|| crate::processes::TempDir::new("mcp-oauth-e2e-data"));
+    let storage = match &data_dir {
+        Some(dir) => format!("kind = \"sqlite\"\ndata_dir = \"{}\"", dir.path().display()),
+        None => opts
+            .storage
+            .clone()
+            .unwrap_or_else(|| "kind = \"memory\"".into()),
+    };
+    let users_toml = opts.users_toml.unwrap_or_else(|| {
+        format!(
+            "[[users.accounts]]\nusername = \"{USER}\"\npassword_hash = \"{hash}\"\n",
+            hash = password_hash()
+        )
+    });
     let mut toml = format!(
         r#"
 [server]
@@ -87,17 +110,14 @@ issuer = "{base}"
 [storage]
 {storage}
 
-[[users.accounts]]
-username = "{USER}"
-password_hash = "{hash}"
+{users_toml}
 
 [[resources]]
 uri = "{resource}"
 name = "Test <MCP> server"
 scopes = ["mcp:tools", "mcp:admin"]
 "#,
-        hash = password_hash(),
-        storage = opts.storage.as_deref().unwrap_or("kind = \"memory\""),
+        storage = storage,
     );
     if let Some(extra) = &opts.extra_toml {
         toml.push('\n');
@@ -136,6 +156,7 @@ scopes = ["mcp:tools", "mcp:admin"]
         shutdown: Some(tx),
         handle: Some(handle),
         _config: TempFile(path),
+        _data: data_dir,
     }
 }
 
