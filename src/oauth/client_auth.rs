@@ -2,13 +2,14 @@
 //! RFC 7591 §2 `token_endpoint_auth_method`): `client_secret_basic`, `client_secret_post`, and `none`
 //! for public clients. Secrets are compared as SHA-256 hashes in constant time.
 
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use mcp_oauth_provider::{Client, UnixTime};
 
 use crate::error::OAuthError;
-use crate::oauth::params::Params;
+use crate::oauth::params::{FormParams, Params};
 use crate::oauth::secrets::secret_matches;
 use crate::state::AppState;
 
@@ -32,6 +33,32 @@ impl AuthenticatedClient {
     /// True when a secret was verified.
     pub fn is_confidential(&self) -> bool {
         self.method != AuthMethod::None
+    }
+}
+
+/// A form request from an authenticated client: the extractor of the token, revocation and
+/// introspection endpoints. Malformed bodies and failed authentication are answered in the
+/// endpoint's JSON error format before the handler runs.
+pub struct ClientRequest {
+    pub params: Params,
+    pub client: AuthenticatedClient,
+    /// The request time, read once.
+    pub now: UnixTime,
+}
+
+impl FromRequest<AppState> for ClientRequest {
+    type Rejection = OAuthError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let FormParams(params) = FormParams::from_request(req, state).await?;
+        let now = crate::state::now();
+        let client = authenticate_client(state, &headers, &params, now).await?;
+        Ok(Self {
+            params,
+            client,
+            now,
+        })
     }
 }
 

@@ -8,41 +8,35 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use mcp_oauth_provider::RefreshTokenState;
 use serde_json::{Value, json};
 
 use crate::error::{OAuthError, no_store_headers};
-use crate::oauth::client_auth::authenticate_client;
-use crate::oauth::params::FormParams;
+use crate::oauth::client_auth::ClientRequest;
 use crate::oauth::secrets::hash_secret;
 use crate::oauth::tokens::{looks_like_jwt, verify_own_fresh};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 pub async fn introspect_post(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<FormParams, OAuthError>,
-) -> Response {
-    let result = async {
-        let FormParams(params) = form?;
-        let t = now();
-        let client = authenticate_client(&state, &headers, &params, t).await?;
-        if !client.is_confidential() {
-            return Err(OAuthError::invalid_client(
-                "introspection requires client authentication with a secret",
-            ));
-        }
-        let token = params.required("token")?;
-        let _hint = params.single("token_type_hint")?;
-        let body = introspect(&state, token, t).await?;
-        let mut resp = Json(body).into_response();
-        no_store_headers(resp.headers_mut());
-        Ok(resp)
+    ClientRequest {
+        params,
+        client,
+        now: t,
+    }: ClientRequest,
+) -> Result<Response, OAuthError> {
+    if !client.is_confidential() {
+        return Err(OAuthError::invalid_client(
+            "introspection requires client authentication with a secret",
+        ));
     }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+    let token = params.required("token")?;
+    let _hint = params.single("token_type_hint")?;
+    let body = introspect(&state, token, t).await?;
+    let mut resp = Json(body).into_response();
+    no_store_headers(resp.headers_mut());
+    Ok(resp)
 }
 
 /// The introspection answer for `token` at time `t`.

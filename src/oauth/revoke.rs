@@ -9,49 +9,45 @@
 //!   probe other clients' tokens.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mcp_oauth_provider::RevokeTarget;
 
 use crate::error::{OAuthError, no_store_headers};
-use crate::oauth::client_auth::authenticate_client;
-use crate::oauth::params::FormParams;
+use crate::oauth::client_auth::ClientRequest;
 use crate::oauth::secrets::hash_secret;
 use crate::oauth::tokens::{looks_like_jwt, verify_own_fresh};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 pub async fn revoke_post(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<FormParams, OAuthError>,
-) -> Response {
-    let result = async {
-        let FormParams(params) = form?;
-        let t = now();
-        let client = authenticate_client(&state, &headers, &params, t).await?;
-        let token = params.required("token")?;
-        let _hint = params.single("token_type_hint")?;
-        let tokens = state.provider.tokens();
-        let client_id = client.client.client_id.as_str();
-        if looks_like_jwt(token) {
-            if let Some(claims) = verify_own_fresh(&state, token).await
-                && claims.client_id == client_id
-            {
-                tokens
-                    .revoke(RevokeTarget::AccessToken { jti: claims.jti })
-                    .await?;
-            }
-        } else if let Some(rt) = tokens.get_refresh_token(&hash_secret(token)).await?
-            && rt.client_id == client_id
+    ClientRequest {
+        params,
+        client,
+        now: t,
+    }: ClientRequest,
+) -> Result<Response, OAuthError> {
+    let token = params.required("token")?;
+    // The hint only orders lookups (RFC 7009 §2.1); the token's shape already tells them apart.
+    let _hint = params.single("token_type_hint")?;
+    let tokens = state.provider.tokens();
+    let client_id = client.client.client_id.as_str();
+    if looks_like_jwt(token) {
+        if let Some(claims) = verify_own_fresh(&state, token).await
+            && claims.client_id == client_id
         {
             tokens
-                .revoke_family(&rt.family_id, state.revoked_family_memory_until(t))
+                .revoke(RevokeTarget::AccessToken { jti: claims.jti })
                 .await?;
         }
-        let mut resp = StatusCode::OK.into_response();
-        no_store_headers(resp.headers_mut());
-        Ok::<_, OAuthError>(resp)
+    } else if let Some(rt) = tokens.get_refresh_token(&hash_secret(token)).await?
+        && rt.client_id == client_id
+    {
+        tokens
+            .revoke_family(&rt.family_id, state.revoked_family_memory_until(t))
+            .await?;
     }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+    let mut resp = StatusCode::OK.into_response();
+    no_store_headers(resp.headers_mut());
+    Ok(resp)
 }

@@ -12,46 +12,40 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use mcp_oauth_provider::{CodeRedemption, RotateRefreshToken, Rotation};
 
 use crate::error::{ErrorCode, OAuthError, no_store_headers};
-use crate::oauth::client_auth::{AuthenticatedClient, authenticate_client};
-use crate::oauth::params::{FormParams, Params};
+use crate::oauth::client_auth::{AuthenticatedClient, ClientRequest};
+use crate::oauth::params::Params;
 use crate::oauth::pkce::{is_valid_verifier, verify_s256};
 use crate::oauth::resources::{parse_scope, select_scopes};
 use crate::oauth::secrets::hash_secret;
 use crate::oauth::tokens::{Grant, Issued, mint, response_body};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 pub async fn token_post(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<FormParams, OAuthError>,
-) -> Response {
-    let result = async {
-        let FormParams(params) = form?;
-        let t = now();
-        let client = authenticate_client(&state, &headers, &params, t).await?;
-        let grant_type = params.required("grant_type")?;
-        let issued = match grant_type {
-            "authorization_code" => authorization_code(&state, &client, &params, t).await?,
-            "refresh_token" => refresh_token(&state, &client, &params, t).await?,
-            "client_credentials" => client_credentials(&state, &client, &params, t).await?,
-            _ => {
-                return Err(OAuthError::new(
-                    ErrorCode::UnsupportedGrantType,
-                    "unsupported grant_type",
-                ));
-            }
-        };
-        let mut resp = Json(response_body(&issued)).into_response();
-        no_store_headers(resp.headers_mut());
-        Ok::<_, OAuthError>(resp)
-    }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+    ClientRequest {
+        params,
+        client,
+        now: t,
+    }: ClientRequest,
+) -> Result<Response, OAuthError> {
+    let issued = match params.required("grant_type")? {
+        "authorization_code" => authorization_code(&state, &client, &params, t).await?,
+        "refresh_token" => refresh_token(&state, &client, &params, t).await?,
+        "client_credentials" => client_credentials(&state, &client, &params, t).await?,
+        _ => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "unsupported grant_type",
+            ));
+        }
+    };
+    let mut resp = Json(response_body(&issued)).into_response();
+    no_store_headers(resp.headers_mut());
+    Ok(resp)
 }
 
 fn require_grant(client: &AuthenticatedClient, grant: &str) -> Result<(), OAuthError> {

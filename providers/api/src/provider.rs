@@ -30,6 +30,22 @@ pub struct Storage {
     pub users: Option<Arc<dyn UserStore>>,
 }
 
+impl Storage {
+    /// Every part from one value that implements them all (the usual shape of a backend).
+    pub fn from_one<T>(store: Arc<T>) -> Self
+    where
+        T: ClientStore + TokenStore + KeyStore + InteractionStore + UserStore + 'static,
+    {
+        Self {
+            clients: store.clone(),
+            tokens: store.clone(),
+            keys: store.clone(),
+            interactions: store.clone(),
+            users: Some(store),
+        }
+    }
+}
+
 /// The provider the server core talks to.
 ///
 /// The core owns the protocol rules (PKCE, redirect matching, code single-use, rotation); a provider

@@ -44,14 +44,7 @@ impl MemoryStore {
 
     /// All parts of this backend as a [`Storage`].
     pub fn storage(&self) -> Storage {
-        let me = Arc::new(self.clone());
-        Storage {
-            clients: me.clone(),
-            tokens: me.clone(),
-            keys: me.clone(),
-            interactions: me.clone(),
-            users: Some(me),
-        }
+        Storage::from_one(Arc::new(self.clone()))
     }
 
     fn lock(&self) -> ProviderResult<MutexGuard<'_, State>> {

@@ -63,14 +63,7 @@ impl PostgresStore {
     }
 
     pub fn storage(&self) -> Storage {
-        let me = Arc::new(self.clone());
-        Storage {
-            clients: me.clone(),
-            tokens: me.clone(),
-            keys: me.clone(),
-            interactions: me.clone(),
-            users: Some(me),
-        }
+        Storage::from_one(Arc::new(self.clone()))
     }
 
     pub async fn schema_status(&self) -> ProviderResult<SchemaStatus> {
