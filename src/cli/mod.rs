@@ -1,6 +1,7 @@
 //! The command line (DESIGN §5): one module per command group.
 
 pub mod config_cmd;
+pub mod demo_mcp;
 pub mod serve;
 pub mod users;
 
@@ -39,6 +40,9 @@ pub enum Command {
         #[command(subcommand)]
         command: users::UsersCommand,
     },
+    /// Run the demo MCP server alone, protected by a remote authorization server (JWKS or
+    /// introspection). Reads no configuration.
+    DemoMcp(demo_mcp::DemoMcpArgs),
 }
 
 /// Runs a parsed command with the built-in backends. A custom `main` can call [`run_with`] with its
@@ -59,11 +63,16 @@ pub async fn run_with(
     {
         return users::hash_password_cmd();
     }
+    if let Command::DemoMcp(args) = &cli.command {
+        return demo_mcp::run(args.clone()).await;
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     let registry = make_registry(&settings);
     match cli.command {
         Command::Serve => serve::serve(settings, registry).await,
         Command::Config { command } => config_cmd::run(command, &settings, &registry),
         Command::Users { command } => users::run(command, &settings, &registry).await,
+        // Already served above, without configuration; kept total rather than panicking.
+        Command::DemoMcp(args) => demo_mcp::run(args).await,
     }
 }
