@@ -4,9 +4,12 @@
 
 mod authorize_errors;
 mod concurrency;
+mod demo_mcp;
 mod flow;
+mod mcp;
 mod pages;
 mod register;
+mod resource;
 mod revoke_introspect;
 mod support;
 mod token_errors;
