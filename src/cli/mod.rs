@@ -42,7 +42,7 @@ pub enum Command {
     },
     /// Run the demo MCP server alone, protected by a remote authorization server (JWKS or
     /// introspection). Reads no configuration.
-    DemoMcp(demo_mcp::DemoMcpArgs),
+    DemoMcp(Box<demo_mcp::DemoMcpArgs>),
 }
 
 /// Runs a parsed command with the built-in backends. A custom `main` can call [`run_with`] with its
@@ -64,7 +64,7 @@ pub async fn run_with(
         return users::hash_password_cmd();
     }
     if let Command::DemoMcp(args) = &cli.command {
-        return demo_mcp::run(args.clone()).await;
+        return demo_mcp::run((**args).clone()).await;
     }
     let settings = Settings::load(cli.config.as_deref())?;
     let registry = make_registry(&settings);
@@ -73,6 +73,6 @@ pub async fn run_with(
         Command::Config { command } => config_cmd::run(command, &settings, &registry),
         Command::Users { command } => users::run(command, &settings, &registry).await,
         // Already served above, without configuration; kept total rather than panicking.
-        Command::DemoMcp(args) => demo_mcp::run(args).await,
+        Command::DemoMcp(args) => demo_mcp::run(*args).await,
     }
 }

@@ -67,9 +67,9 @@ impl ProtectedResource {
     /// The declaration of a `[[resources]]` entry, trusting `issuer`. Every request then needs the
     /// entry's first scope (the basic-use scope; the others are asked for by step-up).
     pub fn from_declared(resource: &Resource, issuer: &str) -> Result<Self, DeclarationError> {
-        Ok(Self::new(&resource.uri, issuer)?
+        Self::new(&resource.uri, issuer)?
             .with_name(&resource.name)
-            .with_scopes(resource.scopes.iter().map(String::as_str))?)
+            .with_scopes(resource.scopes.iter().map(String::as_str))
     }
 
     /// Human-readable name (RFC 9728 §2 `resource_name`).
