@@ -4,14 +4,20 @@
 #
 #   scripts/quickstart.sh [BASE_URL]        (default http://127.0.0.1:9000)
 #   MCP_USER=admin MCP_PASSWORD='…' scripts/quickstart.sh
+#   MCP_RESOURCE=http://127.0.0.1:8000/mcp scripts/quickstart.sh   (a token for another MCP server)
 #
-# Prints the token response. The password is read from MCP_PASSWORD or prompted for.
+# Prints the token response, then calls the demo MCP server's `whoami` tool at BASE_URL/mcp with the
+# access token (skipped when the demo is not mounted). The password is read from MCP_PASSWORD or
+# prompted for.
 set -euo pipefail
 BASE=${1:-http://127.0.0.1:9000}
 USER_NAME=${MCP_USER:-admin}
 if [ -z "${MCP_PASSWORD:-}" ]; then read -r -s -p "Password for $USER_NAME: " MCP_PASSWORD; echo; fi
 REDIRECT=http://127.0.0.1:8765/callback
-JAR=$(mktemp); trap 'rm -f "$JAR"' EXIT
+MCP_URL=${MCP_RESOURCE:-$BASE/mcp}
+RESOURCE_PARAM=()
+if [ -n "${MCP_RESOURCE:-}" ]; then RESOURCE_PARAM=(--data-urlencode "resource=$MCP_RESOURCE"); fi
+JAR=$(mktemp); trap 'rm -f "$JAR" "$JAR.h"' EXIT
 
 field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }          # a string field of a JSON object
 input() { sed -n "s/.*name=\"$1\" value=\"\([^\"]*\)\".*/\1/p" | head -n1; }   # a hidden form field
@@ -32,7 +38,7 @@ LOGIN=$(curl -s -o /dev/null -D - -c "$JAR" -b "$JAR" -G "$BASE/authorize" \
   --data-urlencode response_type=code --data-urlencode "client_id=$CLIENT_ID" \
   --data-urlencode "redirect_uri=$REDIRECT" --data-urlencode "code_challenge=$CHALLENGE" \
   --data-urlencode code_challenge_method=S256 --data-urlencode state=quickstart \
-  --data-urlencode scope=mcp:tools | header)
+  --data-urlencode scope=mcp:tools "${RESOURCE_PARAM[@]}" | header)
 PAGE=$(curl -sf -c "$JAR" -b "$JAR" "$BASE$LOGIN")
 TX=$(echo "$PAGE" | input tx); CSRF=$(echo "$PAGE" | input csrf_token)
 
@@ -46,6 +52,23 @@ CODE=$(echo "$CALLBACK" | sed -n 's/.*[?&]code=\([^&]*\).*/\1/p')
 echo "   redirected to $REDIRECT?code=…&state=quickstart&iss=…"
 
 echo "5. code → tokens"
-curl -sf "$BASE/token" -d grant_type=authorization_code -d "code=$CODE" -d "client_id=$CLIENT_ID" \
-  --data-urlencode "redirect_uri=$REDIRECT" -d "code_verifier=$VERIFIER"
-echo
+TOKENS=$(curl -sf "$BASE/token" -d grant_type=authorization_code -d "code=$CODE" -d "client_id=$CLIENT_ID" \
+  --data-urlencode "redirect_uri=$REDIRECT" -d "code_verifier=$VERIFIER" "${RESOURCE_PARAM[@]}")
+echo "$TOKENS"
+ACCESS=$(echo "$TOKENS" | field access_token)
+
+# The demo MCP server speaks MCP's streamable HTTP: JSON-RPC in POST bodies, answers as JSON or as
+# server-sent events (`data:` lines). Every request carries the bearer token.
+mcp() {
+  curl -s -D "$JAR.h" -H "Authorization: Bearer $ACCESS" -H 'content-type: application/json' \
+    -H 'accept: application/json, text/event-stream' -H 'mcp-protocol-version: 2025-06-18' \
+    ${SESSION:+-H "mcp-session-id: $SESSION"} "$MCP_URL" -d "$1" | sed -n 's/^data: \(.\)/\1/p'
+}
+STATUS=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$MCP_URL")
+if [ "$STATUS" != 401 ]; then echo "6. no protected MCP server at $MCP_URL (HTTP $STATUS): done"; exit 0; fi
+echo "6. call the MCP server at $MCP_URL with the token: initialize, then tools/call whoami"
+SESSION=
+mcp '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"quickstart","version":"1"}}}' >/dev/null
+SESSION=$(tr -d '\r' <"$JAR.h" | sed -n 's/^[Mm]cp-[Ss]ession-[Ii]d: //p')
+mcp '{"jsonrpc":"2.0","method":"notifications/initialized"}' >/dev/null
+mcp '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami","arguments":{}}}'

@@ -8,7 +8,10 @@
 # 2. `cargo test` over the whole workspace (unit tests, the conformance kit against every backend,
 #    end-to-end tests over loopback sockets).
 # 3. The README quick-start, run for real: `mcp-oauth serve` on an ephemeral loopback port with no
-#    config at all, then scripts/quickstart.sh against it with the printed admin password.
+#    config at all, then scripts/quickstart.sh against it with the printed admin password (it ends
+#    by calling the demo MCP server's whoami with the token).
+# 4. Interop: the official MCP Python SDK (pinned, in a virtual environment) connects to the demo
+#    MCP server with its own OAuth client (scripts/interop/run_python.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,6 +53,10 @@ password=$(sed -n 's/.*one-time password: //p' "$workdir/stdout")
 [ -n "$password" ] || { echo "no admin password printed"; exit 1; }
 out=$(MCP_PASSWORD=$password scripts/quickstart.sh "http://127.0.0.1:$port")
 echo "$out" | grep -q '"access_token":"' || { echo "quick-start failed:"; echo "$out"; exit 1; }
+echo "$out" | grep -q '"subject":"admin"' || { echo "quick-start: the demo MCP server's whoami failed:"; echo "$out"; exit 1; }
 if grep -qF "$password" "$workdir/stderr"; then echo "the admin password leaked into the log"; exit 1; fi
 echo "quick-start OK"
+
+echo "==> interop: official MCP Python SDK client against the demo MCP server"
+scripts/interop/run_python.sh
 echo "==> all tests passed"

@@ -1,5 +1,8 @@
 //! Builds the axum router and runs it on a listener (tests bind `127.0.0.1:0`).
 //!
+//! With `[demo_mcp]` enabled (and declared), the demo MCP server is mounted on the same origin,
+//! protected by the co-hosted verifier, with its RFC 9728 metadata beside it.
+//!
 //! CORS (MCP-AUTH AS-17): metadata, JWKS, register, token, revoke and introspect allow any origin and
 //! the `Authorization` and `MCP-Protocol-Version` headers, so browser-based MCP clients work. The
 //! browser-facing `/authorize`, `/login` and `/consent` get no CORS at all.
@@ -11,11 +14,13 @@ use axum::Router;
 use axum::http::{HeaderName, Method, Request, header};
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::error::{ErrorCode, OAuthError};
 use crate::oauth::{authorize, introspect, jwks, login, metadata, register, revoke, token};
+use crate::resource::{CoHostedVerifier, demo};
 use crate::state::{AppState, now};
 
 /// How often expired codes, tokens and login transactions are purged and signing keys reloaded.
@@ -23,6 +28,11 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
+    router_with_cancel(state, CancellationToken::new())
+}
+
+/// The whole HTTP surface; cancelling `cancel` ends the demo MCP server's sessions.
+pub fn router_with_cancel(state: AppState, cancel: CancellationToken) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
@@ -54,7 +64,16 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/login", get(login::login_get).post(login::login_post))
         .route("/consent", post(login::consent_post));
-    api.merge(browser)
+    let mut routes = api.merge(browser);
+    if let Some(mount) = &state.demo_mcp {
+        tracing::info!(resource = %mount.resource.uri(), path = %mount.path(), "demo MCP server mounted");
+        routes = routes.merge(demo::router(
+            mount,
+            CoHostedVerifier::new(state.clone()),
+            cancel,
+        ));
+    }
+    routes
         .fallback(|| async { OAuthError::new(ErrorCode::NotFound, "no such endpoint") })
         .with_state(state)
         // Spans name the method and path only: query strings carry login-transaction ids and
@@ -71,7 +90,14 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let purger = tokio::spawn(purge_loop(state.clone()));
-    let result = axum::serve(listener, router(state))
+    let cancel = CancellationToken::new();
+    let app = router_with_cancel(state, cancel.clone());
+    // Open MCP event streams would hold a graceful shutdown forever: end them first.
+    let shutdown = async move {
+        shutdown.await;
+        cancel.cancel();
+    };
+    let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     purger.abort();

@@ -30,6 +30,34 @@ pub struct Settings {
     pub login: LoginSettings,
     #[serde(default)]
     pub resources: Vec<ResourceSettings>,
+    #[serde(default)]
+    pub demo_mcp: DemoMcpSettings,
+}
+
+/// `[demo_mcp]`: the demo MCP server `serve` mounts on the authorization server's own origin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoMcpSettings {
+    pub enabled: bool,
+    /// Where it is mounted; the `[[resources]]` entry `issuer + path` describes it.
+    pub path: String,
+    /// Extra `Host` values accepted besides the issuer's host (`host` = any port, `host:port`).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Extra browser origins accepted besides the issuer's own (`scheme://host[:port]`).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for DemoMcpSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            path: "/mcp".into(),
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -215,6 +243,17 @@ impl Settings {
         })?;
         self.issuer_url()?;
         self.resources()?;
+        let path = &self.demo_mcp.path;
+        if !path.starts_with('/')
+            || path.len() < 2
+            || path.ends_with('/')
+            || path.contains(['?', '#', ' '])
+        {
+            bail!(
+                "demo_mcp.path {path:?} must be a path like \"/mcp\" (leading slash, no trailing \
+                 slash, no query)"
+            );
+        }
         match self.keys.algorithm.as_str() {
             "EdDSA" | "ES256" => {}
             other => {
@@ -298,6 +337,24 @@ impl Settings {
             });
         }
         Ok(out)
+    }
+
+    /// The URI of the demo MCP server: `issuer + [demo_mcp] path`.
+    pub fn demo_mcp_uri(&self) -> anyhow::Result<String> {
+        Ok(format!("{}{}", self.issuer_url()?, self.demo_mcp.path))
+    }
+
+    /// The declared resource the demo MCP server is, when it is enabled and declared. An enabled
+    /// demo without a matching `[[resources]]` entry is not mounted (a warning says why): an
+    /// operator who declares their own resources replaces the default list and need not know the
+    /// demo exists.
+    pub fn demo_mcp_resource(&self) -> anyhow::Result<Option<Resource>> {
+        if !self.demo_mcp.enabled {
+            return Ok(None);
+        }
+        let uri =
+            canonical_uri(&self.demo_mcp_uri()?).map_err(|e| anyhow::anyhow!("demo_mcp: {e}"))?;
+        Ok(self.resources()?.into_iter().find(|r| r.uri == uri))
     }
 
     /// A backend's table as JSON, for its factory.
@@ -461,6 +518,30 @@ mod tests {
                 Settings::load_with_env(Some(&path), env(&[]))
                     .unwrap_or_else(|e| panic!("{} does not load: {e:#}", path.display()));
             }
+        }
+    }
+
+    #[test]
+    fn the_default_demo_is_the_default_resource() {
+        let s = Settings::load_with_env(None, env(&[])).unwrap();
+        assert!(s.demo_mcp.enabled);
+        let r = s.demo_mcp_resource().unwrap().unwrap();
+        assert_eq!(r.uri, "http://127.0.0.1:9000/mcp");
+        assert_eq!(r.scopes, ["mcp:tools", "mcp:admin"]);
+        let off = Settings::load_with_env(None, env(&[("MCP_OAUTH__DEMO_MCP__ENABLED", "false")]))
+            .unwrap();
+        assert!(off.demo_mcp_resource().unwrap().is_none());
+        let moved =
+            Settings::load_with_env(None, env(&[("MCP_OAUTH__DEMO_MCP__PATH", "/demo")])).unwrap();
+        assert!(
+            moved.demo_mcp_resource().unwrap().is_none(),
+            "no resource declared there"
+        );
+        for bad in ["mcp", "/", "/mcp/", "/mcp?x=1"] {
+            let err = Settings::load_with_env(None, env(&[("MCP_OAUTH__DEMO_MCP__PATH", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("demo_mcp.path"), "{bad}: {err}");
         }
     }
 

@@ -14,6 +14,8 @@
 //! - [`error`]: the error-code table (code → RFC string → HTTP status), `OAuthError`, `AuthorizeError`.
 //! - [`oauth`]: the protocol core, one module per endpoint plus PKCE, redirect URIs, resources,
 //!   client authentication, JWTs, keys, secrets, parameters, pages.
+//! - [`resource`]: the resource-server toolkit (bearer layer, JWKS / introspection / co-hosted
+//!   verifiers, RFC 9728 metadata, Origin and Host checks) and the demo MCP server.
 //! - [`users`]: the `local` authenticator (argon2id on a bounded pool), account seeding.
 //! - [`cli`]: the command line, one module per command group.
 
@@ -23,5 +25,6 @@ pub mod config;
 pub mod error;
 pub mod oauth;
 pub mod registry;
+pub mod resource;
 pub mod state;
 pub mod users;

@@ -11,6 +11,7 @@ use crate::oauth::key_encryption::KeyEncryptionKey;
 use crate::oauth::keys::KeyManager;
 use crate::oauth::pages::Pages;
 use crate::oauth::resources::Resources;
+use crate::resource::demo::DemoMount;
 
 /// Cheap to clone; everything lives behind one `Arc`.
 #[derive(Clone)]
@@ -32,6 +33,8 @@ pub struct Inner {
     pub allow_remember_consent: bool,
     /// Cookies get `Secure` and the `__Host-` prefix when the issuer is https.
     pub secure_cookies: bool,
+    /// The demo MCP server mounted on this origin (`[demo_mcp]`), if any.
+    pub demo_mcp: Option<DemoMount>,
 }
 
 impl Deref for AppState {
@@ -56,7 +59,9 @@ impl AppState {
         let keys = KeyManager::new(algorithm, kek);
         keys.init(provider.keys(), now()).await?;
         let t = &settings.tokens;
+        let demo_mcp = DemoMount::from_settings(settings)?;
         Ok(Self(Arc::new(Inner {
+            demo_mcp,
             provider,
             secure_cookies: issuer.starts_with("https://"),
             issuer,

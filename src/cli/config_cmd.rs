@@ -40,6 +40,14 @@ pub fn run(command: ConfigCommand, settings: &Settings, registry: &Registry) -> 
                     r.scopes.join(" ")
                 );
             }
+            match settings.demo_mcp_resource()? {
+                Some(r) => println!("  demo MCP:  {} (co-hosted verifier)", r.uri),
+                None if settings.demo_mcp.enabled => println!(
+                    "  demo MCP:  not mounted: no [[resources]] entry has uri {}",
+                    settings.demo_mcp_uri()?
+                ),
+                None => println!("  demo MCP:  disabled"),
+            }
             Ok(())
         }
     }

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod clients;
 pub mod config_cmd;
+pub mod demo_mcp;
 pub mod keys;
 pub mod migrate;
 pub mod serve;
@@ -58,6 +59,9 @@ pub enum Command {
         #[command(subcommand)]
         command: config_cmd::ConfigCommand,
     },
+    /// Run the demo MCP server alone, protected by a remote authorization server (JWKS or
+    /// introspection). Reads no configuration.
+    DemoMcp(Box<demo_mcp::DemoMcpArgs>),
 }
 
 /// Runs a parsed command with the built-in backends. A custom `main` can call [`run_with`] with its
@@ -78,6 +82,9 @@ pub async fn run_with(
     {
         return users::hash_password_cmd();
     }
+    if let Command::DemoMcp(args) = &cli.command {
+        return demo_mcp::run((**args).clone()).await;
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     let registry = make_registry(&settings);
     match cli.command {
@@ -87,5 +94,7 @@ pub async fn run_with(
         Command::Clients { command } => clients::run(command, &settings, &registry).await,
         Command::Keys { command } => keys::run(command, &settings, &registry).await,
         Command::Config { command } => config_cmd::run(command, &settings, &registry),
+        // Already served above, without configuration; kept total rather than panicking.
+        Command::DemoMcp(args) => demo_mcp::run(*args).await,
     }
 }

@@ -47,7 +47,7 @@ pub async fn serve(settings: Settings, registry: Registry) -> anyhow::Result<()>
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

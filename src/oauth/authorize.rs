@@ -7,8 +7,9 @@
 //! 2. Everything else is answered by redirect with `error`, `error_description`, `state` and `iss`
 //!    (RFC 9207 §2): `response_type=code` only; PKCE with `code_challenge_method=S256` required and
 //!    `plain` refused (RFC 7636 §4.3, OAuth 2.1 §4.1.1); `resource` must be a declared resource
-//!    (RFC 8707 §2, `invalid_target`); requested scopes must be offered by that resource and allowed
-//!    for the client (`invalid_scope`); repeated parameters are `invalid_request` (RFC 6749 §3.1).
+//!    (RFC 8707 §2, `invalid_target`); requested scopes must be offered by that resource
+//!    (`invalid_scope`) — a client's registered `scope` is only its default here, so MCP step-up
+//!    works; the user's consent and the user's own limits decide; repeated parameters are `invalid_request` (RFC 6749 §3.1).
 //!
 //! A valid request becomes a server-side login transaction with its own random id (never the
 //! client's `state`) and a short expiry, bound to the browser by a cookie; the browser is sent to
@@ -24,7 +25,7 @@ use crate::oauth::browser_binding;
 use crate::oauth::params::{Params, is_form, read_body};
 use crate::oauth::pkce::is_valid_s256_challenge;
 use crate::oauth::redirect_uri::{find_match, with_params};
-use crate::oauth::resources::select_scopes;
+use crate::oauth::resources::{ClientScope, select_scopes};
 use crate::oauth::secrets::{hash_secret, new_secret};
 use crate::state::{AppState, now};
 
@@ -239,8 +240,13 @@ async fn authorize(
         .resolve(single("resource")?)
         .map_err(&fail)?;
 
-    let scopes =
-        select_scopes(resource, client.scope.as_deref(), single("scope")?).map_err(&fail)?;
+    let scopes = select_scopes(
+        resource,
+        client.scope.as_deref(),
+        single("scope")?,
+        ClientScope::Default,
+    )
+    .map_err(&fail)?;
 
     // --- Step 3: start the login transaction. ---
     let t = now();

@@ -117,20 +117,33 @@ pub fn parse_scope(raw: &str) -> Result<Vec<String>, OAuthError> {
     Ok(out)
 }
 
-/// The scopes of a request for `resource` by a client allowed `client_allowed` (`None` = any):
-/// the requested ones, which must all be offered by the resource and allowed for the client
-/// (`invalid_scope`), or by default every resource scope the client may have.
+/// How a client's registered `scope` (RFC 7591 §2) bounds a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientScope {
+    /// The registered scope is only the default. Used where a user consents (authorization code):
+    /// MCP clients register with the scope of their first challenge and later step up to more
+    /// (MCP *Scope Challenge Handling*); the user, the user's own limits and the resource decide.
+    Default,
+    /// The registered scope is a hard limit. Used where no user is involved (client credentials).
+    Limit,
+}
+
+/// The scopes of a request for `resource` by a client registered with `client_scope` (`None` = any):
+/// the requested ones, which must all be offered by the resource (`invalid_scope`) and, under
+/// [`ClientScope::Limit`], registered for the client; by default the resource scopes the client
+/// registered (all of them when it registered none).
 pub fn select_scopes(
     resource: &Resource,
-    client_allowed: Option<&[String]>,
+    client_scope: Option<&[String]>,
     requested: Option<&str>,
+    rule: ClientScope,
 ) -> Result<Vec<String>, OAuthError> {
     let scopes = match requested {
         Some(raw) => parse_scope(raw)?,
         None => resource
             .scopes
             .iter()
-            .filter(|s| client_allowed.is_none_or(|allowed| allowed.contains(s)))
+            .filter(|s| client_scope.is_none_or(|allowed| allowed.contains(s)))
             .cloned()
             .collect(),
     };
@@ -140,7 +153,8 @@ pub fn select_scopes(
             resource.uri
         )));
     }
-    if let Some(allowed) = client_allowed
+    if rule == ClientScope::Limit
+        && let Some(allowed) = client_scope
         && let Some(bad) = scopes.iter().find(|s| !allowed.contains(s))
     {
         return Err(OAuthError::invalid_scope(format!(

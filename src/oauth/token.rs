@@ -19,7 +19,7 @@ use crate::error::{ErrorCode, OAuthError, no_store_headers};
 use crate::oauth::client_auth::{AuthenticatedClient, ClientRequest};
 use crate::oauth::params::Params;
 use crate::oauth::pkce::{is_valid_verifier, verify_s256};
-use crate::oauth::resources::{parse_scope, select_scopes};
+use crate::oauth::resources::{ClientScope, parse_scope, select_scopes};
 use crate::oauth::secrets::hash_secret;
 use crate::oauth::tokens::{Grant, Issued, mint, response_body};
 use crate::state::AppState;
@@ -280,6 +280,7 @@ async fn client_credentials(
         resource,
         client.client.scope.as_deref(),
         params.single("scope")?,
+        ClientScope::Limit,
     )?;
     let family_id = uuid::Uuid::new_v4().to_string();
     let lifetimes = state

@@ -199,7 +199,7 @@ async fn scopes_must_be_offered_by_the_resource() {
 }
 
 #[tokio::test]
-async fn client_registered_scopes_limit_requests() {
+async fn client_registered_scope_is_the_default_and_step_up_is_allowed() {
     let server = start().await;
     let r = server
         .register(serde_json::json!({
@@ -210,11 +210,71 @@ async fn client_registered_scopes_limit_requests() {
         .as_str()
         .unwrap()
         .to_string();
-    let params = with(&server.auth_params(&client_id), "scope", Some("mcp:admin"));
+    // No scope: the registered one.
+    let loc = server
+        .obtain_redirect(&with(&server.auth_params(&client_id), "scope", None))
+        .await;
+    let code = query_param(&loc, "code").unwrap();
+    let tokens: serde_json::Value = server
+        .exchange(&client_id, &code)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tokens["scope"], "mcp:tools");
+    // Step-up beyond the registered scope goes to the user's consent (MCP scope challenges).
+    let wider = with(
+        &server.auth_params(&client_id),
+        "scope",
+        Some("mcp:tools mcp:admin"),
+    );
+    let b = browser();
+    let (tx, csrf, _) = server.start_login(&b, &wider).await;
+    let consent = server
+        .post_login(&b, &tx, &csrf, USER, PASSWORD)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        consent.contains("mcp:admin"),
+        "the consent page names the wider scope"
+    );
+    // Scopes no resource offers are still refused.
+    let unknown = with(&server.auth_params(&client_id), "scope", Some("root"));
     assert_redirect_error(
         &server,
-        &server.authorize(&http(), &params).await,
+        &server.authorize(&http(), &unknown).await,
         "invalid_scope",
+    );
+}
+
+#[tokio::test]
+async fn client_credentials_are_limited_to_the_registered_scope() {
+    let server = start().await;
+    let r = server
+        .register(serde_json::json!({"grant_types": ["client_credentials"], "scope": "mcp:tools"}))
+        .await;
+    let v: serde_json::Value = r.json().await.unwrap();
+    let (id, secret) = (
+        v["client_id"].as_str().unwrap(),
+        v["client_secret"].as_str().unwrap(),
+    );
+    let ask = |scope: &'static str| {
+        http()
+            .post(server.url("/token"))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+            .send()
+    };
+    assert_eq!(
+        ask("mcp:tools").await.unwrap().status(),
+        reqwest::StatusCode::OK
+    );
+    let (status, err) = error_of(ask("mcp:admin").await.unwrap()).await;
+    assert_eq!(
+        (status, err.as_str()),
+        (reqwest::StatusCode::BAD_REQUEST, "invalid_scope")
     );
 }
 

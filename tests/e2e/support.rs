@@ -72,13 +72,24 @@ pub struct Options {
     /// table (e.g. `kind = "ldap"` with `[users.ldap]`) and any other table the test picks, such
     /// as `[storage]`.
     pub users_toml: Option<String>,
+    /// One more `[[resources]]` entry with this URI (scopes `mcp:tools`, `mcp:admin`): an MCP server
+    /// served elsewhere, e.g. the standalone demo on another port.
+    pub extra_resource: Option<String>,
 }
 
 pub async fn start() -> TestServer {
     start_with(Options::default()).await
 }
 
+/// The ring TLS provider for every reqwest client in this binary (the library's JWKS and
+/// introspection clients included): building a client without one panics. Installing twice is a
+/// no-op error.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 pub async fn start_with(opts: Options) -> TestServer {
+    install_crypto_provider();
     let listener = TcpListener::bind(("127.0.0.1", opts.port.unwrap_or(0)))
         .await
         .unwrap();
@@ -128,6 +139,11 @@ scopes = ["mcp:tools", "mcp:admin"]
             "\n[[resources]]\nuri = \"{base}/other\"\nname = \"Other\"\nscopes = [\"other:read\"]\n"
         ));
     }
+    if let Some(uri) = &opts.extra_resource {
+        toml.push_str(&format!(
+            "\n[[resources]]\nuri = \"{uri}\"\nname = \"Remote MCP\"\nscopes = [\"mcp:tools\", \"mcp:admin\"]\n"
+        ));
+    }
     let path = std::env::temp_dir().join(format!(
         "mcp-oauth-e2e-{port}-{}.toml",
         mcp_oauth::oauth::secrets::new_secret()
@@ -162,6 +178,7 @@ scopes = ["mcp:tools", "mcp:admin"]
 
 /// A browser-like client: cookie jar, no automatic redirects.
 pub fn browser() -> reqwest::Client {
+    install_crypto_provider();
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(Policy::none())
@@ -171,6 +188,7 @@ pub fn browser() -> reqwest::Client {
 
 /// A client without cookies.
 pub fn http() -> reqwest::Client {
+    install_crypto_provider();
     reqwest::Client::builder()
         .redirect(Policy::none())
         .build()
@@ -387,6 +405,30 @@ impl Endpoint {
             ("client_id", client_id),
         ])
         .await
+    }
+
+    /// An access token for `resource` with `scope`, through the whole browser flow as `alice`.
+    pub async fn access_token_for(&self, resource: &str, scope: &str) -> String {
+        let client_id = self.register_public().await;
+        let params = with(&self.auth_params(&client_id), "resource", Some(resource));
+        let params = with(&params, "scope", Some(scope));
+        let loc = self.obtain_redirect(&params).await;
+        let code = query_param(&loc, "code").expect("code in redirect");
+        let r = self
+            .token(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("client_id", &client_id),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+                ("resource", resource),
+            ])
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// Introspection as a fresh confidential client.
