@@ -35,6 +35,10 @@ cat >"$work/config.toml" <<TOML
 bind = "127.0.0.1:$port"
 issuer = "http://127.0.0.1:$port"
 
+[storage]
+kind = "sqlite"
+data_dir = "$work/data"
+
 [users]
 create_admin = false
 
