@@ -321,3 +321,75 @@ async fn metadata_documents_advertise_what_mcp_clients_need() {
         }
     }
 }
+
+#[tokio::test]
+async fn no_secret_reaches_the_log() {
+    let server = start().await;
+    let (conf_id, conf_secret) = server.register_confidential(&["client_credentials"]).await;
+    let cc: Value = http()
+        .post(server.url("/token"))
+        .basic_auth(&conf_id, Some(&conf_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client_id = server.register_public().await;
+    let b = browser();
+    let (tx, csrf, _) = server
+        .start_login(&b, &server.auth_params(&client_id))
+        .await;
+    server
+        .post_login(&b, &tx, &csrf, USER, "a-wrong-password-xyz")
+        .await;
+    server.post_login(&b, &tx, &csrf, USER, PASSWORD).await;
+    let r = server.post_consent(&b, &tx, &csrf, "approve", false).await;
+    let code = query_param(&location(&r), "code").unwrap();
+    let tokens: Value = server
+        .exchange(&client_id, &code)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let rotated: Value = server
+        .refresh(&client_id, refresh)
+        .await
+        .json()
+        .await
+        .unwrap();
+    server
+        .introspect(tokens["access_token"].as_str().unwrap())
+        .await;
+    // A replay and a reuse make the server log warnings about exactly these credentials.
+    server.exchange(&client_id, &code).await;
+
+    let log = captured_log();
+    assert!(
+        log.contains("signed in") && log.contains("authorization code replayed"),
+        "the log was captured"
+    );
+    let secrets = [
+        PASSWORD,
+        "a-wrong-password-xyz",
+        VERIFIER,
+        conf_secret.as_str(),
+        cc["access_token"].as_str().unwrap(),
+        tx.as_str(),
+        csrf.as_str(),
+        code.as_str(),
+        tokens["access_token"].as_str().unwrap(),
+        refresh,
+        rotated["access_token"].as_str().unwrap(),
+        rotated["refresh_token"].as_str().unwrap(),
+    ];
+    for secret in secrets {
+        assert!(
+            !log.contains(secret),
+            "a secret reached the log: {}…",
+            &secret[..8]
+        );
+    }
+}

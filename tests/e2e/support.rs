@@ -88,8 +88,44 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Everything every in-process server logs, at TRACE for this project's crates and tower-http, so a
+/// test can check that no secret reaches the log.
+pub fn captured_log() -> String {
+    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
+}
+
+fn log_buffer() -> &'static std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    static BUF: OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> = OnceLock::new();
+    BUF.get_or_init(|| {
+        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer_buf = std::sync::Arc::clone(&buf);
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "mcp_oauth=trace,mcp_oauth_provider_sql=trace,mcp_oauth_provider_ldap=trace,tower_http=trace",
+            ))
+            .with_ansi(false)
+            .with_writer(move || LogWriter(std::sync::Arc::clone(&writer_buf)))
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buf
+    })
+}
+
+struct LogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 pub async fn start_with(opts: Options) -> TestServer {
     install_crypto_provider();
+    log_buffer();
     let listener = TcpListener::bind(("127.0.0.1", opts.port.unwrap_or(0)))
         .await
         .unwrap();
