@@ -155,7 +155,7 @@ impl ServeProcess {
             base: base.clone(),
             resource: format!("http://127.0.0.1:{issuer_port}/mcp"),
         };
-        let client = reqwest::Client::new();
+        let client = crate::support::http();
         for _ in 0..200 {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("serve exited with {status}: {}", stderr.lock().unwrap());

@@ -1,0 +1,392 @@
+//! Load driver for the authorization server: starts a server in this process on 127.0.0.1 and
+//! measures the token endpoint (client_credentials, refresh rotation), introspection, and the token
+//! endpoint's latency while a storm of password logins runs.
+//!
+//!   cargo bench --bench load                          # in-memory storage
+//!   BENCH_STORAGE=sqlite cargo bench --bench load     # SQLite (temp dir, synchronous=full)
+//!   BENCH_SECONDS=10 BENCH_CONCURRENCY=32 cargo bench --bench load
+//!
+//! Server and load share the machine's cores, so compare figures from one run as ratios.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use mcp_oauth::config::Settings;
+use mcp_oauth::oauth::pkce::s256_challenge;
+use mcp_oauth::registry::Registry;
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "bench password";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const REDIRECT: &str = "http://127.0.0.1:4567/callback";
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Bench {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Bench {
+    async fn register(&self, body: Value) -> Value {
+        self.http
+            .post(format!("{}/register", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Runs `op` from `concurrency` workers for `seconds`; returns (ops/s, latencies in µs sorted).
+    async fn run<F, Fut>(&self, seconds: u64, concurrency: u64, op: F) -> (f64, Vec<u64>)
+    where
+        F: Fn(u64) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = bool> + Send,
+    {
+        let op = Arc::new(op);
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for worker in 0..concurrency {
+            let (op, stop, done) = (Arc::clone(&op), Arc::clone(&stop), Arc::clone(&done));
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    assert!(op(worker).await, "operation failed");
+                    lat.push(t.elapsed().as_micros() as u64);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                lat
+            }));
+        }
+        let started = Instant::now();
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        all.sort_unstable();
+        (done.load(Ordering::Relaxed) as f64 / elapsed, all)
+    }
+}
+
+fn pct(lat: &[u64], p: f64) -> f64 {
+    if lat.is_empty() {
+        return 0.0;
+    }
+    lat[((lat.len() - 1) as f64 * p) as usize] as f64 / 1000.0
+}
+
+fn report(name: &str, (rate, lat): &(f64, Vec<u64>)) {
+    println!(
+        "{name:<44} {rate:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
+        pct(lat, 0.5),
+        pct(lat, 0.99)
+    );
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let seconds = env_num("BENCH_SECONDS", 5);
+    let concurrency = env_num("BENCH_CONCURRENCY", 32);
+    let storage = std::env::var("BENCH_STORAGE").unwrap_or_else(|_| "memory".into());
+    let dir = std::env::temp_dir().join(format!("mcp-oauth-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let hash = mcp_oauth::users::password::hash_password(PASSWORD).unwrap();
+    let config = dir.join("bench.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nbind = \"127.0.0.1:{port}\"\nissuer = \"{base}\"\n[storage]\nkind = \"{storage}\"\ndata_dir = \"{}\"\n\
+             [users]\ncreate_admin = false\n[[users.accounts]]\nusername = \"alice\"\npassword_hash = \"{hash}\"\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let settings = Settings::load_with_env(Some(&config), Vec::new()).unwrap();
+    let registry = Registry::with_builtins(&settings);
+    let state = mcp_oauth::cli::serve::prepare(&settings, &registry)
+        .await
+        .unwrap();
+    tokio::spawn(mcp_oauth::app::run(listener, state, std::future::pending()));
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    let bench = Arc::new(Bench {
+        base: base.clone(),
+        http,
+    });
+    println!(
+        "mcp-oauth load: storage={storage} concurrency={concurrency} seconds={seconds} (server in this process)"
+    );
+
+    // client_credentials issuance.
+    let robot = bench
+        .register(json!({"grant_types": ["client_credentials"]}))
+        .await;
+    let (id, secret) = (
+        robot["client_id"].as_str().unwrap().to_string(),
+        robot["client_secret"].as_str().unwrap().to_string(),
+    );
+    let b = Arc::clone(&bench);
+    let (cid, csec) = (id.clone(), secret.clone());
+    let cc = bench
+        .run(seconds, concurrency, move |_| {
+            let (b, id, secret) = (Arc::clone(&b), cid.clone(), csec.clone());
+            async move {
+                let r = b
+                    .http
+                    .post(format!("{}/token", b.base))
+                    .basic_auth(id, Some(secret))
+                    .form(&[("grant_type", "client_credentials")])
+                    .send()
+                    .await
+                    .unwrap();
+                r.status().is_success()
+            }
+        })
+        .await;
+    report("token: client_credentials (EdDSA JWT)", &cc);
+
+    // introspection of one active token.
+    let token: Value = bench
+        .http
+        .post(format!("{base}/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = token["access_token"].as_str().unwrap().to_string();
+    let b = Arc::clone(&bench);
+    let (cid, csec) = (id.clone(), secret.clone());
+    let intro = bench
+        .run(seconds, concurrency, move |_| {
+            let (b, id, secret, access) =
+                (Arc::clone(&b), cid.clone(), csec.clone(), access.clone());
+            async move {
+                let r = b
+                    .http
+                    .post(format!("{}/introspect", b.base))
+                    .basic_auth(id, Some(secret))
+                    .form(&[("token", access.as_str())])
+                    .send()
+                    .await
+                    .unwrap();
+                r.status().is_success()
+            }
+        })
+        .await;
+    report("introspect: active access token", &intro);
+
+    // Refresh rotation: each worker follows its own chain.
+    let public = bench.register(json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "refresh_token"]})).await;
+    let public_id = public["client_id"].as_str().unwrap().to_string();
+    let mut chains = Vec::new();
+    for _ in 0..concurrency {
+        chains.push(tokio::sync::Mutex::new(
+            login_flow(&bench, &public_id).await,
+        ));
+    }
+    let chains = Arc::new(chains);
+    let b = Arc::clone(&bench);
+    let pid = public_id.clone();
+    let refresh = bench
+        .run(seconds, concurrency, move |worker| {
+            let (b, chains, pid) = (Arc::clone(&b), Arc::clone(&chains), pid.clone());
+            async move {
+                let mut rt = chains[worker as usize].lock().await;
+                let r = b
+                    .http
+                    .post(format!("{}/token", b.base))
+                    .form(&[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", rt.as_str()),
+                        ("client_id", pid.as_str()),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+                let ok = r.status().is_success();
+                let v: Value = r.json().await.unwrap();
+                *rt = v["refresh_token"].as_str().unwrap_or_default().to_string();
+                ok
+            }
+        })
+        .await;
+    report("token: refresh_token with rotation", &refresh);
+
+    // Token latency alone, then during a login storm (argon2id on the bounded pool).
+    let b = Arc::clone(&bench);
+    let (cid, csec) = (id.clone(), secret.clone());
+    let quiet = bench
+        .run(seconds, 4, move |_| {
+            let (b, id, secret) = (Arc::clone(&b), cid.clone(), csec.clone());
+            async move {
+                b.http
+                    .post(format!("{}/token", b.base))
+                    .basic_auth(id, Some(secret))
+                    .form(&[("grant_type", "client_credentials")])
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .is_success()
+            }
+        })
+        .await;
+    report("token (4 clients), no logins", &quiet);
+    let storm_stop = Arc::new(AtomicBool::new(false));
+    let logins = Arc::new(AtomicU64::new(0));
+    let mut storm = Vec::new();
+    for _ in 0..32 {
+        let (b, stop, logins, pid) = (
+            Arc::clone(&bench),
+            Arc::clone(&storm_stop),
+            Arc::clone(&logins),
+            public_id.clone(),
+        );
+        storm.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                login_flow(&b, &pid).await;
+                logins.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    let b = Arc::clone(&bench);
+    let (cid, csec) = (id.clone(), secret.clone());
+    let t0 = Instant::now();
+    let stormy = bench
+        .run(seconds, 4, move |_| {
+            let (b, id, secret) = (Arc::clone(&b), cid.clone(), csec.clone());
+            async move {
+                b.http
+                    .post(format!("{}/token", b.base))
+                    .basic_auth(id, Some(secret))
+                    .form(&[("grant_type", "client_credentials")])
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .is_success()
+            }
+        })
+        .await;
+    storm_stop.store(true, Ordering::Relaxed);
+    let login_rate = logins.load(Ordering::Relaxed) as f64 / t0.elapsed().as_secs_f64();
+    for t in storm {
+        let _ = t.await;
+    }
+    report("token (4 clients), during 32-way login storm", &stormy);
+    println!(
+        "{:<44} {login_rate:>9.0} logins/s (full flow incl. argon2id)",
+        "login storm"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// register-free authorization-code flow for `client_id`; returns a refresh token.
+async fn login_flow(b: &Bench, client_id: &str) -> String {
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let challenge = s256_challenge(VERIFIER);
+    let r = browser
+        .get(format!("{}/authorize", b.base))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let login = r.headers()["location"].to_str().unwrap().to_string();
+    let page = browser
+        .get(format!("{}{login}", b.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let field = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = page.find(&marker).unwrap() + marker.len();
+        page[start..start + page[start..].find('"').unwrap()].to_string()
+    };
+    let (tx, csrf) = (field("tx"), field("csrf_token"));
+    browser
+        .post(format!("{}/login", b.base))
+        .form(&[
+            ("tx", tx.as_str()),
+            ("csrf_token", csrf.as_str()),
+            ("username", "alice"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let r = browser
+        .post(format!("{}/consent", b.base))
+        .form(&[
+            ("tx", tx.as_str()),
+            ("csrf_token", csrf.as_str()),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let loc = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let code = loc
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let v: Value = b
+        .http
+        .post(format!("{}/token", b.base))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["refresh_token"].as_str().unwrap().to_string()
+}
