@@ -121,7 +121,7 @@ async fn main() {
         ),
     )
     .unwrap();
-    let settings = Settings::load_with_env(Some(&config), Vec::new()).unwrap();
+    let settings = Settings::load_with_env(Some(&config), std::env::vars()).unwrap();
     let registry = Registry::with_builtins(&settings);
     let state = mcp_oauth::cli::serve::prepare(&settings, &registry)
         .await

@@ -21,6 +21,8 @@ use crate::settings::SqlSettings;
 #[derive(Clone)]
 pub struct PostgresStore {
     pub(crate) pool: PgPool,
+    /// Postgres handles concurrent writers itself: no in-process writer lock.
+    pub(crate) writer: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 mod stores {
@@ -59,7 +61,7 @@ impl PostgresStore {
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(3))
             .connect_lazy_with(options);
-        Ok(Self { pool })
+        Ok(Self { pool, writer: None })
     }
 
     pub fn storage(&self) -> Storage {

@@ -212,6 +212,17 @@ macro_rules! sql_store {
             Ok(())
         }
 
+        impl $store {
+            /// Serialises this process's writes when the store has a writer lock (SQLite: one
+            /// writer at a time anyway; queueing here avoids SQLite's sleeping busy handler).
+            async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+                match &self.writer {
+                    Some(lock) => Some(lock.lock().await),
+                    None => None,
+                }
+            }
+        }
+
         #[async_trait]
         impl ClientStore for $store {
             async fn get_client(&self, client_id: &str) -> ProviderResult<Option<Client>> {
@@ -225,6 +236,7 @@ macro_rules! sql_store {
             }
 
             async fn insert_client(&self, c: Client) -> ProviderResult<()> {
+                let _writer = self.writer().await;
                 sqlx::query(
                     "INSERT INTO clients (client_id, client_secret_hash, client_secret_expires_at, client_id_issued_at, client_name, \
                      redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, extra_metadata) \
@@ -258,6 +270,7 @@ macro_rules! sql_store {
             }
 
             async fn delete_client(&self, client_id: &str) -> ProviderResult<bool> {
+                let _writer = self.writer().await;
                 let mut tx = self.pool.begin().await.map_err(|e| map_err("begin", e))?;
                 let deleted = sqlx::query("DELETE FROM clients WHERE client_id = $1")
                     .bind(client_id)
@@ -283,6 +296,7 @@ macro_rules! sql_store {
         #[async_trait]
         impl TokenStore for $store {
             async fn insert_code(&self, c: AuthorizationCode) -> ProviderResult<()> {
+                let _writer = self.writer().await;
                 sqlx::query(
                     "INSERT INTO authorization_codes (code_hash, family_id, client_id, subject, redirect_uri, redirect_uri_explicit, \
                      code_challenge, scopes, resource, issued_at, expires_at, used) \
@@ -307,6 +321,7 @@ macro_rules! sql_store {
             }
 
             async fn take_code(&self, code_hash: &SecretHash) -> ProviderResult<CodeRedemption> {
+                let _writer = self.writer().await;
                 let taken = sqlx::query("UPDATE authorization_codes SET used = 1 WHERE code_hash = $1 AND used = 0 RETURNING *")
                     .bind(&code_hash.0)
                     .fetch_optional(&self.pool)
@@ -327,6 +342,7 @@ macro_rules! sql_store {
             }
 
             async fn insert_tokens(&self, access: AccessTokenRecord, refresh: Option<RefreshTokenRecord>) -> ProviderResult<()> {
+                let _writer = self.writer().await;
                 let mut tx = self.pool.begin().await.map_err(|e| map_err("begin", e))?;
                 lock(&mut tx, FAMILY_LOCK, &access.family_id).await?;
                 insert_access(&mut tx, &access).await?;
@@ -358,6 +374,7 @@ macro_rules! sql_store {
             }
 
             async fn rotate_refresh_token(&self, req: RotateRefreshToken) -> ProviderResult<Rotation> {
+                let _writer = self.writer().await;
                 let mut tx = self.pool.begin().await.map_err(|e| map_err("begin", e))?;
                 // The conditional update comes first: it takes the row's write lock, so of racing
                 // rotations exactly one sees state = 'active'.
@@ -410,6 +427,7 @@ macro_rules! sql_store {
             }
 
             async fn revoke(&self, target: RevokeTarget) -> ProviderResult<bool> {
+                let _writer = self.writer().await;
                 let result = match target {
                     RevokeTarget::AccessToken { jti } => sqlx::query("UPDATE access_tokens SET revoked = 1 WHERE jti = $1")
                         .bind(jti)
@@ -426,6 +444,7 @@ macro_rules! sql_store {
             }
 
             async fn revoke_family(&self, family_id: &str, remember_until: UnixTime) -> ProviderResult<()> {
+                let _writer = self.writer().await;
                 let mut tx = self.pool.begin().await.map_err(|e| map_err("begin", e))?;
                 lock(&mut tx, FAMILY_LOCK, family_id).await?;
                 sqlx::query(
@@ -451,6 +470,7 @@ macro_rules! sql_store {
             }
 
             async fn purge_expired(&self, now: UnixTime) -> ProviderResult<PurgeCounts> {
+                let _writer = self.writer().await;
                 let mut counts = PurgeCounts::default();
                 let run = |sql: &'static str| {
                     let pool = self.pool.clone();
@@ -479,6 +499,7 @@ macro_rules! sql_store {
             }
 
             async fn insert_key(&self, k: SigningKeyRecord) -> ProviderResult<()> {
+                let _writer = self.writer().await;
                 let mut tx = self.pool.begin().await.map_err(|e| map_err("begin", e))?;
                 lock(&mut tx, KEYS_LOCK, "signing_keys").await?;
                 if k.active {
@@ -506,6 +527,7 @@ macro_rules! sql_store {
             }
 
             async fn activate_key(&self, kid: &str, retire_previous_at: UnixTime) -> ProviderResult<bool> {
+                let _writer = self.writer().await;
                 let mut tx = self.pool.begin().await.map_err(|e| map_err("begin", e))?;
                 lock(&mut tx, KEYS_LOCK, "signing_keys").await?;
                 let exists: Option<i64> = sqlx::query_scalar("SELECT CAST(1 AS BIGINT) FROM signing_keys WHERE kid = $1")
@@ -532,6 +554,7 @@ macro_rules! sql_store {
             }
 
             async fn delete_key(&self, kid: &str) -> ProviderResult<bool> {
+                let _writer = self.writer().await;
                 Ok(sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
                     .bind(kid)
                     .execute(&self.pool)
@@ -545,6 +568,7 @@ macro_rules! sql_store {
         #[async_trait]
         impl InteractionStore for $store {
             async fn insert_transaction(&self, t: LoginTransaction) -> ProviderResult<()> {
+                let _writer = self.writer().await;
                 sqlx::query(
                     "INSERT INTO login_transactions (id_hash, browser_binding_hash, csrf_token, client_id, redirect_uri, \
                      redirect_uri_explicit, state, code_challenge, scopes, resource, user_json, created_at, expires_at) \
@@ -580,6 +604,7 @@ macro_rules! sql_store {
             }
 
             async fn set_transaction_user(&self, id_hash: &SecretHash, user: AuthenticatedUser) -> ProviderResult<bool> {
+                let _writer = self.writer().await;
                 Ok(sqlx::query("UPDATE login_transactions SET user_json = $2 WHERE id_hash = $1")
                     .bind(&id_hash.0)
                     .bind(to_json(&user)?)
@@ -591,6 +616,7 @@ macro_rules! sql_store {
             }
 
             async fn take_transaction(&self, id_hash: &SecretHash) -> ProviderResult<Option<LoginTransaction>> {
+                let _writer = self.writer().await;
                 sqlx::query("DELETE FROM login_transactions WHERE id_hash = $1 RETURNING *")
                     .bind(&id_hash.0)
                     .fetch_optional(&self.pool)
@@ -601,6 +627,7 @@ macro_rules! sql_store {
             }
 
             async fn remember_consent(&self, c: ConsentRecord) -> ProviderResult<()> {
+                let _writer = self.writer().await;
                 sqlx::query(
                     "INSERT INTO consents (subject, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (subject, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
@@ -634,6 +661,7 @@ macro_rules! sql_store {
             }
 
             async fn purge_expired(&self, now: UnixTime) -> ProviderResult<u64> {
+                let _writer = self.writer().await;
                 Ok(sqlx::query("DELETE FROM login_transactions WHERE expires_at <= $1")
                     .bind(now)
                     .execute(&self.pool)
@@ -656,6 +684,7 @@ macro_rules! sql_store {
             }
 
             async fn insert_user(&self, u: UserRecord) -> ProviderResult<()> {
+                let _writer = self.writer().await;
                 sqlx::query("INSERT INTO users (username, subject, password_hash, created_at) VALUES ($1, $2, $3, $4)")
                     .bind(&u.username)
                     .bind(&u.subject)
@@ -678,6 +707,7 @@ macro_rules! sql_store {
             }
 
             async fn set_password_hash(&self, username: &str, password_hash: &str) -> ProviderResult<bool> {
+                let _writer = self.writer().await;
                 Ok(sqlx::query("UPDATE users SET password_hash = $2 WHERE username = $1")
                     .bind(username)
                     .bind(password_hash)
@@ -689,6 +719,7 @@ macro_rules! sql_store {
             }
 
             async fn delete_user(&self, username: &str) -> ProviderResult<bool> {
+                let _writer = self.writer().await;
                 Ok(sqlx::query("DELETE FROM users WHERE username = $1")
                     .bind(username)
                     .execute(&self.pool)
