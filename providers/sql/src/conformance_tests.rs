@@ -64,3 +64,54 @@ mod sqlite {
 mod postgres {
     mcp_oauth_provider::storage_conformance_tests!(optional: async { super::pg_store().await.map(|s| s.storage()) });
 }
+
+/// Purging works in batches; a backlog larger than one batch is removed completely.
+async fn purge_clears_a_backlog_larger_than_a_batch(storage: Storage) {
+    use mcp_oauth_provider::testkit::{now, sample_access, unique};
+    let family = unique("fam");
+    for _ in 0..1_234 {
+        storage
+            .tokens
+            .insert_tokens(sample_access(&family, now() - 10), None)
+            .await
+            .unwrap();
+    }
+    let live = sample_access(&family, now() + 600);
+    storage
+        .tokens
+        .insert_tokens(live.clone(), None)
+        .await
+        .unwrap();
+    let counts = storage.tokens.purge_expired(now()).await.unwrap();
+    assert!(counts.access_tokens >= 1_234, "{counts:?}");
+    assert_eq!(
+        storage
+            .tokens
+            .purge_expired(now())
+            .await
+            .unwrap()
+            .access_tokens,
+        0,
+        "nothing left"
+    );
+    assert!(
+        storage
+            .tokens
+            .get_access_token(&live.jti)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn sqlite_purges_in_batches() {
+    purge_clears_a_backlog_larger_than_a_batch(sqlite_storage().await).await;
+}
+
+#[tokio::test]
+async fn postgres_purges_in_batches() {
+    if let Some(store) = pg_store().await {
+        purge_clears_a_backlog_larger_than_a_batch(store.storage()).await;
+    }
+}

@@ -9,6 +9,10 @@
 //!   'active' … RETURNING` (taking the row's write lock first), then inserts the successors.
 //! - family revocation vs. a racing insert: both take a per-family lock (Postgres advisory lock;
 //!   SQLite serialises writers), and inserts consult `revoked_families`.
+//!
+//! Expired rows are purged in batches of 500 by primary key, so a large backlog never holds the
+//! database (or SQLite's single writer slot) for long. On SQLite this process's writers queue on an
+//! async lock rather than in SQLite's sleeping busy handler.
 
 /// Generates `ClientStore`, `TokenStore`, `KeyStore`, `InteractionStore` and `UserStore` for
 /// `$store { pool: sqlx::Pool<$db> }`. `$family_lock` is SQL taking a transaction-scoped lock on the
@@ -212,7 +216,43 @@ macro_rules! sql_store {
             Ok(())
         }
 
+        /// Purge statements: at most `PURGE_BATCH` rows each, chosen by primary key (valid SQL in both
+        /// dialects), so a large backlog is deleted in short steps between which requests write.
+        const PURGE_BATCH: u64 = 500;
+        const PURGE_CODES: &str = "DELETE FROM authorization_codes WHERE code_hash IN \
+            (SELECT code_hash FROM authorization_codes WHERE expires_at <= $1 LIMIT 500)";
+        const PURGE_ACCESS: &str = "DELETE FROM access_tokens WHERE jti IN \
+            (SELECT jti FROM access_tokens WHERE expires_at <= $1 LIMIT 500)";
+        const PURGE_REFRESH: &str = "DELETE FROM refresh_tokens WHERE token_hash IN \
+            (SELECT token_hash FROM refresh_tokens WHERE expires_at <= $1 LIMIT 500)";
+        const PURGE_FAMILIES: &str = "DELETE FROM revoked_families WHERE family_id IN \
+            (SELECT family_id FROM revoked_families WHERE remember_until <= $1 LIMIT 500)";
+        const PURGE_TRANSACTIONS: &str = "DELETE FROM login_transactions WHERE id_hash IN \
+            (SELECT id_hash FROM login_transactions WHERE expires_at <= $1 LIMIT 500)";
+
         impl $store {
+            /// Runs one batched purge statement until a batch comes back short; the writer lock is
+            /// taken per batch, never for the whole purge.
+            async fn purge_table(&self, sql: &'static str, now: UnixTime) -> ProviderResult<u64> {
+                let mut total = 0;
+                loop {
+                    let deleted = {
+                        let _writer = self.writer().await;
+                        sqlx::query(sql)
+                            .bind(now)
+                            .execute(&self.pool)
+                            .await
+                            .map_err(|e| map_err("purge", e))?
+                            .rows_affected()
+                    };
+                    total += deleted;
+                    if deleted < PURGE_BATCH {
+                        return Ok(total);
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
+
             /// Serialises this process's writes when the store has a writer lock (SQLite: one
             /// writer at a time anyway; queueing here avoids SQLite's sleeping busy handler).
             async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
@@ -470,18 +510,12 @@ macro_rules! sql_store {
             }
 
             async fn purge_expired(&self, now: UnixTime) -> ProviderResult<PurgeCounts> {
-                let _writer = self.writer().await;
-                let mut counts = PurgeCounts::default();
-                let run = |sql: &'static str| {
-                    let pool = self.pool.clone();
-                    async move {
-                        sqlx::query(sql).bind(now).execute(&pool).await.map(|r| r.rows_affected()).map_err(|e| map_err("purge", e))
-                    }
+                let counts = PurgeCounts {
+                    codes: self.purge_table(PURGE_CODES, now).await?,
+                    access_tokens: self.purge_table(PURGE_ACCESS, now).await?,
+                    refresh_tokens: self.purge_table(PURGE_REFRESH, now).await?,
                 };
-                counts.codes = run("DELETE FROM authorization_codes WHERE expires_at <= $1").await?;
-                counts.access_tokens = run("DELETE FROM access_tokens WHERE expires_at <= $1").await?;
-                counts.refresh_tokens = run("DELETE FROM refresh_tokens WHERE expires_at <= $1").await?;
-                run("DELETE FROM revoked_families WHERE remember_until <= $1").await?;
+                self.purge_table(PURGE_FAMILIES, now).await?;
                 Ok(counts)
             }
         }
@@ -661,13 +695,7 @@ macro_rules! sql_store {
             }
 
             async fn purge_expired(&self, now: UnixTime) -> ProviderResult<u64> {
-                let _writer = self.writer().await;
-                Ok(sqlx::query("DELETE FROM login_transactions WHERE expires_at <= $1")
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| map_err("purge login transactions", e))?
-                    .rows_affected())
+                self.purge_table(PURGE_TRANSACTIONS, now).await
             }
         }
 
