@@ -12,7 +12,9 @@
 //!    → 401 `invalid_token`.
 //! 6. The resource's required scopes, then the scopes of any tool a `tools/call` body names
 //!    (declared with `ProtectedResource::with_tool_scopes`) → 403 `insufficient_scope`.
-//! 7. The [`Identity`] and a [`ResourceContext`] go into the request extensions; the request goes on.
+//! 7. An `Mcp-Session-Id` must belong to the same user and client that created the session
+//!    ([`SessionOwners`]) → 404 as for an unknown session.
+//! 8. The [`Identity`] and a [`ResourceContext`] go into the request extensions; the request goes on.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -31,6 +33,7 @@ use crate::resource::challenge::Rejection;
 use crate::resource::origin::OriginPolicy;
 use crate::resource::protected::ProtectedResource;
 use crate::resource::scope::{ResourceContext, called_tools, step_up};
+use crate::resource::session_binding::{SESSION_HEADER, SessionOwners};
 use crate::resource::verifier::{Identity, TokenVerifier, VerifyError};
 
 /// The largest body read for the per-tool scope check (rmcp's own default limit).
@@ -42,6 +45,7 @@ pub struct BearerAuthLayer {
     resource: Arc<ProtectedResource>,
     verifier: Arc<dyn TokenVerifier>,
     origins: Arc<OriginPolicy>,
+    sessions: Arc<SessionOwners>,
     max_body_bytes: usize,
 }
 
@@ -62,6 +66,7 @@ impl BearerAuthLayer {
             origins: Arc::new(OriginPolicy::for_resource(&resource)),
             resource: Arc::new(resource),
             verifier: Arc::new(verifier),
+            sessions: Arc::new(SessionOwners::default()),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
@@ -174,6 +179,21 @@ impl BearerAuthLayer {
     }
 }
 
+/// 404 for a session the caller does not own, as the MCP transport answers an unknown session.
+fn session_not_found() -> Response {
+    let body = serde_json::json!({
+        "error": "session_not_found",
+        "error_description": "no such session for this user; start a new one with initialize",
+    });
+    let mut resp = Response::new(Body::from(body.to_string()));
+    *resp.status_mut() = axum::http::StatusCode::NOT_FOUND;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
 /// The token of the one `Authorization: Bearer` header (RFC 6750 §2.1: `b64token`).
 fn bearer_token(headers: &HeaderMap) -> Result<&str, Rejection> {
     let mut all = headers.get_all(header::AUTHORIZATION).iter();
@@ -256,7 +276,32 @@ where
         Box::pin(async move {
             match layer.authorize(req).await {
                 Ok(req) => {
+                    let identity = req.extensions().get::<Identity>().cloned();
+                    let presented = req
+                        .headers()
+                        .get(SESSION_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    if let (Some(session), Some(identity)) = (&presented, &identity)
+                        && !layer.sessions.admit(session, identity)
+                    {
+                        tracing::warn!(
+                            resource = %layer.resource.uri(),
+                            subject = %identity.subject,
+                            "a session was presented by another user or client"
+                        );
+                        return Ok(session_not_found());
+                    }
                     let resp = inner.call(req).await?;
+                    if let (Some(created), Some(identity)) = (
+                        resp.headers()
+                            .get(SESSION_HEADER)
+                            .and_then(|v| v.to_str().ok()),
+                        &identity,
+                    ) && presented.as_deref() != Some(created)
+                    {
+                        layer.sessions.record(created, identity);
+                    }
                     Ok(resp.map(Body::new))
                 }
                 Err(rejection) => {

@@ -39,6 +39,7 @@
 //! - [`scope`]: step-up decisions and the helper a handler calls to demand a scope.
 //! - [`metadata`]: the RFC 9728 document and its router.
 //! - [`origin`]: `Origin` validation and the `Host` allow-list.
+//! - [`session_binding`]: MCP sessions bound to the user and client that created them.
 //! - [`demo`]: the demo MCP server (rmcp) and how it is mounted.
 
 pub mod challenge;
@@ -48,6 +49,7 @@ pub mod metadata;
 pub mod origin;
 pub mod protected;
 pub mod scope;
+pub mod session_binding;
 pub mod verifier;
 
 pub use challenge::Rejection;

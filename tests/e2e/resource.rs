@@ -316,3 +316,30 @@ async fn foreign_origins_are_forbidden() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_session_cannot_be_used_with_another_clients_token() {
+    let server = start().await;
+    let mcp_url = server.url("/mcp");
+    let mine = server.access_token_for(&server.resource, "mcp:tools").await;
+    let theirs = server.access_token_for(&server.resource, "mcp:tools").await;
+    let mut owner = crate::mcp::McpClient::new(&mcp_url, Some(&mine));
+    owner.initialize().await.unwrap();
+    let session = owner.session.clone().expect("a session id");
+
+    // A valid token of another client presenting the owner's session: as if the session did not exist.
+    let mut intruder = crate::mcp::McpClient::new(&mcp_url, Some(&theirs));
+    intruder.session = Some(session.clone());
+    let refused = intruder
+        .call("whoami", serde_json::json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), reqwest::StatusCode::NOT_FOUND);
+
+    // The owner carries on; the intruder can start a session of its own.
+    let who = owner.call("whoami", serde_json::json!({})).await.unwrap();
+    assert!(who.to_string().contains(USER), "{who}");
+    let mut fresh = crate::mcp::McpClient::new(&mcp_url, Some(&theirs));
+    fresh.initialize().await.unwrap();
+    assert_ne!(fresh.session, Some(session));
+}
