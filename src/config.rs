@@ -167,6 +167,19 @@ pub struct LoginSettings {
     pub transaction_ttl: Duration,
     pub allow_remember_consent: bool,
     pub password_hash_concurrency: usize,
+    /// Failed sign-ins for one username before it is locked for `lockout` (0 = never).
+    #[serde(default = "default_max_failed_attempts")]
+    pub max_failed_attempts: u32,
+    #[serde(default = "default_lockout", deserialize_with = "duration")]
+    pub lockout: Duration,
+}
+
+fn default_max_failed_attempts() -> u32 {
+    5
+}
+
+fn default_lockout() -> Duration {
+    Duration::from_secs(300)
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -9,6 +9,7 @@ use mcp_oauth_provider::{OAuthServerProvider, TokenLifetimes, UnixTime};
 use crate::config::Settings;
 use crate::oauth::key_encryption::KeyEncryptionKey;
 use crate::oauth::keys::KeyManager;
+use crate::oauth::login_throttle::LoginThrottle;
 use crate::oauth::pages::Pages;
 use crate::oauth::resources::Resources;
 use crate::resource::demo::DemoMount;
@@ -31,6 +32,8 @@ pub struct Inner {
     /// Seconds a login transaction lives.
     pub login_ttl: i64,
     pub allow_remember_consent: bool,
+    /// Failed sign-ins per username (password guessing).
+    pub login_throttle: LoginThrottle,
     /// Cookies get `Secure` and the `__Host-` prefix when the issuer is https.
     pub secure_cookies: bool,
     /// The demo MCP server mounted on this origin (`[demo_mcp]`), if any.
@@ -76,6 +79,10 @@ impl AppState {
             refresh_reuse_grace: secs(t.refresh_reuse_grace),
             login_ttl: secs(settings.login.transaction_ttl),
             allow_remember_consent: settings.login.allow_remember_consent,
+            login_throttle: LoginThrottle::new(
+                settings.login.max_failed_attempts,
+                settings.login.lockout,
+            ),
         })))
     }
 

@@ -28,6 +28,8 @@ use crate::oauth::secrets::{constant_time_eq, hash_secret, new_secret, secret_ma
 use crate::state::{AppState, now};
 
 const BAD_CREDENTIALS: &str = "Invalid username or password.";
+const TOO_MANY_ATTEMPTS: &str =
+    "Too many failed sign-in attempts for this username. Please wait a few minutes and try again.";
 const DIRECTORY_DOWN: &str = "Sign-in is temporarily unavailable. Please try again in a moment.";
 
 #[derive(Deserialize)]
@@ -261,14 +263,28 @@ async fn login(state: &AppState, req: Request) -> Result<Response, AuthorizeErro
             &username,
         ));
     }
+    if !state.login_throttle.allows(&username) {
+        tracing::warn!(client_id = %l.client.client_id, "sign-in refused: too many failed attempts");
+        return Ok(render_login(
+            state,
+            &l,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(TOO_MANY_ATTEMPTS),
+            &username,
+        ));
+    }
     let user = match state
         .provider
         .authenticator()
         .authenticate(&username, password)
         .await
     {
-        Ok(AuthOutcome::Authenticated(user)) => user,
+        Ok(AuthOutcome::Authenticated(user)) => {
+            state.login_throttle.succeeded(&username);
+            user
+        }
         Ok(AuthOutcome::Rejected) => {
+            state.login_throttle.failed(&username);
             tracing::info!(client_id = %l.client.client_id, "failed sign-in");
             return Ok(render_login(
                 state,

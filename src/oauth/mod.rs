@@ -6,7 +6,7 @@
 //!
 //! Shared rules: [`pkce`] (RFC 7636), [`redirect_uri`] (RFC 8252 §7.3), [`resources`] (RFC 8707 +
 //! scopes), [`client_auth`] (RFC 6749 §2.3), [`tokens`] (RFC 9068 JWTs), [`keys`], [`secrets`],
-//! [`params`] (RFC 6749 §3.1 parameter rules), [`pages`] (HTML), [`browser_binding`] (login CSRF).
+//! [`params`] (RFC 6749 §3.1 parameter rules), [`pages`] (HTML), [`browser_binding`] (login CSRF), [`login_throttle`] (password guessing).
 
 pub mod authorize;
 pub mod browser_binding;
@@ -16,6 +16,7 @@ pub mod jwks;
 pub mod key_encryption;
 pub mod keys;
 pub mod login;
+pub mod login_throttle;
 pub mod metadata;
 pub mod pages;
 pub mod params;

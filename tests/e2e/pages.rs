@@ -234,3 +234,48 @@ async fn unknown_paths_answer_json() {
         (StatusCode::NOT_FOUND, "not_found".into())
     );
 }
+
+#[tokio::test]
+async fn repeated_failures_lock_the_username_for_a_while() {
+    let server = start_with(Options {
+        env: vec![
+            ("MCP_OAUTH__LOGIN__MAX_FAILED_ATTEMPTS", "3".into()),
+            ("MCP_OAUTH__LOGIN__LOCKOUT", "2s".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let client_id = server.register_public().await;
+    let b = browser();
+    let (tx, csrf, _) = server
+        .start_login(&b, &server.auth_params(&client_id))
+        .await;
+    for _ in 0..3 {
+        let page = server
+            .post_login(&b, &tx, &csrf, USER, "guess")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("Invalid username or password."));
+    }
+    // Locked: even the right password is not checked.
+    let r = server.post_login(&b, &tx, &csrf, USER, PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Too many failed sign-in attempts")
+    );
+    // Unknown usernames are throttled the same way (nothing about existence leaks).
+    for _ in 0..3 {
+        server.post_login(&b, &tx, &csrf, "nobody", "guess").await;
+    }
+    let r = server.post_login(&b, &tx, &csrf, "nobody", "guess").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // After the lockout the right password works again.
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    let r = server.post_login(&b, &tx, &csrf, USER, PASSWORD).await;
+    assert!(r.text().await.unwrap().contains("Allow access?"));
+}
