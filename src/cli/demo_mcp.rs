@@ -24,7 +24,7 @@ pub struct DemoMcpArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8000")]
     pub bind: String,
     /// This server's MCP endpoint URL as clients use it: the token audience, declared in the
-    /// authorization server's [[resources]]. Its path is where the endpoint is served.
+    /// authorization server's `[[resources]]`. Its path is where the endpoint is served.
     #[arg(long, value_name = "URL")]
     pub resource: String,
     /// Scopes of the resource, comma-separated; the first is required for every call.
@@ -51,7 +51,7 @@ pub struct DemoMcpArgs {
     /// Extra Host value to accept (repeatable): "host" (any port) or "host:port".
     #[arg(long = "allowed-host", value_name = "HOST")]
     pub allowed_hosts: Vec<String>,
-    /// Extra browser Origin to accept (repeatable): scheme://host[:port].
+    /// Extra browser Origin to accept (repeatable): `scheme://host[:port]`.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
 }

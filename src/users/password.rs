@@ -58,7 +58,7 @@ impl PasswordPool {
         }
     }
 
-    /// Verifies on the blocking pool, waiting for a slot at most [`QUEUE_TIMEOUT`].
+    /// Verifies on the blocking pool, waiting for a slot at most `QUEUE_TIMEOUT` (10 s).
     pub async fn verify(&self, password: String, phc: String) -> ProviderResult<bool> {
         let permit = tokio::time::timeout(QUEUE_TIMEOUT, Arc::clone(&self.permits).acquire_owned())
             .await

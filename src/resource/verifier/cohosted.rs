@@ -1,5 +1,5 @@
 //! [`CoHostedVerifier`]: for a resource served by the authorization server itself (the demo MCP
-//! server at `/mcp`). The JWT is checked with the server's own keys ([`verify_own`]: signature,
+//! server at `/mcp`). The JWT is checked with the server's own keys ([`verify_own_fresh`]: signature,
 //! `typ`, `iss`, `exp`, `nbf`), then the provider is asked for the token's record (by `jti`), so a
 //! token revoked through RFC 7009 — or swept away with its refresh-token family — is refused on the
 //! very next request, which an offline JWT check cannot do.
@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use super::{Identity, TokenVerifier, VerifyError, unix_now};
-use crate::oauth::tokens::verify_own;
+use crate::oauth::tokens::verify_own_fresh;
 use crate::resource::protected::ProtectedResource;
 use crate::state::AppState;
 
@@ -31,9 +31,11 @@ impl TokenVerifier for CoHostedVerifier {
         token: &str,
         _resource: &ProtectedResource,
     ) -> Result<Identity, VerifyError> {
-        let claims = verify_own(&self.state, token).ok_or(VerifyError::Invalid(
-            "the token is not a valid access token of this server",
-        ))?;
+        let claims = verify_own_fresh(&self.state, token)
+            .await
+            .ok_or(VerifyError::Invalid(
+                "the token is not a valid access token of this server",
+            ))?;
         let record = self
             .state
             .provider
