@@ -107,9 +107,4 @@ fn secs(d: std::time::Duration) -> i64 {
 }
 
 /// Seconds since the Unix epoch.
-pub fn now() -> UnixTime {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub use mcp_oauth_provider::unix_now as now;

@@ -34,12 +34,15 @@ pub async fn run(
             let retire_at = t
                 + i64::try_from(settings.tokens.access_token_ttl.as_secs()).unwrap_or(i64::MAX / 2)
                 + 60;
+            let had_active = storage.keys.list_keys().await?.iter().any(|k| k.active);
             let kid = manager.rotate(storage.keys.as_ref(), t, retire_at).await?;
             println!("new active signing key: {kid}");
-            println!(
-                "the previous key stays published until {}",
-                format_time(retire_at)
-            );
+            if had_active {
+                println!(
+                    "the previous key stays published until {}",
+                    format_time(retire_at)
+                );
+            }
         }
         KeysCommand::List => {
             for k in storage.keys.list_keys().await? {

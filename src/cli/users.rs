@@ -48,9 +48,6 @@ pub async fn run(
     settings: &Settings,
     registry: &Registry,
 ) -> anyhow::Result<()> {
-    if let UsersCommand::HashPassword = command {
-        return hash_password_cmd();
-    }
     let storage = open(settings, registry).await?;
     let users = storage
         .users
@@ -100,7 +97,8 @@ pub async fn run(
             }
             println!("deleted user {name}");
         }
-        UsersCommand::HashPassword => {}
+        // Dispatched by `cli::run_with` before any configuration is read.
+        UsersCommand::HashPassword => hash_password_cmd()?,
     }
     Ok(())
 }

@@ -29,13 +29,10 @@ pub fn canonical_uri(raw: &str) -> Result<String, String> {
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err("a resource indicator must be an http(s) URI".into());
     }
-    let mut s: String = url.into();
     // `Url` always writes "/" for an empty path; the canonical MCP URI has no trailing slash there.
-    if s.ends_with('/')
-        && Url::parse(&s)
-            .map(|u| u.path() == "/" && u.query().is_none())
-            .unwrap_or(false)
-    {
+    let bare_root = url.path() == "/" && url.query().is_none();
+    let mut s: String = url.into();
+    if bare_root {
         s.pop();
     }
     Ok(s)

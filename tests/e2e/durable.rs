@@ -362,7 +362,6 @@ async fn two_servers_on_one_postgres_act_as_one() {
         false
     );
 
-    // A key rotated by the CLI is picked up by both for verification.
     a.terminate().await;
     b.terminate().await;
 }

@@ -51,6 +51,14 @@ pub use user::{AuthOutcome, AuthenticatedUser, UserAuthenticator, UserRecord, Us
 /// Seconds since the Unix epoch.
 pub type UnixTime = i64;
 
+/// The current time as [`UnixTime`]: the one clock the server, backends and tests read.
+pub fn unix_now() -> UnixTime {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// Lowercase hex SHA-256 of a high-entropy secret (code, refresh token, client secret, transaction
 /// id). The core computes it; stores only compare and index it. Secrets themselves are never stored.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

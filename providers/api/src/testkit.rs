@@ -24,12 +24,7 @@ fn hash(prefix: &str) -> SecretHash {
     SecretHash(unique(prefix))
 }
 
-pub fn now() -> UnixTime {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use crate::unix_now as now;
 
 pub fn sample_client(client_id: &str) -> Client {
     let mut extra = serde_json::Map::new();

@@ -30,14 +30,7 @@ pub use postgres::{PostgresFactory, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteFactory, SqliteStore};
 
-use mcp_oauth_provider::{ProviderError, ProviderResult, UnixTime};
-
-pub(crate) fn unix_now() -> UnixTime {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+use mcp_oauth_provider::{ProviderError, ProviderResult};
 
 /// Creates `dir` (and parents) readable only by the owner.
 pub fn create_private_dir(dir: &std::path::Path) -> ProviderResult<()> {

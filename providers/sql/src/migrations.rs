@@ -134,7 +134,7 @@ macro_rules! migrator {
                     .bind(m.version)
                     .bind(m.name)
                     .bind(m.checksum())
-                    .bind(crate::unix_now())
+                    .bind(mcp_oauth_provider::unix_now())
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| crate::errors::map_err("record migration", e))?;

@@ -449,11 +449,7 @@ macro_rules! sql_store {
                             return Ok(Rotation::Unknown);
                         }
                         match old.state {
-                            RefreshTokenState::Rotated { at } if at >= req.reuse_grace_since => {
-                                let mut old = old;
-                                old.state = RefreshTokenState::Rotated { at };
-                                old
-                            }
+                            RefreshTokenState::Rotated { at } if at >= req.reuse_grace_since => old,
                             RefreshTokenState::Rotated { .. } => return Ok(Rotation::Reused(old)),
                             _ => return Ok(Rotation::Unknown),
                         }

@@ -166,10 +166,7 @@ impl<T: TokenVerifier + ?Sized> TokenVerifier for std::sync::Arc<T> {
     }
 }
 
-/// Seconds since the Unix epoch.
-pub(crate) fn unix_now() -> i64 {
-    crate::state::now()
-}
+pub(crate) use mcp_oauth_provider::unix_now;
 
 #[cfg(test)]
 mod tests {
