@@ -365,3 +365,78 @@ async fn two_servers_on_one_postgres_act_as_one() {
     a.terminate().await;
     b.terminate().await;
 }
+
+#[tokio::test]
+async fn a_key_rotated_elsewhere_is_accepted_at_once() {
+    use mcp_oauth::oauth::key_encryption::KeyEncryptionKey;
+    use mcp_oauth::oauth::keys::KeyManager;
+    use mcp_oauth_provider::{AccessTokenRecord, unix_now};
+
+    let dir = TempDir::new("mcp-oauth-rotate");
+    let server = start_with(Options {
+        storage: Some(sqlite_storage(&dir)),
+        ..Default::default()
+    })
+    .await;
+    let old_kid = server.state.keys.active_kid().unwrap();
+
+    // Another process (`mcp-oauth keys rotate`, or a second server) rotates the shared key and
+    // signs with it; this server has not reloaded yet.
+    let other = KeyManager::new(
+        jsonwebtoken::Algorithm::EdDSA,
+        KeyEncryptionKey::load_or_create_file(dir.path()).unwrap(),
+    );
+    let keys = server.state.provider.keys();
+    let t = unix_now();
+    let new_kid = other.rotate(keys, t, t + 3600).await.unwrap();
+    assert_ne!(new_kid, old_kid);
+    let jti = format!("rotated-{new_kid}");
+    let claims = serde_json::json!({
+        "iss": server.base, "sub": USER, "aud": server.resource, "client_id": "c",
+        "scope": "mcp:tools", "exp": t + 600, "iat": t, "nbf": t, "jti": jti,
+    });
+    let token = other.sign("at+jwt", &claims).unwrap();
+    let record = AccessTokenRecord {
+        jti,
+        family_id: "f".into(),
+        client_id: "c".into(),
+        subject: USER.into(),
+        scopes: vec!["mcp:tools".into()],
+        resource: server.resource.clone(),
+        issued_at: t,
+        expires_at: t + 600,
+        revoked: false,
+    };
+    server
+        .state
+        .provider
+        .tokens()
+        .insert_tokens(record, None)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        server.introspect(&token).await["active"],
+        true,
+        "unknown kid → keys reloaded"
+    );
+    let jwks: Value = http()
+        .get(server.url("/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert!(
+        kids.contains(&new_kid.as_str()) && kids.contains(&old_kid.as_str()),
+        "{kids:?}"
+    );
+    server.stop().await;
+}
