@@ -107,7 +107,9 @@ pub async fn run(
 /// Periodically removes expired records. Failures are logged and retried next round; a purge never
 /// blocks requests (each store operation is short).
 async fn purge_loop(state: AppState) {
-    let mut tick = tokio::time::interval(PURGE_INTERVAL);
+    // The first round is one interval after start: keys were just loaded, nothing has expired yet.
+    let mut tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + PURGE_INTERVAL, PURGE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
