@@ -159,9 +159,12 @@ fn attr(attrs: &[(String, String)], name: &str) -> Option<String> {
         .map(|(_, v)| v.clone())
 }
 
+/// A tag's lowercase name, its attributes, and the index after its `>`.
+type Tag = (String, Vec<(String, String)>, usize);
+
 /// Parses the tag starting at `start` (`<`): lowercase name (with `/` for end tags), attributes,
 /// and the index after `>`.
-fn parse_tag(html: &str, start: usize) -> Option<(String, Vec<(String, String)>, usize)> {
+fn parse_tag(html: &str, start: usize) -> Option<Tag> {
     let bytes = html.as_bytes();
     let mut i = start + 1;
     let name_start = i;
