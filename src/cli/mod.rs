@@ -1,6 +1,7 @@
 //! The command line (DESIGN §5): one module per command group.
 
 pub mod admin;
+pub mod client;
 pub mod clients;
 pub mod config_cmd;
 pub mod demo_mcp;
@@ -62,6 +63,21 @@ pub enum Command {
     /// Run the demo MCP server alone, protected by a remote authorization server (JWKS or
     /// introspection). Reads no configuration.
     DemoMcp(Box<demo_mcp::DemoMcpArgs>),
+    /// Client: log in to an OAuth-protected MCP server and store the tokens encrypted.
+    Login(Box<client::login::LoginCmd>),
+    /// Client: list an MCP server's tools (logs in first when needed).
+    Tools(Box<client::tools::ToolsCmd>),
+    /// Client: call a tool and print its result (logs in and steps up when needed).
+    Call(Box<client::call::CallCmd>),
+    /// Client: print a valid access token for scripts (refreshes when needed).
+    Token(Box<client::token::TokenCmd>),
+    /// Client: revoke the tokens (RFC 7009) and delete the stored login.
+    Logout(Box<client::logout::LogoutCmd>),
+    /// Client: list stored logins (servers, issuers, scopes, expiry; never tokens).
+    Status(client::status::StatusCmd),
+    /// Client: a stdio MCP server that forwards to a streamable-HTTP one with OAuth (for desktop
+    /// MCP hosts).
+    Proxy(Box<client::proxy::ProxyCmd>),
 }
 
 /// Runs a parsed command with the built-in backends. A custom `main` can call [`run_with`] with its
@@ -85,9 +101,20 @@ pub async fn run_with(
     if let Command::DemoMcp(args) = &cli.command {
         return demo_mcp::run((**args).clone()).await;
     }
+    // The client commands read no server configuration.
+    let command = match cli.command {
+        Command::Login(c) => return client::login::run(*c).await,
+        Command::Tools(c) => return client::tools::run(*c).await,
+        Command::Call(c) => return client::call::run(*c).await,
+        Command::Token(c) => return client::token::run(*c).await,
+        Command::Logout(c) => return client::logout::run(*c).await,
+        Command::Status(c) => return client::status::run(c),
+        Command::Proxy(c) => return client::proxy::run(*c).await,
+        other => other,
+    };
     let settings = Settings::load(cli.config.as_deref())?;
     let registry = make_registry(&settings);
-    match cli.command {
+    match command {
         Command::Serve => serve::serve(settings, registry).await,
         Command::Migrate { command } => migrate::run(command, &settings, &registry).await,
         Command::Users { command } => users::run(command, &settings, &registry).await,
@@ -96,5 +123,13 @@ pub async fn run_with(
         Command::Config { command } => config_cmd::run(command, &settings, &registry),
         // Already served above, without configuration; kept total rather than panicking.
         Command::DemoMcp(args) => demo_mcp::run(*args).await,
+        // Already served above, without configuration.
+        Command::Login(_)
+        | Command::Tools(_)
+        | Command::Call(_)
+        | Command::Token(_)
+        | Command::Logout(_)
+        | Command::Status(_)
+        | Command::Proxy(_) => anyhow::bail!("client commands run before the configuration is loaded"),
     }
 }
