@@ -16,7 +16,6 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::authorizer::Authorizer;
-use crate::discovery::PROTOCOL_VERSION;
 use crate::error::{Error, Result};
 
 #[derive(Clone)]
@@ -162,13 +161,12 @@ impl Bridge {
         if let Some(s) = self.session.lock().ok().and_then(|s| s.clone()) {
             req = req.header("mcp-session-id", s);
         }
-        let version = self
-            .protocol
-            .lock()
-            .ok()
-            .and_then(|p| p.clone())
-            .unwrap_or_else(|| PROTOCOL_VERSION.to_string());
-        req.header("mcp-protocol-version", version)
+        // MCP *Protocol Version Header*: after initialization, the negotiated version (the
+        // initialize request itself carries its version in its params).
+        match self.protocol.lock().ok().and_then(|p| p.clone()) {
+            Some(version) => req.header("mcp-protocol-version", version),
+            None => req,
+        }
     }
 
     /// Forwards a POST answer: nothing for 202, the JSON body, or each SSE `data` event.
