@@ -4,6 +4,7 @@
 
 mod authorize_errors;
 mod cli;
+mod client;
 mod concurrency;
 mod crash;
 mod demo_mcp;

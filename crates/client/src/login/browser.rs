@@ -39,7 +39,9 @@ pub fn show(url: &Url, open: bool) -> bool {
 
 fn has_display() -> bool {
     if cfg!(target_os = "linux") {
-        std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some()
+        ["DISPLAY", "WAYLAND_DISPLAY"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()))
     } else {
         true
     }

@@ -1,0 +1,348 @@
+//! The MCP client commands (issue 9) against our own server, as real `mcp-oauth` processes:
+//! headless login, tools, call, refresh after expiry, logout with revocation, the stdio proxy,
+//! step-up, and eight processes refreshing one stored login at once.
+//!
+//! Every test has its own server, token-store directory and store key; the client registers as a
+//! native public client (authorization_code + refresh_token), which every registration policy of
+//! the server admits. Introspection uses a confidential client inserted straight into the
+//! provider, so no test depends on open registration of other client kinds.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use mcp_oauth_client::store::{FileStore, RecordKey, StoreKey, TokenStore};
+use mcp_oauth_provider::{Client, TokenEndpointAuthMethod};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::processes::{TempDir, run_cli};
+use crate::support::{Options, PASSWORD, TestServer, USER, http, start, start_with};
+
+/// A private token store for one test: its directory and key, passed to every process.
+struct ClientEnv {
+    dir: TempDir,
+    key: StoreKey,
+}
+
+impl ClientEnv {
+    fn new() -> Self {
+        ClientEnv {
+            dir: TempDir::new("mcp-oauth-client-store"),
+            key: StoreKey::random().unwrap(),
+        }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("MCP_OAUTH_CLIENT_STORE", self.dir.path().display().to_string()),
+            ("MCP_OAUTH_STORE_KEY", self.key.to_base64()),
+            ("MCP_OAUTH_STORE_KEYRING", "0".into()),
+            // No browser may ever open from a test.
+            ("DISPLAY", String::new()),
+        ]
+    }
+
+    fn store(&self) -> FileStore {
+        FileStore::with_key(self.dir.path(), self.key.clone()).unwrap()
+    }
+
+    async fn run(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+        let env = self.env();
+        let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        run_cli(None, args, &refs, stdin).await
+    }
+
+    async fn login(&self, server: &TestServer) {
+        let (ok, out, err) = self
+            .run(
+                &["login", &server.resource, "--username", USER, "--password-stdin"],
+                Some(&format!("{PASSWORD}\n")),
+            )
+            .await;
+        assert!(ok, "login failed: {err}");
+        assert!(out.contains("Logged in to"), "{out}");
+    }
+
+    fn record(&self, server: &TestServer) -> mcp_oauth_client::Record {
+        let key = RecordKey {
+            server: server.resource.clone(),
+            issuer: server.base.clone(),
+        };
+        self.store().load(&key).unwrap().expect("a stored record")
+    }
+}
+
+/// RFC 7662 introspection as a confidential client put straight into the provider.
+async fn introspect(server: &TestServer, token: &str) -> Value {
+    let id = format!("introspector-{}", mcp_oauth::oauth::secrets::new_secret());
+    let secret = mcp_oauth::oauth::secrets::new_secret();
+    server
+        .state
+        .provider
+        .clients()
+        .insert_client(Client {
+            client_id: id.clone(),
+            client_secret_hash: Some(mcp_oauth::oauth::secrets::hash_secret(&secret)),
+            client_secret_expires_at: None,
+            client_id_issued_at: 0,
+            client_name: Some("introspector".into()),
+            redirect_uris: vec![],
+            grant_types: vec!["client_credentials".into()],
+            response_types: vec![],
+            token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+            scope: Some(vec![]),
+            extra_metadata: Default::default(),
+        })
+        .await
+        .unwrap();
+    let r = http()
+        .post(server.url("/introspect"))
+        .basic_auth(id, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+fn ttl(secs: u64) -> Options {
+    Options {
+        env: vec![("MCP_OAUTH__TOKENS__ACCESS_TOKEN_TTL", format!("{secs}s"))],
+        ..Options::default()
+    }
+}
+
+#[tokio::test]
+async fn headless_login_then_tools_and_call_whoami() {
+    let server = start().await;
+    let c = ClientEnv::new();
+    c.login(&server).await;
+
+    let (ok, out, err) = c.run(&["tools", &server.resource], None).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("whoami") && out.contains("admin_stats"), "{out}");
+    assert!(out.contains("Who is calling"), "descriptions are listed: {out}");
+
+    let (ok, out, err) = c.run(&["call", &server.resource, "whoami"], None).await;
+    assert!(ok, "{err}");
+    let who: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(who["subject"], USER);
+    assert_eq!(who["issuer"], server.base);
+
+    let (ok, out, _) = c
+        .run(&["call", &server.resource, "echo", "--args", r#"{"message": "hi <there>"}"#], None)
+        .await;
+    assert!(ok && out.trim() == "hi <there>", "{out}");
+    let (ok, _, err) = c.run(&["call", &server.resource, "echo", "--args", "[1]"], None).await;
+    assert!(!ok && err.contains("JSON object"), "{err}");
+
+    // status shows the login but never a token.
+    let record = c.record(&server);
+    let tokens = record.tokens.clone().unwrap();
+    let (ok, out, _) = c.run(&["status"], None).await;
+    assert!(ok && out.contains(&server.resource) && out.contains("mcp:tools"), "{out}");
+    assert!(!out.contains(tokens.access_token.expose()));
+    assert!(!out.contains(tokens.refresh_token.as_ref().unwrap().expose()));
+
+    // `token` prints exactly the stored (still fresh) access token.
+    let (ok, out, _) = c.run(&["token", &server.resource], None).await;
+    assert!(ok);
+    assert_eq!(out.trim(), tokens.access_token.expose());
+}
+
+#[tokio::test]
+async fn a_later_call_refreshes_a_five_second_token_by_itself() {
+    let server = start_with(ttl(5)).await;
+    let c = ClientEnv::new();
+    c.login(&server).await;
+    let before = c.record(&server).tokens.unwrap();
+    tokio::time::sleep(Duration::from_millis(5_500)).await;
+    // No login flags: only a refresh can make this work.
+    let (ok, out, err) = c.run(&["call", &server.resource, "whoami"], None).await;
+    assert!(ok, "{err}");
+    assert!(out.contains(USER), "{out}");
+    let after = c.record(&server).tokens.unwrap();
+    assert_ne!(after.access_token, before.access_token, "a new access token");
+    assert_ne!(after.refresh_token, before.refresh_token, "the refresh token rotated");
+    assert!(after.expires_at.unwrap() > before.expires_at.unwrap());
+}
+
+#[tokio::test]
+async fn logout_revokes_and_deletes_the_record() {
+    let server = start().await;
+    let c = ClientEnv::new();
+    c.login(&server).await;
+    let tokens = c.record(&server).tokens.unwrap();
+    let refresh = tokens.refresh_token.clone().unwrap();
+    assert_eq!(introspect(&server, tokens.access_token.expose()).await["active"], true);
+    assert_eq!(introspect(&server, refresh.expose()).await["active"], true);
+
+    let (ok, out, err) = c.run(&["logout", &server.resource], None).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("revoked 2 token(s)"), "{out}");
+    assert_eq!(introspect(&server, tokens.access_token.expose()).await["active"], false);
+    assert_eq!(introspect(&server, refresh.expose()).await["active"], false);
+    assert!(c.store().find(&server.resource).unwrap().is_empty(), "record deleted");
+
+    let (ok, _, err) = c.run(&["token", &server.resource], None).await;
+    assert!(!ok && err.contains("mcp-oauth login"), "{err}");
+}
+
+#[tokio::test]
+async fn proxy_relays_initialize_tools_list_and_tools_call() {
+    let server = start().await;
+    let c = ClientEnv::new();
+    c.login(&server).await;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-oauth"));
+    cmd.args(["proxy", &server.resource])
+        .envs(c.env())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = async || -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the proxy answers in time")
+            .unwrap()
+            .expect("a line");
+        serde_json::from_str(&line).unwrap()
+    };
+    let send = |v: Value| format!("{v}\n");
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "stdio-harness", "version": "1"}}});
+    stdin.write_all(send(init).as_bytes()).await.unwrap();
+    let r = next().await;
+    assert_eq!(r["id"], 1);
+    assert_eq!(r["result"]["serverInfo"]["name"], "mcp-oauth-demo", "{r}");
+    for m in [
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": "two", "method": "tools/list"}),
+    ] {
+        stdin.write_all(send(m).as_bytes()).await.unwrap();
+    }
+    let r = next().await;
+    assert_eq!(r["id"], "two", "the id comes back unchanged: {r}");
+    let names: Vec<&str> = r["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"whoami"), "{names:?}");
+    let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                      "params": {"name": "whoami", "arguments": {}}});
+    stdin.write_all(send(call).as_bytes()).await.unwrap();
+    let r = next().await;
+    assert_eq!(r["id"], 3);
+    assert_eq!(r["result"]["structuredContent"]["subject"], USER, "{r}");
+    drop(stdin);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "the proxy exits cleanly when stdin closes");
+}
+
+#[tokio::test]
+async fn call_admin_stats_steps_up_to_mcp_admin() {
+    let server = start().await;
+    let c = ClientEnv::new();
+    c.login(&server).await;
+    assert_eq!(c.record(&server).tokens.unwrap().scopes, ["mcp:tools"]);
+    let (ok, out, err) = c
+        .run(
+            &["call", &server.resource, "admin_stats", "--username", USER, "--password-stdin"],
+            Some(&format!("{PASSWORD}\n")),
+        )
+        .await;
+    assert!(ok, "{err}");
+    let stats: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(stats["requested_by"], USER);
+    let scopes = c.record(&server).tokens.unwrap().scopes;
+    assert!(
+        scopes.contains(&"mcp:admin".to_string()) && scopes.contains(&"mcp:tools".to_string()),
+        "held ∪ required: {scopes:?}"
+    );
+}
+
+#[tokio::test]
+async fn eight_processes_refresh_an_expired_token_once() {
+    let server = start_with(Options {
+        // No grace: a second use of the rotated refresh token would revoke the whole grant.
+        env: vec![("MCP_OAUTH__TOKENS__REFRESH_REUSE_GRACE", "0s".into())],
+        ..Options::default()
+    })
+    .await;
+    let c = ClientEnv::new();
+    c.login(&server).await;
+    // Expire the stored access token.
+    let store = c.store();
+    let mut record = c.record(&server);
+    let old = record.tokens.clone().unwrap();
+    let tokens = record.tokens.as_mut().unwrap();
+    tokens.issued_at -= 3600;
+    tokens.expires_at = Some(mcp_oauth_client::secret::unix_now() - 10);
+    store.save(&record).unwrap();
+
+    let mut runs = Vec::new();
+    for _ in 0..8 {
+        let env = c.env();
+        let url = server.resource.clone();
+        runs.push(tokio::spawn(async move {
+            let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            run_cli(None, &["token", &url], &refs, None).await
+        }));
+    }
+    let mut printed = Vec::new();
+    for r in runs {
+        let (ok, out, err) = r.await.unwrap();
+        assert!(ok, "every process succeeds: {err}");
+        printed.push(out.trim().to_string());
+    }
+    printed.dedup();
+    assert_eq!(printed.len(), 1, "all eight print the one refreshed token");
+    let new = c.record(&server).tokens.unwrap();
+    assert_eq!(printed[0], new.access_token.expose());
+    assert_ne!(new.access_token, old.access_token);
+    // Exactly one rotation: the old refresh token is spent, the new one lives (a reuse would
+    // have revoked the family, the new one included).
+    let old_refresh = old.refresh_token.unwrap();
+    let new_refresh = new.refresh_token.unwrap();
+    assert_ne!(old_refresh, new_refresh);
+    assert_eq!(introspect(&server, old_refresh.expose()).await["active"], false);
+    assert_eq!(introspect(&server, new_refresh.expose()).await["active"], true);
+    assert_eq!(introspect(&server, new.access_token.expose()).await["active"], true);
+}
+
+#[tokio::test]
+async fn the_token_file_holds_no_secret_in_plain_text() {
+    let server = start().await;
+    let c = ClientEnv::new();
+    c.login(&server).await;
+    let record = c.record(&server);
+    let tokens = record.tokens.unwrap();
+    let mut secrets = vec![
+        tokens.access_token.expose().to_string(),
+        tokens.refresh_token.unwrap().expose().to_string(),
+    ];
+    if let Some(s) = record.registration.unwrap().client_secret {
+        secrets.push(s.expose().to_string());
+    }
+    for entry in std::fs::read_dir(c.dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        for s in &secrets {
+            assert!(
+                !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
+                "a secret is in plain text in the store"
+            );
+        }
+        assert!(!String::from_utf8_lossy(&bytes).contains(USER));
+    }
+}
