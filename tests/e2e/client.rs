@@ -306,6 +306,7 @@ async fn eight_processes_refresh_an_expired_token_once() {
         assert!(ok, "every process succeeds: {err}");
         printed.push(out.trim().to_string());
     }
+    printed.sort();
     printed.dedup();
     assert_eq!(printed.len(), 1, "all eight print the one refreshed token");
     let new = c.record(&server).tokens.unwrap();
