@@ -130,6 +130,8 @@ pub async fn run_with(
         | Command::Token(_)
         | Command::Logout(_)
         | Command::Status(_)
-        | Command::Proxy(_) => anyhow::bail!("client commands run before the configuration is loaded"),
+        | Command::Proxy(_) => {
+            anyhow::bail!("client commands run before the configuration is loaded")
+        }
     }
 }

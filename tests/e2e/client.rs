@@ -34,7 +34,10 @@ impl ClientEnv {
 
     fn env(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("MCP_OAUTH_CLIENT_STORE", self.dir.path().display().to_string()),
+            (
+                "MCP_OAUTH_CLIENT_STORE",
+                self.dir.path().display().to_string(),
+            ),
             ("MCP_OAUTH_STORE_KEY", self.key.to_base64()),
             ("MCP_OAUTH_STORE_KEYRING", "0".into()),
             // No browser may ever open from a test.
@@ -55,7 +58,13 @@ impl ClientEnv {
     async fn login(&self, server: &TestServer) {
         let (ok, out, err) = self
             .run(
-                &["login", &server.resource, "--username", USER, "--password-stdin"],
+                &[
+                    "login",
+                    &server.resource,
+                    "--username",
+                    USER,
+                    "--password-stdin",
+                ],
                 Some(&format!("{PASSWORD}\n")),
             )
             .await;
@@ -121,8 +130,14 @@ async fn headless_login_then_tools_and_call_whoami() {
 
     let (ok, out, err) = c.run(&["tools", &server.resource], None).await;
     assert!(ok, "{err}");
-    assert!(out.contains("whoami") && out.contains("admin_stats"), "{out}");
-    assert!(out.contains("Who is calling"), "descriptions are listed: {out}");
+    assert!(
+        out.contains("whoami") && out.contains("admin_stats"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Who is calling"),
+        "descriptions are listed: {out}"
+    );
 
     let (ok, out, err) = c.run(&["call", &server.resource, "whoami"], None).await;
     assert!(ok, "{err}");
@@ -131,17 +146,31 @@ async fn headless_login_then_tools_and_call_whoami() {
     assert_eq!(who["issuer"], server.base);
 
     let (ok, out, _) = c
-        .run(&["call", &server.resource, "echo", "--args", r#"{"message": "hi <there>"}"#], None)
+        .run(
+            &[
+                "call",
+                &server.resource,
+                "echo",
+                "--args",
+                r#"{"message": "hi <there>"}"#,
+            ],
+            None,
+        )
         .await;
     assert!(ok && out.trim() == "hi <there>", "{out}");
-    let (ok, _, err) = c.run(&["call", &server.resource, "echo", "--args", "[1]"], None).await;
+    let (ok, _, err) = c
+        .run(&["call", &server.resource, "echo", "--args", "[1]"], None)
+        .await;
     assert!(!ok && err.contains("JSON object"), "{err}");
 
     // status shows the login but never a token.
     let record = c.record(&server);
     let tokens = record.tokens.clone().unwrap();
     let (ok, out, _) = c.run(&["status"], None).await;
-    assert!(ok && out.contains(&server.resource) && out.contains("mcp:tools"), "{out}");
+    assert!(
+        ok && out.contains(&server.resource) && out.contains("mcp:tools"),
+        "{out}"
+    );
     assert!(!out.contains(tokens.access_token.expose()));
     assert!(!out.contains(tokens.refresh_token.as_ref().unwrap().expose()));
 
@@ -163,8 +192,14 @@ async fn a_later_call_refreshes_a_five_second_token_by_itself() {
     assert!(ok, "{err}");
     assert!(out.contains(USER), "{out}");
     let after = c.record(&server).tokens.unwrap();
-    assert_ne!(after.access_token, before.access_token, "a new access token");
-    assert_ne!(after.refresh_token, before.refresh_token, "the refresh token rotated");
+    assert_ne!(
+        after.access_token, before.access_token,
+        "a new access token"
+    );
+    assert_ne!(
+        after.refresh_token, before.refresh_token,
+        "the refresh token rotated"
+    );
     assert!(after.expires_at.unwrap() > before.expires_at.unwrap());
 }
 
@@ -175,15 +210,24 @@ async fn logout_revokes_and_deletes_the_record() {
     c.login(&server).await;
     let tokens = c.record(&server).tokens.unwrap();
     let refresh = tokens.refresh_token.clone().unwrap();
-    assert_eq!(introspect(&server, tokens.access_token.expose()).await["active"], true);
+    assert_eq!(
+        introspect(&server, tokens.access_token.expose()).await["active"],
+        true
+    );
     assert_eq!(introspect(&server, refresh.expose()).await["active"], true);
 
     let (ok, out, err) = c.run(&["logout", &server.resource], None).await;
     assert!(ok, "{err}");
     assert!(out.contains("revoked 2 token(s)"), "{out}");
-    assert_eq!(introspect(&server, tokens.access_token.expose()).await["active"], false);
+    assert_eq!(
+        introspect(&server, tokens.access_token.expose()).await["active"],
+        false
+    );
     assert_eq!(introspect(&server, refresh.expose()).await["active"], false);
-    assert!(c.store().find(&server.resource).unwrap().is_empty(), "record deleted");
+    assert!(
+        c.store().find(&server.resource).unwrap().is_empty(),
+        "record deleted"
+    );
 
     let (ok, _, err) = c.run(&["token", &server.resource], None).await;
     assert!(!ok && err.contains("mcp-oauth login"), "{err}");
@@ -247,7 +291,10 @@ async fn proxy_relays_initialize_tools_list_and_tools_call() {
         .await
         .unwrap()
         .unwrap();
-    assert!(status.success(), "the proxy exits cleanly when stdin closes");
+    assert!(
+        status.success(),
+        "the proxy exits cleanly when stdin closes"
+    );
 }
 
 #[tokio::test]
@@ -258,7 +305,14 @@ async fn call_admin_stats_steps_up_to_mcp_admin() {
     assert_eq!(c.record(&server).tokens.unwrap().scopes, ["mcp:tools"]);
     let (ok, out, err) = c
         .run(
-            &["call", &server.resource, "admin_stats", "--username", USER, "--password-stdin"],
+            &[
+                "call",
+                &server.resource,
+                "admin_stats",
+                "--username",
+                USER,
+                "--password-stdin",
+            ],
             Some(&format!("{PASSWORD}\n")),
         )
         .await;
@@ -317,9 +371,18 @@ async fn eight_processes_refresh_an_expired_token_once() {
     let old_refresh = old.refresh_token.unwrap();
     let new_refresh = new.refresh_token.unwrap();
     assert_ne!(old_refresh, new_refresh);
-    assert_eq!(introspect(&server, old_refresh.expose()).await["active"], false);
-    assert_eq!(introspect(&server, new_refresh.expose()).await["active"], true);
-    assert_eq!(introspect(&server, new.access_token.expose()).await["active"], true);
+    assert_eq!(
+        introspect(&server, old_refresh.expose()).await["active"],
+        false
+    );
+    assert_eq!(
+        introspect(&server, new_refresh.expose()).await["active"],
+        true
+    );
+    assert_eq!(
+        introspect(&server, new.access_token.expose()).await["active"],
+        true
+    );
 }
 
 #[tokio::test]

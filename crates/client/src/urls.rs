@@ -49,7 +49,11 @@ impl UrlPolicy {
                     "plain http is only allowed to a loopback host (tokens would travel in clear text)",
                 ));
             }
-            other => return Err(refuse(&format!("the scheme {other:?} is not http or https"))),
+            other => {
+                return Err(refuse(&format!(
+                    "the scheme {other:?} is not http or https"
+                )));
+            }
         }
         if url.host().is_none() {
             return Err(refuse("it has no host"));
@@ -147,7 +151,10 @@ mod tests {
             .check("x", "http://example.com/authorize?state=s")
             .unwrap_err()
             .to_string();
-        assert!(msg.contains("--insecure") && !msg.contains("state=s"), "{msg}");
+        assert!(
+            msg.contains("--insecure") && !msg.contains("state=s"),
+            "{msg}"
+        );
         for good in [
             "https://example.com/authorize",
             "http://127.0.0.1:8080/a",

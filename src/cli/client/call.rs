@@ -28,8 +28,12 @@ pub async fn run(cmd: CallCmd) -> anyhow::Result<()> {
         None => None,
         Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
             Ok(serde_json::Value::Object(map)) => Some(map),
-            Ok(_) => anyhow::bail!("--args must be a JSON object, e.g. --args '{{\"message\": \"hi\"}}'"),
-            Err(e) => anyhow::bail!("--args is not valid JSON ({e}); pass an object, e.g. --args '{{\"message\": \"hi\"}}'"),
+            Ok(_) => {
+                anyhow::bail!("--args must be a JSON object, e.g. --args '{{\"message\": \"hi\"}}'")
+            }
+            Err(e) => anyhow::bail!(
+                "--args is not valid JSON ({e}); pass an object, e.g. --args '{{\"message\": \"hi\"}}'"
+            ),
         },
     };
     let auth = authorizer(&cmd.url, &cmd.store, cmd.login.options()?)?;
@@ -38,7 +42,10 @@ pub async fn run(cmd: CallCmd) -> anyhow::Result<()> {
     if let Some(a) = arguments {
         params = params.with_arguments(a);
     }
-    let result = mcp.call_tool(params).await.map_err(|e| mcp_error(&auth, &e));
+    let result = mcp
+        .call_tool(params)
+        .await
+        .map_err(|e| mcp_error(&auth, &e));
     let _ = mcp.cancel().await;
     let result = result?;
     let mut printed = false;

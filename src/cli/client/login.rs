@@ -21,7 +21,10 @@ pub async fn run(cmd: LoginCmd) -> anyhow::Result<()> {
     let record = auth.login().await?;
     let tokens = record.tokens.as_ref();
     let scopes = tokens.map(|t| t.scopes.join(" ")).unwrap_or_default();
-    println!("Logged in to {} (authorization server {}).", record.key.server, record.key.issuer);
+    println!(
+        "Logged in to {} (authorization server {}).",
+        record.key.server, record.key.issuer
+    );
     println!(
         "  scopes: {}",
         if scopes.is_empty() { "(none)" } else { &scopes }

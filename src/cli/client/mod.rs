@@ -66,7 +66,12 @@ pub struct LoginArgs {
     #[arg(long, requires = "client_id")]
     pub client_secret_stdin: bool,
     /// Read the pre-registered client's secret from this file.
-    #[arg(long, value_name = "FILE", requires = "client_id", conflicts_with = "client_secret_stdin")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "client_id",
+        conflicts_with = "client_secret_stdin"
+    )]
     pub client_secret_file: Option<PathBuf>,
     /// Use this client ID metadata document URL as the client id, where the server supports it.
     #[arg(long, value_name = "URL")]

@@ -33,7 +33,9 @@ pub fn run(cmd: StatusCmd) -> anyhow::Result<()> {
                 println!("  issuer:  {}", rec.key.issuer);
                 match &rec.registration {
                     Some(reg) => println!("  client:  {} ({:?})", reg.client_id, reg.source),
-                    None => println!("  client:  (registration dropped; the next login registers again)"),
+                    None => println!(
+                        "  client:  (registration dropped; the next login registers again)"
+                    ),
                 }
                 match &rec.tokens {
                     None => println!("  tokens:  none (log in again)"),
@@ -52,7 +54,11 @@ pub fn run(cmd: StatusCmd) -> anyhow::Result<()> {
                         }
                         println!(
                             "  refresh: {}",
-                            if t.refresh_token.is_some() { "yes" } else { "no" }
+                            if t.refresh_token.is_some() {
+                                "yes"
+                            } else {
+                                "no"
+                            }
                         );
                     }
                 }

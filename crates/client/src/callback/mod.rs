@@ -98,7 +98,12 @@ impl CallbackServer {
         });
         let app = Router::new()
             .route(CALLBACK_PATH, axum::routing::get(callback))
-            .fallback(|| async { (StatusCode::NOT_FOUND, Html(page::render("Not found", "There is nothing here."))) })
+            .fallback(|| async {
+                (
+                    StatusCode::NOT_FOUND,
+                    Html(page::render("Not found", "There is nothing here.")),
+                )
+            })
             .with_state(Arc::clone(&shared));
         let stop = CancellationToken::new();
         let stopped = stop.clone();

@@ -55,6 +55,8 @@ mod tests {
     fn pages_escape_what_they_show() {
         let p = failure("access_denied", Some("<script>alert('x')</script> & \"q\""));
         assert!(!p.contains("<script>"), "{p}");
-        assert!(p.contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;q&quot;"));
+        assert!(
+            p.contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;q&quot;")
+        );
     }
 }

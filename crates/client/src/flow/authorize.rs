@@ -173,7 +173,10 @@ mod tests {
                 .expose(),
             "the-code"
         );
-        assert!(r.accept(&cb("other", Some("https://as.example/t1"))).is_err());
+        assert!(
+            r.accept(&cb("other", Some("https://as.example/t1")))
+                .is_err()
+        );
         assert!(r.accept(&cb(&good, None)).is_err(), "iss advertised");
         assert!(r.accept(&cb(&good, Some("https://evil.example"))).is_err());
         assert!(state_eq("abc", "abc") && !state_eq("abc", "abd") && !state_eq("abc", "ab"));

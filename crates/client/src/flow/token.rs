@@ -42,7 +42,16 @@ pub async fn exchange_code(
         ("code_verifier", request.pkce.verifier.expose().to_string()),
         ("resource", request.resource.clone()),
     ];
-    token_request(http, as_meta, reg, form, "code exchange", &request.scopes, None).await
+    token_request(
+        http,
+        as_meta,
+        reg,
+        form,
+        "code exchange",
+        &request.scopes,
+        None,
+    )
+    .await
 }
 
 /// Refreshes (OAuth 2.1 §4.3). A response without a refresh token keeps the old one (§4.3.3: the
@@ -112,7 +121,9 @@ async fn token_request(
         return Err(Error::OAuth {
             step,
             code: "unsupported_token_type".into(),
-            description: Some(format!("token_type {tt:?}; this client only sends Bearer tokens")),
+            description: Some(format!(
+                "token_type {tt:?}; this client only sends Bearer tokens"
+            )),
         });
     }
     let now = unix_now();
@@ -138,11 +149,8 @@ fn authenticate(
         (TokenAuthMethod::ClientSecretBasic, Some(secret)) => {
             // RFC 6749 §2.3.1: both parts form-urlencoded before base64.
             let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-            let basic = STANDARD.encode(format!(
-                "{}:{}",
-                enc(&reg.client_id),
-                enc(secret.expose())
-            ));
+            let basic =
+                STANDARD.encode(format!("{}:{}", enc(&reg.client_id), enc(secret.expose())));
             req.header("authorization", format!("Basic {basic}"))
         }
         (TokenAuthMethod::ClientSecretPost, Some(secret)) => {

@@ -61,7 +61,11 @@ pub fn spinner(stop: CancellationToken) {
                 _ = tokio::time::sleep(Duration::from_millis(120)) => {}
             }
             let mut err = std::io::stderr();
-            let _ = write!(err, "\r{} waiting for the login to finish in the browser…", frames[i % 4]);
+            let _ = write!(
+                err,
+                "\r{} waiting for the login to finish in the browser…",
+                frames[i % 4]
+            );
             let _ = err.flush();
             i += 1;
         }

@@ -179,12 +179,8 @@ fn fill_login(form: &Form, username: &str, password: &Secret) -> Result<Vec<(Str
 /// The consent form's fields with its approve button, when it has one.
 fn approve(form: &Form) -> Option<Vec<(String, String)>> {
     let is = |b: &super::html::Button, words: &[&str]| {
-        let hay = format!(
-            "{} {}",
-            b.value.as_deref().unwrap_or_default(),
-            b.text
-        )
-        .to_ascii_lowercase();
+        let hay =
+            format!("{} {}", b.value.as_deref().unwrap_or_default(), b.text).to_ascii_lowercase();
         hay.split(|c: char| !c.is_ascii_alphanumeric())
             .any(|w| words.contains(&w))
     };

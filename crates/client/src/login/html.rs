@@ -149,7 +149,12 @@ fn strip_tags(s: &str) -> String {
             _ => {}
         }
     }
-    decode(out.split_whitespace().collect::<Vec<_>>().join(" ").as_str())
+    decode(
+        out.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .as_str(),
+    )
 }
 
 fn attr(attrs: &[(String, String)], name: &str) -> Option<String> {
@@ -251,9 +256,9 @@ pub fn decode(s: &str) -> String {
             "quot" => Some('"'),
             "apos" => Some('\''),
             "nbsp" => Some('\u{a0}'),
-            e if e.starts_with("#x") || e.starts_with("#X") => {
-                u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32)
-            }
+            e if e.starts_with("#x") || e.starts_with("#X") => u32::from_str_radix(&e[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
             e if e.starts_with('#') => e[1..].parse::<u32>().ok().and_then(char::from_u32),
             _ => None,
         };

@@ -158,7 +158,11 @@ impl Authorizer {
     }
 
     /// After a 401 for `sent`: a sibling's newer token, a refresh, or a new login.
-    pub async fn handle_unauthorized(&self, sent: Option<&str>, www_authenticate: &str) -> Result<Secret> {
+    pub async fn handle_unauthorized(
+        &self,
+        sent: Option<&str>,
+        www_authenticate: &str,
+    ) -> Result<Secret> {
         let challenge = Challenge::parse(www_authenticate);
         let mut st = self.inner.state.lock().await;
         st.last_challenge = Some(challenge.clone());
@@ -215,7 +219,8 @@ impl Authorizer {
         }
         st.step_ups += 1;
         tracing::info!(attempt = st.step_ups, scopes = %scopes.join(" "), "stepping up authorization");
-        self.login_or_fail(&mut st, Some(scopes), Some(challenge)).await
+        self.login_or_fail(&mut st, Some(scopes), Some(challenge))
+            .await
     }
 
     /// A request went through: the step-up budget starts again.
@@ -392,7 +397,9 @@ impl Authorizer {
                 if err.is_invalid_client() && reg.source == RegistrationSource::Dynamic {
                     // The server forgot the client: drop the registration (and the tokens bound
                     // to it); the login registers again.
-                    tracing::info!("the authorization server no longer knows this client; registering again");
+                    tracing::info!(
+                        "the authorization server no longer knows this client; registering again"
+                    );
                     fresh.registration = None;
                     fresh.tokens = None;
                     fresh.updated_at = unix_now();
@@ -512,7 +519,9 @@ impl Authorizer {
                     opts.policy,
                 )
                 .await?;
-                Ok(cb.wait(Duration::from_secs(10).min(opts.callback_timeout)).await?)
+                Ok(cb
+                    .wait(Duration::from_secs(10).min(opts.callback_timeout))
+                    .await?)
             }
             LoginMode::Browser { open } => {
                 browser::show(&request.url, *open);

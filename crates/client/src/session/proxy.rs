@@ -235,9 +235,7 @@ impl Bridge {
             message.to_string()
         };
         if let Some(v) = serde_json::from_str::<Value>(&line).ok()
-            && let Some(p) = v
-                .pointer("/result/protocolVersion")
-                .and_then(Value::as_str)
+            && let Some(p) = v.pointer("/result/protocolVersion").and_then(Value::as_str)
             && let Ok(mut slot) = self.protocol.lock()
         {
             *slot = Some(p.to_string());

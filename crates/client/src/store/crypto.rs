@@ -75,9 +75,20 @@ mod tests {
         let sealed = seal(&k, "rec", b"hello").unwrap();
         assert_eq!(open(&k, "rec", &sealed).unwrap(), b"hello");
         assert!(open(&StoreKey::from_bytes([8; 32]), "rec", &sealed).is_err());
-        assert!(open(&k, "other", &sealed).is_err(), "bound to the record name");
+        assert!(
+            open(&k, "other", &sealed).is_err(),
+            "bound to the record name"
+        );
         assert!(open(&k, "rec", &sealed[..sealed.len() - 1]).is_err());
-        assert!(open(&k, "rec", &sealed[..10]).unwrap_err().contains("truncated"));
-        assert!(open(&k, "rec", b"{\"plain\": 1}").unwrap_err().contains("not an mcp-oauth"));
+        assert!(
+            open(&k, "rec", &sealed[..10])
+                .unwrap_err()
+                .contains("truncated")
+        );
+        assert!(
+            open(&k, "rec", b"{\"plain\": 1}")
+                .unwrap_err()
+                .contains("not an mcp-oauth")
+        );
     }
 }

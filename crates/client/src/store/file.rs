@@ -153,8 +153,8 @@ impl TokenStore for FileStore {
         // Never replace what cannot be read: it may be tokens sealed under another key.
         self.read(&path)?;
         let json = serde_json::to_vec(record).map_err(|e| Error::store(&path, e))?;
-        let sealed =
-            crypto::seal(&self.key, &file_name(&path), &json).map_err(|e| Error::store(&path, e))?;
+        let sealed = crypto::seal(&self.key, &file_name(&path), &json)
+            .map_err(|e| Error::store(&path, e))?;
         write_atomic(&path, &sealed)
     }
 
@@ -245,7 +245,10 @@ fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     }
     if let Err(e) = std::fs::rename(&tmp, path) {
         let _ = std::fs::remove_file(&tmp);
-        return Err(Error::store(path, format!("cannot replace the record: {e}")));
+        return Err(Error::store(
+            path,
+            format!("cannot replace the record: {e}"),
+        ));
     }
     #[cfg(unix)]
     if let Ok(d) = std::fs::File::open(dir) {

@@ -140,7 +140,10 @@ fn load_or_create_file(path: &Path) -> Result<StoreKey> {
                 reason: format!("the key file is damaged ({e})"),
             })
         }
-        Err(e) => Err(Error::store(path, format!("cannot create the key file: {e}"))),
+        Err(e) => Err(Error::store(
+            path,
+            format!("cannot create the key file: {e}"),
+        )),
     }
 }
 
@@ -223,7 +226,10 @@ mod tests {
         }
         std::fs::write(&path, "garbage").unwrap();
         let err = load_or_create_file(&path).unwrap_err().to_string();
-        assert!(err.contains("store.key") && err.contains("damaged"), "{err}");
+        assert!(
+            err.contains("store.key") && err.contains("damaged"),
+            "{err}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

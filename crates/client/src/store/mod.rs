@@ -111,7 +111,10 @@ mod tests {
         };
         assert!(!t(0, Some(3600)).needs_refresh(3000, 60));
         assert!(t(0, Some(3600)).needs_refresh(3541, 60));
-        assert!(!t(0, Some(5)).needs_refresh(1, 60), "a fresh 5 s token is used");
+        assert!(
+            !t(0, Some(5)).needs_refresh(1, 60),
+            "a fresh 5 s token is used"
+        );
         assert!(t(0, Some(5)).needs_refresh(3, 60));
         assert!(!t(0, None).needs_refresh(1_000_000, 60));
     }
