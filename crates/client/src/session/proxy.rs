@@ -71,7 +71,13 @@ where
             .and_then(|v| v.get("method"))
             .and_then(Value::as_str)
             == Some("initialize");
-        if is_initialize {
+        let is_notification = parsed.as_ref().is_some_and(|v| v.get("id").is_none());
+        if is_notification {
+            // Notifications keep their order relative to what follows (notifications/initialized
+            // must reach the server before the requests after it); the server answers them at
+            // once with 202.
+            bridge.forward(line, parsed).await;
+        } else if is_initialize {
             // The session id comes back with the initialize answer: nothing else may go first.
             bridge.forward(line, parsed).await;
             let b = bridge.clone();
