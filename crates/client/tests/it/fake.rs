@@ -38,6 +38,11 @@ pub struct Config {
     pub secret_expires_in: Option<i64>,
     /// Where `/evil` redirects.
     pub evil_target: String,
+    /// Advertise and accept client ID metadata documents (https URLs as client ids).
+    pub cimd: bool,
+    /// Behave like an MCP 2025-03-26 server: no RFC 9728 or 8414 metadata anywhere, the default
+    /// endpoints `/authorize`, `/token`, `/register` at the origin, no `iss`.
+    pub legacy: bool,
 }
 
 impl Default for Config {
@@ -49,6 +54,8 @@ impl Default for Config {
             prm_resource: None,
             secret_expires_in: None,
             evil_target: "javascript:alert(1)".into(),
+            cimd: false,
+            legacy: false,
         }
     }
 }
@@ -139,6 +146,9 @@ impl Fake {
                 post(register),
             )
             .route("/evil", get(evil))
+            .route("/authorize", get(authorize))
+            .route("/token", post(token))
+            .route("/register", post(register))
             .with_state(Arc::clone(&shared));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -172,6 +182,17 @@ impl Fake {
 
     pub fn set(&self, f: impl FnOnce(&mut Config)) {
         f(&mut self.shared.config.lock().unwrap());
+    }
+
+    /// A client registered by an administrator (loopback redirect, any port).
+    pub fn add_client(&self, id: &str, secret: Option<&str>) {
+        self.shared.db.lock().unwrap().clients.insert(
+            id.to_string(),
+            (
+                vec!["http://127.0.0.1/callback".into()],
+                secret.map(str::to_string),
+            ),
+        );
     }
 
     /// The server forgets every registered client (e.g. its database was reset).
@@ -219,7 +240,10 @@ fn is_loopback_match(registered: &[String], given: &str) -> bool {
         .any(|r| r == given || (strip(r).is_some() && strip(r) == strip(given)))
 }
 
-async fn prm(State(s): State<Arc<Shared>>) -> Json<Value> {
+async fn prm(State(s): State<Arc<Shared>>) -> Response {
+    if s.config.lock().unwrap().legacy {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     let resource = s
         .config
         .lock()
@@ -233,9 +257,13 @@ async fn prm(State(s): State<Arc<Shared>>) -> Json<Value> {
         "scopes_supported": ["read", "admin"],
         "bearer_methods_supported": ["header"],
     }))
+    .into_response()
 }
 
-async fn as_metadata(State(s): State<Arc<Shared>>) -> Json<Value> {
+async fn as_metadata(State(s): State<Arc<Shared>>) -> Response {
+    if s.config.lock().unwrap().legacy {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     let issuer = format!("{}{REALM}", s.base);
     let oidc = format!("{issuer}/protocol/openid-connect");
     let mut m = json!({
@@ -253,7 +281,10 @@ async fn as_metadata(State(s): State<Arc<Shared>>) -> Json<Value> {
     if s.config.lock().unwrap().advertise_s256 {
         m["code_challenge_methods_supported"] = json!(["S256"]);
     }
-    Json(m)
+    if s.config.lock().unwrap().cimd {
+        m["client_id_metadata_document_supported"] = json!(true);
+    }
+    Json(m).into_response()
 }
 
 async fn register(State(s): State<Arc<Shared>>, Json(body): Json<Value>) -> Response {
@@ -291,11 +322,20 @@ async fn authorize(
 ) -> Response {
     s.log.lock().unwrap().authorize.push(q.clone());
     let get = |k: &str| q.get(k).cloned().unwrap_or_default();
-    let db = s.db.lock().unwrap();
-    let Some((uris, _)) = db.clients.get(&get("client_id")) else {
-        return (StatusCode::BAD_REQUEST, "unknown client").into_response();
+    let (cimd, legacy) = {
+        let c = s.config.lock().unwrap();
+        (c.cimd, c.legacy)
     };
-    if !is_loopback_match(uris, &get("redirect_uri")) {
+    let db = s.db.lock().unwrap();
+    let uris = match db.clients.get(&get("client_id")) {
+        Some((uris, _)) => uris.clone(),
+        // A client ID metadata document would be fetched here; its redirect is loopback.
+        None if cimd && get("client_id").starts_with("https://") => {
+            vec!["http://127.0.0.1/callback".to_string()]
+        }
+        None => return (StatusCode::BAD_REQUEST, "unknown client").into_response(),
+    };
+    if !is_loopback_match(&uris, &get("redirect_uri")) {
         return (StatusCode::BAD_REQUEST, "unregistered redirect_uri").into_response();
     }
     drop(db);
@@ -303,6 +343,7 @@ async fn authorize(
     let issuer = format!("{}{REALM}", s.base);
     let back = |pairs: &[(&str, &str)]| {
         let mut u = url::Url::parse(&redirect).unwrap();
+        let pairs = pairs.iter().filter(|(k, _)| !(legacy && *k == "iss"));
         u.query_pairs_mut().extend_pairs(pairs);
         Redirect::to(u.as_str()).into_response()
     };
@@ -355,6 +396,9 @@ fn client_of(s: &Shared, headers: &HeaderMap, form: &HashMap<String, String>) ->
         return (stored.as_deref() == Some(secret)).then(|| id.to_string());
     }
     let id = form.get("client_id")?;
+    if s.config.lock().unwrap().cimd && id.starts_with("https://") {
+        return Some(id.clone());
+    }
     let (_, stored) = db.clients.get(id)?;
     stored.is_none().then(|| id.clone())
 }

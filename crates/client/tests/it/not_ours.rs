@@ -328,3 +328,66 @@ async fn headless_login_refuses_unsafe_redirects() {
         );
     }
 }
+
+#[tokio::test]
+async fn pre_registered_credentials_come_first() {
+    let s = setup(Config::default()).await;
+    s.fake.add_client("admin-made-client", Some("s3cret"));
+    let mut opts = headless();
+    opts.registration.client_id = Some("admin-made-client".into());
+    opts.registration.client_secret = Some(Secret::new("s3cret"));
+    let auth = s.authorizer(opts);
+    assert!(
+        call(&auth, "hello")
+            .await
+            .unwrap()
+            .contains("admin-made-client")
+    );
+    let log = s.fake.log();
+    assert!(log.registrations.is_empty(), "no dynamic registration");
+    assert_eq!(log.authorize[0]["client_id"], "admin-made-client");
+    assert!(
+        log.token.iter().all(|t| !t.contains_key("client_secret")),
+        "client_secret_basic: the secret goes in the Authorization header"
+    );
+}
+
+#[tokio::test]
+async fn a_client_metadata_document_url_is_used_where_supported() {
+    let url = "https://app.example.com/oauth/client.json";
+    let s = setup(Config {
+        cimd: true,
+        ..Config::default()
+    })
+    .await;
+    let mut opts = headless();
+    opts.registration.client_metadata_url = Some(url.into());
+    let auth = s.authorizer(opts.clone());
+    auth.login().await.unwrap();
+    assert!(s.fake.log().registrations.is_empty());
+    assert_eq!(s.fake.log().authorize[0]["client_id"], url);
+
+    // Where it is not supported, dynamic registration takes over.
+    let s = setup(Config::default()).await;
+    s.authorizer(opts).login().await.unwrap();
+    assert_eq!(s.fake.log().registrations.len(), 1);
+}
+
+#[tokio::test]
+async fn a_2025_03_26_server_uses_the_default_endpoints_at_its_origin() {
+    let s = setup(Config {
+        legacy: true,
+        ..Config::default()
+    })
+    .await;
+    let auth = s.authorizer(headless());
+    assert!(call(&auth, "hello").await.unwrap().starts_with("hello"));
+    let rec = s.store.find(&s.fake.mcp_url()).unwrap().remove(0);
+    assert_eq!(rec.key.issuer, s.fake.url(""), "the origin is the issuer");
+    assert_eq!(rec.auth_server.token_endpoint, s.fake.url("/token"));
+    assert_eq!(
+        s.fake.log().registrations.len(),
+        1,
+        "registered at /register"
+    );
+}
