@@ -410,3 +410,45 @@ async fn the_token_file_holds_no_secret_in_plain_text() {
         assert!(!String::from_utf8_lossy(&bytes).contains(USER));
     }
 }
+
+#[tokio::test]
+async fn browser_login_prints_the_url_and_takes_the_callback() {
+    let server = start().await;
+    let c = ClientEnv::new();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-oauth"));
+    cmd.args(["login", &server.resource, "--no-browser"])
+        .envs(c.env())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            if line.trim().starts_with("http://") {
+                return line.trim().to_string();
+            }
+        }
+        panic!("no URL printed");
+    })
+    .await
+    .unwrap();
+    let parsed = url::Url::parse(&url).unwrap();
+    assert_eq!(parsed.path(), "/authorize");
+    let params: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+    // The user signs in and approves in "the browser"; the browser follows the redirect.
+    let redirect = server.obtain_redirect(&params).await;
+    assert!(redirect.starts_with("http://127.0.0.1:"), "{redirect}");
+    let page = http().get(&redirect).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Login complete"));
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Logged in to"));
+    assert!(c.record(&server).tokens.is_some());
+}
