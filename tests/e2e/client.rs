@@ -20,24 +20,33 @@ use crate::support::{Options, PASSWORD, TestServer, USER, http, start, start_wit
 
 /// A private token store for one test: its directory and key, passed to every process.
 struct ClientEnv {
-    dir: TempDir,
+    dir: std::path::PathBuf,
     key: StoreKey,
+    _owned: Option<TempDir>,
 }
 
 impl ClientEnv {
     fn new() -> Self {
+        let owned = TempDir::new("mcp-oauth-client-store");
         ClientEnv {
-            dir: TempDir::new("mcp-oauth-client-store"),
+            dir: owned.path().to_path_buf(),
             key: StoreKey::random().unwrap(),
+            _owned: Some(owned),
+        }
+    }
+
+    /// The same store directory opened with another key.
+    fn with_other_key(&self) -> Self {
+        ClientEnv {
+            dir: self.dir.clone(),
+            key: StoreKey::random().unwrap(),
+            _owned: None,
         }
     }
 
     fn env(&self) -> Vec<(&'static str, String)> {
         vec![
-            (
-                "MCP_OAUTH_CLIENT_STORE",
-                self.dir.path().display().to_string(),
-            ),
+            ("MCP_OAUTH_CLIENT_STORE", self.dir.display().to_string()),
             ("MCP_OAUTH_STORE_KEY", self.key.to_base64()),
             ("MCP_OAUTH_STORE_KEYRING", "0".into()),
             // No browser may ever open from a test.
@@ -46,7 +55,7 @@ impl ClientEnv {
     }
 
     fn store(&self) -> FileStore {
-        FileStore::with_key(self.dir.path(), self.key.clone()).unwrap()
+        FileStore::with_key(&self.dir, self.key.clone()).unwrap()
     }
 
     async fn run(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
@@ -399,7 +408,7 @@ async fn the_token_file_holds_no_secret_in_plain_text() {
     if let Some(s) = record.registration.unwrap().client_secret {
         secrets.push(s.expose().to_string());
     }
-    for entry in std::fs::read_dir(c.dir.path()).unwrap() {
+    for entry in std::fs::read_dir(&c.dir).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
         for s in &secrets {
             assert!(
@@ -451,4 +460,62 @@ async fn browser_login_prints_the_url_and_takes_the_callback() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("Logged in to"));
     assert!(c.record(&server).tokens.is_some());
+}
+
+#[tokio::test]
+async fn a_wrong_key_or_a_truncated_file_is_a_clear_error_and_changes_nothing() {
+    let server = start().await;
+    let c = ClientEnv::new();
+    c.login(&server).await;
+    let key = RecordKey {
+        server: server.resource.clone(),
+        issuer: server.base.clone(),
+    };
+    let path = c.store().record_path(&key);
+    let before = std::fs::read(&path).unwrap();
+
+    let wrong = c.with_other_key();
+    for args in [
+        vec!["token", server.resource.as_str()],
+        vec!["call", server.resource.as_str(), "whoami"],
+    ] {
+        let (ok, _, err) = wrong.run(&args, None).await;
+        assert!(!ok, "{args:?}");
+        assert!(
+            err.contains(&path.display().to_string()),
+            "names the file: {err}"
+        );
+        assert!(
+            err.contains("key") && err.contains("logout"),
+            "says what to do: {err}"
+        );
+    }
+    let (ok, _, err) = wrong
+        .run(
+            &[
+                "login",
+                &server.resource,
+                "--username",
+                USER,
+                "--password-stdin",
+            ],
+            Some(&format!("{PASSWORD}\n")),
+        )
+        .await;
+    assert!(
+        !ok && err.contains("cannot be read"),
+        "login does not overwrite: {err}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "byte-for-byte unchanged"
+    );
+
+    std::fs::write(&path, &before[..before.len() / 3]).unwrap();
+    let (ok, _, err) = c.run(&["token", &server.resource], None).await;
+    assert!(!ok && err.contains("truncated"), "{err}");
+    let (ok, out, _) = c.run(&["status"], None).await;
+    assert!(ok && out.contains("cannot be read"), "{out}");
+    assert_eq!(std::fs::read(&path).unwrap(), &before[..before.len() / 3]);
 }

@@ -391,3 +391,33 @@ async fn a_2025_03_26_server_uses_the_default_endpoints_at_its_origin() {
         "registered at /register"
     );
 }
+
+#[tokio::test]
+async fn an_unreadable_record_blocks_login_but_logout_deletes_it() {
+    let s = setup(Config::default()).await;
+    s.authorizer(headless()).login().await.unwrap();
+    let rec = s.store.find(&s.fake.mcp_url()).unwrap().remove(0);
+    let path = s.store.record_path(&rec.key);
+    let before = std::fs::read(&path).unwrap();
+    // The same directory opened with another key (e.g. MCP_OAUTH_STORE_KEY changed).
+    let other = Arc::new(FileStore::with_key(s.store.dir(), StoreKey::random().unwrap()).unwrap());
+    let auth = Authorizer::new(&s.fake.mcp_url(), other.clone(), headless()).unwrap();
+    let err = auth.login().await.unwrap_err().to_string();
+    assert!(
+        err.contains(&path.display().to_string()) && err.contains("logout"),
+        "{err}"
+    );
+    assert!(auth.access_token().await.is_err());
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "left byte-for-byte unchanged"
+    );
+    let report = auth.logout().await.unwrap();
+    assert_eq!(report.deleted, 1);
+    assert!(
+        !report.warnings.is_empty(),
+        "says it could not revoke: {report:?}"
+    );
+    assert!(!path.exists());
+}
