@@ -171,3 +171,47 @@ pub(crate) async fn get_json(
     }
     Ok(resp.json::<serde_json::Value>().await.ok())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn discovered(challenge: Option<&str>, prm: Option<&[&str]>, as_scopes: &[&str]) -> Discovered {
+        let auth_server: AuthServerMetadata = serde_json::from_value(serde_json::json!({
+            "issuer": "https://as", "authorization_endpoint": "https://as/a",
+            "token_endpoint": "https://as/t", "scopes_supported": as_scopes,
+        }))
+        .unwrap();
+        Discovered {
+            server: Url::parse("https://mcp.example/mcp").unwrap(),
+            resource: Some(ResourceMetadata {
+                resource: "https://mcp.example/mcp".into(),
+                authorization_servers: vec!["https://as".into()],
+                scopes_supported: prm.map(|p| p.iter().map(|s| s.to_string()).collect()),
+            }),
+            auth_server,
+            challenge: Challenge {
+                scope: challenge.map(|c| c.split(' ').map(str::to_string).collect()),
+                ..Challenge::default()
+            },
+        }
+    }
+
+    #[test]
+    fn scopes_come_from_the_challenge_else_the_resource_metadata_else_none() {
+        assert_eq!(
+            discovered(Some("a"), Some(&["b", "c"]), &[]).initial_scopes(),
+            ["a"]
+        );
+        assert_eq!(
+            discovered(None, Some(&["b", "c"]), &[]).initial_scopes(),
+            ["b", "c"]
+        );
+        assert!(discovered(None, None, &[]).initial_scopes().is_empty());
+        assert_eq!(
+            discovered(None, None, &["offline_access"]).initial_scopes(),
+            ["offline_access"],
+            "offline_access where the authorization server advertises it"
+        );
+    }
+}

@@ -36,6 +36,8 @@ pub struct Config {
     pub prm_resource: Option<String>,
     /// Dynamic registration issues a secret (client_secret_basic) expiring this many seconds on.
     pub secret_expires_in: Option<i64>,
+    /// The token-endpoint method dynamic registration names when it issues a secret.
+    pub secret_method: &'static str,
     /// Where `/evil` redirects.
     pub evil_target: String,
     /// Advertise and accept client ID metadata documents (https URLs as client ids).
@@ -53,6 +55,7 @@ impl Default for Config {
             always_403: false,
             prm_resource: None,
             secret_expires_in: None,
+            secret_method: "client_secret_basic",
             evil_target: "javascript:alert(1)".into(),
             cimd: false,
             legacy: false,
@@ -298,7 +301,10 @@ async fn register(State(s): State<Arc<Shared>>, Json(body): Json<Value>) -> Resp
         })
         .unwrap_or_default();
     let id = format!("fake-{}", random());
-    let expires = s.config.lock().unwrap().secret_expires_in;
+    let (expires, method) = {
+        let c = s.config.lock().unwrap();
+        (c.secret_expires_in, c.secret_method)
+    };
     let mut answer = json!({
         "client_id": id, "redirect_uris": uris, "client_id_issued_at": now(),
         "grant_types": body["grant_types"], "application_type": body["application_type"],
@@ -308,7 +314,7 @@ async fn register(State(s): State<Arc<Shared>>, Json(body): Json<Value>) -> Resp
         (Some(sec), Some(exp)) => {
             answer["client_secret"] = json!(sec);
             answer["client_secret_expires_at"] = json!(now() + exp);
-            answer["token_endpoint_auth_method"] = json!("client_secret_basic");
+            answer["token_endpoint_auth_method"] = json!(method);
         }
         _ => answer["token_endpoint_auth_method"] = json!("none"),
     }
@@ -396,6 +402,11 @@ fn client_of(s: &Shared, headers: &HeaderMap, form: &HashMap<String, String>) ->
         return (stored.as_deref() == Some(secret)).then(|| id.to_string());
     }
     let id = form.get("client_id")?;
+    if let Some(secret) = form.get("client_secret") {
+        // client_secret_post
+        let (_, stored) = db.clients.get(id)?;
+        return (stored.as_deref() == Some(secret.as_str())).then(|| id.clone());
+    }
     if s.config.lock().unwrap().cimd && id.starts_with("https://") {
         return Some(id.clone());
     }

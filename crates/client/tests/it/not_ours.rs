@@ -421,3 +421,21 @@ async fn an_unreadable_record_blocks_login_but_logout_deletes_it() {
     );
     assert!(!path.exists());
 }
+
+#[tokio::test]
+async fn the_token_endpoint_method_is_the_one_registration_named() {
+    let s = setup(Config {
+        secret_expires_in: Some(0),
+        secret_method: "client_secret_post",
+        ..Config::default()
+    })
+    .await;
+    let auth = s.authorizer(headless());
+    assert!(call(&auth, "hello").await.unwrap().starts_with("hello"));
+    let log = s.fake.log();
+    let exchange = &log.token[0];
+    assert!(
+        exchange.contains_key("client_secret"),
+        "client_secret_post: the secret goes in the form"
+    );
+}
