@@ -519,3 +519,44 @@ async fn a_wrong_key_or_a_truncated_file_is_a_clear_error_and_changes_nothing() 
     assert!(ok && out.contains("cannot be read"), "{out}");
     assert_eq!(std::fs::read(&path).unwrap(), &before[..before.len() / 3]);
 }
+
+#[tokio::test]
+async fn without_a_key_in_the_environment_a_private_key_file_is_used() {
+    let server = start().await;
+    let dir = TempDir::new("mcp-oauth-client-keyfile");
+    let store = dir.path().display().to_string();
+    let env = [
+        ("MCP_OAUTH_CLIENT_STORE", store.as_str()),
+        ("MCP_OAUTH_STORE_KEYRING", "0"),
+    ];
+    let (ok, _, err) = run_cli(
+        None,
+        &[
+            "login",
+            &server.resource,
+            "--username",
+            USER,
+            "--password-stdin",
+        ],
+        &env,
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
+    assert!(ok, "{err}");
+    let key_file = dir.path().join("store.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let dir_mode = std::fs::metadata(dir.path()).unwrap().permissions().mode();
+        assert_eq!(dir_mode & 0o077, 0, "the store directory is private");
+    }
+    let (ok, out, _) = run_cli(None, &["status"], &env, None).await;
+    assert!(
+        ok && out.contains("key file") && out.contains(&server.resource),
+        "{out}"
+    );
+    let (ok, out, _) = run_cli(None, &["token", &server.resource], &env, None).await;
+    assert!(ok && out.trim().len() > 20);
+}

@@ -201,9 +201,26 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Creates `dir` (and parents) with mode 0700 where it does not exist.
+/// Creates `dir` (and parents) with mode 0700 where it does not exist; an existing directory that
+/// others can enter is narrowed to 0700.
 pub fn create_private_dir(dir: &Path) -> Result<()> {
     if dir.is_dir() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(dir).map_err(|e| Error::store(dir, e))?;
+            if meta.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(
+                    |e| {
+                        Error::store(
+                            dir,
+                            format!("cannot make the directory private (0700): {e}"),
+                        )
+                    },
+                )?;
+                tracing::info!(dir = %dir.display(), "made the token store directory private (0700)");
+            }
+        }
         return Ok(());
     }
     let mut b = std::fs::DirBuilder::new();
