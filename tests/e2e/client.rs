@@ -560,3 +560,40 @@ async fn without_a_key_in_the_environment_a_private_key_file_is_used() {
     let (ok, out, _) = run_cli(None, &["token", &server.resource], &env, None).await;
     assert!(ok && out.trim().len() > 20);
 }
+
+#[tokio::test]
+async fn a_wrong_password_is_a_clear_error() {
+    let server = start().await;
+    let c = ClientEnv::new();
+    let (ok, _, err) = c
+        .run(
+            &[
+                "login",
+                &server.resource,
+                "--username",
+                USER,
+                "--password-stdin",
+            ],
+            Some("not the password\n"),
+        )
+        .await;
+    assert!(!ok);
+    assert!(err.contains("password is wrong"), "{err}");
+    assert!(
+        !err.contains("not the password"),
+        "the password is never printed: {err}"
+    );
+    let (ok, _, err) = c
+        .run(
+            &[
+                "login",
+                &server.resource,
+                "--username",
+                USER,
+                "--password-stdin",
+            ],
+            Some(""),
+        )
+        .await;
+    assert!(!ok && err.contains("no password on stdin"), "{err}");
+}

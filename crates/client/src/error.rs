@@ -59,6 +59,14 @@ pub enum Error {
     #[error("{0}")]
     Callback(#[from] crate::callback::CallbackError),
 
+    /// The authorization endpoint answered the authorization request itself with an error page
+    /// (commonly: it does not know the client).
+    #[error(
+        "the authorization server refused the authorization request: {0}. If it no longer knows \
+         this client, run `mcp-oauth logout URL` and log in again"
+    )]
+    AuthorizationRefused(String),
+
     /// Headless login could not get through the authorization server's pages.
     #[error("headless login failed: {0}")]
     Headless(String),
@@ -104,12 +112,12 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn unreachable(url: &str, err: &reqwest::Error) -> Self {
-        // reqwest's Display includes the URL without query; our URLs never carry secrets in the
-        // query except the authorization request, whose parameters are not secret.
+    pub(crate) fn unreachable(url: &str, err: reqwest::Error) -> Self {
+        // The URL is named once, as the caller gives it (without its query); reqwest's own copy,
+        // query included, is dropped.
         Error::Unreachable {
             url: url.to_string(),
-            reason: source_chain(err),
+            reason: source_chain(&err.without_url()),
         }
     }
 

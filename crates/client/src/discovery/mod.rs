@@ -131,7 +131,7 @@ async fn probe(http: &reqwest::Client, server: &Url) -> Result<Challenge> {
         .json(&body)
         .send()
         .await
-        .map_err(|e| Error::unreachable(server.as_str(), &e))?;
+        .map_err(|e| Error::unreachable(server.as_str(), e))?;
     let status = resp.status();
     if status != reqwest::StatusCode::UNAUTHORIZED {
         return Err(Error::Discovery {
@@ -165,7 +165,7 @@ pub(crate) async fn get_json(
         .header("mcp-protocol-version", PROTOCOL_VERSION)
         .send()
         .await
-        .map_err(|e| Error::unreachable(url, &e))?;
+        .map_err(|e| Error::unreachable(url, e))?;
     if !resp.status().is_success() {
         return Ok(None);
     }

@@ -101,7 +101,7 @@ async fn token_request(
         .form(&form)
         .send()
         .await
-        .map_err(|e| Error::unreachable(&as_meta.token_endpoint, &e))?;
+        .map_err(|e| Error::unreachable(&as_meta.token_endpoint, e))?;
     if !resp.status().is_success() {
         let (code, description) = oauth_error_body(resp).await;
         return Err(Error::OAuth {
@@ -185,7 +185,7 @@ pub async fn revoke(
         .form(&form)
         .send()
         .await
-        .map_err(|e| Error::unreachable(endpoint, &e))?;
+        .map_err(|e| Error::unreachable(endpoint, e))?;
     if !resp.status().is_success() {
         let (code, description) = oauth_error_body(resp).await;
         return Err(Error::OAuth {

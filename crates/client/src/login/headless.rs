@@ -53,7 +53,7 @@ pub async fn run(
     let mut url = authorization_url.clone();
     let mut form_body: Option<Vec<(String, String)>> = None;
     let mut sent_password = false;
-    for _ in 0..MAX_STEPS {
+    for step in 0..MAX_STEPS {
         policy.check_url(&url)?;
         let req = match form_body.take() {
             Some(body) => http.post(url.clone()).form(&body),
@@ -63,7 +63,7 @@ pub async fn run(
             .header("accept", "text/html,application/xhtml+xml")
             .send()
             .await
-            .map_err(|e| Error::unreachable(&redact(&url), &e))?;
+            .map_err(|e| Error::unreachable(&redact(&url), e))?;
         let status = resp.status();
         if status.is_redirection() {
             let location = resp
@@ -86,6 +86,16 @@ pub async fn run(
         }
         let page = resp.text().await.unwrap_or_default();
         let title = html::title(&page).unwrap_or_default();
+        if !status.is_success() && step == 0 {
+            return Err(Error::AuthorizationRefused(format!(
+                "HTTP {status}{}",
+                if title.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({title})")
+                }
+            )));
+        }
         if !status.is_success() {
             return Err(Error::Headless(format!(
                 "{} answered HTTP {status}{}",
@@ -218,7 +228,7 @@ async fn deliver(redirect: &Url) -> Result<()> {
         .get(redirect.clone())
         .send()
         .await
-        .map_err(|e| Error::unreachable(&redact(redirect), &e))?;
+        .map_err(|e| Error::unreachable(&redact(redirect), e))?;
     if resp.status().is_success() {
         Ok(())
     } else {

@@ -182,7 +182,7 @@ pub async fn register_dynamic(
         .json(&body)
         .send()
         .await
-        .map_err(|e| Error::unreachable(endpoint, &e))?;
+        .map_err(|e| Error::unreachable(endpoint, e))?;
     let status = resp.status();
     if !status.is_success() {
         let (code, description) = crate::flow::token::oauth_error_body(resp).await;

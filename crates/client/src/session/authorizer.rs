@@ -490,7 +490,8 @@ impl Authorizer {
                     if !retried
                         && reg_was_stored
                         && reg.source == RegistrationSource::Dynamic
-                        && (e.is_invalid_client() || matches!(e, Error::Headless(_))) =>
+                        && (e.is_invalid_client()
+                            || matches!(e, Error::AuthorizationRefused(_))) =>
                 {
                     tracing::info!("the stored registration was refused; registering again");
                     retried = true;

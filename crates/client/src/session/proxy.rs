@@ -127,7 +127,7 @@ impl Bridge {
             let resp = req
                 .send()
                 .await
-                .map_err(|e| Error::unreachable(self.auth.server(), &e))?;
+                .map_err(|e| Error::unreachable(self.auth.server(), e))?;
             let challenge = resp
                 .headers()
                 .get("www-authenticate")

@@ -439,3 +439,44 @@ async fn the_token_endpoint_method_is_the_one_registration_named() {
         "client_secret_post: the secret goes in the form"
     );
 }
+
+#[tokio::test]
+async fn unreachable_and_unprotected_servers_are_clear_errors() {
+    let s = setup(Config::default()).await;
+    // Nothing listens on port 9 of the loopback interface.
+    let auth = Authorizer::new("http://127.0.0.1:9/mcp", s.store.clone(), headless()).unwrap();
+    let err = auth.login().await.unwrap_err().to_string();
+    assert!(err.contains("cannot reach http://127.0.0.1:9/mcp"), "{err}");
+    assert!(err.contains("Check the URL"), "{err}");
+    // A URL that does not answer 401 (here: the fake's metadata route, which wants no token).
+    let auth = Authorizer::new(
+        &s.fake
+            .url("/.well-known/oauth-protected-resource/api/v2/mcp-endpoint"),
+        s.store.clone(),
+        headless(),
+    )
+    .unwrap();
+    let err = auth.login().await.unwrap_err().to_string();
+    assert!(
+        err.contains("instead of 401") && err.contains("MCP endpoint"),
+        "{err}"
+    );
+    // Remote plain http is refused before anything is sent.
+    let err = Authorizer::new("http://mcp.example.com/mcp", s.store.clone(), headless())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("--insecure"), "{err}");
+}
+
+#[tokio::test]
+async fn a_registration_refused_at_the_authorization_endpoint_is_redone_once() {
+    let s = setup(Config::default()).await;
+    let auth = s.authorizer(headless());
+    auth.login().await.unwrap();
+    s.fake.forget_clients();
+    auth.login().await.unwrap();
+    let log = s.fake.log();
+    assert_eq!(log.registrations.len(), 2);
+    assert_eq!(log.authorize.len(), 3, "login, refused attempt, retry");
+}
