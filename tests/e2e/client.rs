@@ -597,3 +597,66 @@ async fn a_wrong_password_is_a_clear_error() {
         .await;
     assert!(!ok && err.contains("no password on stdin"), "{err}");
 }
+
+#[tokio::test]
+async fn the_os_keyring_holds_the_key_when_one_is_reachable() {
+    // A stand-in for libsecret's `secret-tool` (this machine has no Secret Service): it keeps the
+    // secret in a file and answers `lookup` and `store` as the real one does.
+    let server = start().await;
+    let dir = TempDir::new("mcp-oauth-client-keyring");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let tool = bin.join("secret-tool");
+    std::fs::write(
+        &tool,
+        "#!/bin/sh\ncase \"$1\" in\n  lookup) [ -f \"$FAKE_KEYRING\" ] && cat \"$FAKE_KEYRING\" || exit 1 ;;\n  store) cat > \"$FAKE_KEYRING\" ;;\n  *) exit 2 ;;\nesac\n",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let store = dir.path().join("store").display().to_string();
+    let keyring = dir.path().join("keyring").display().to_string();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let env = [
+        ("MCP_OAUTH_CLIENT_STORE", store.as_str()),
+        ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent"),
+        ("FAKE_KEYRING", keyring.as_str()),
+        ("PATH", path.as_str()),
+    ];
+    let (ok, _, err) = run_cli(
+        None,
+        &[
+            "login",
+            &server.resource,
+            "--username",
+            USER,
+            "--password-stdin",
+        ],
+        &env,
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
+    assert!(ok, "{err}");
+    let key = StoreKey::parse(&std::fs::read_to_string(&keyring).unwrap()).unwrap();
+    assert!(
+        !dir.path().join("store/store.key").exists(),
+        "no key file when the keyring has the key"
+    );
+    let (ok, out, _) = run_cli(None, &["status"], &env, None).await;
+    assert!(ok && out.contains("OS keyring"), "{out}");
+    let (ok, _, err) = run_cli(None, &["token", &server.resource], &env, None).await;
+    assert!(ok, "the key comes back from the keyring: {err}");
+    // The records are sealed under the keyring's key.
+    let records = FileStore::with_key(&dir.path().join("store"), key)
+        .unwrap()
+        .find(&server.resource)
+        .unwrap();
+    assert_eq!(records.len(), 1);
+}
