@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod callback;
+mod custom_store;
 mod fake;
 mod not_ours;
+mod proxy;
 mod store;
 
 /// The ring TLS provider (building a reqwest client without one panics).
