@@ -2,6 +2,7 @@
 
 use clap::Args;
 use mcp_oauth_client::TokenStore;
+use mcp_oauth_client::registration::RegistrationSource;
 use mcp_oauth_client::secret::unix_now;
 
 use super::{StoreArgs, relative};
@@ -32,7 +33,15 @@ pub fn run(cmd: StatusCmd) -> anyhow::Result<()> {
                 println!("\n{}", rec.key.server);
                 println!("  issuer:  {}", rec.key.issuer);
                 match &rec.registration {
-                    Some(reg) => println!("  client:  {} ({:?})", reg.client_id, reg.source),
+                    Some(reg) => println!(
+                        "  client:  {} ({})",
+                        reg.client_id,
+                        match reg.source {
+                            RegistrationSource::Preregistered => "pre-registered",
+                            RegistrationSource::MetadataDocument => "client metadata document",
+                            RegistrationSource::Dynamic => "dynamically registered",
+                        }
+                    ),
                     None => println!(
                         "  client:  (registration dropped; the next login registers again)"
                     ),
