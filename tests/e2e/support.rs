@@ -528,3 +528,40 @@ pub fn with(params: &[(String, String)], name: &str, value: Option<&str>) -> Vec
     }
     out
 }
+
+/// A confidential client created the way an administrator creates one (`clients add`), from RFC 7591
+/// metadata; returns (id, secret).
+pub async fn admin_client(s: &TestServer, metadata: Value) -> (String, String) {
+    let mut metadata = metadata;
+    let obj = metadata.as_object_mut().unwrap();
+    obj.entry("client_name").or_insert(json!("Admin-made client"));
+    obj.entry("token_endpoint_auth_method")
+        .or_insert(json!("client_secret_basic"));
+    let (client, secret) = mcp_oauth::oauth::register::client_from_metadata(
+        &s.state.resources,
+        &metadata,
+        mcp_oauth::state::now(),
+    )
+    .unwrap();
+    s.state
+        .provider
+        .clients()
+        .insert_client(client.clone())
+        .await
+        .unwrap();
+    (client.client_id, secret.unwrap())
+}
+
+/// Introspection as a client an administrator marked as a resource server.
+pub async fn introspect_as_resource_server(s: &TestServer, token: &str) -> Value {
+    let (id, secret) = admin_client(s, json!({"grant_types": ["client_credentials"]})).await;
+    let r = http()
+        .post(s.url("/introspect"))
+        .basic_auth(id, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
