@@ -105,7 +105,10 @@ async fn attack_refresh_for_a_user_that_no_longer_exists() {
 #[tokio::test]
 async fn attack_grant_lives_forever_by_rotation() {
     let s = start_with(Options {
-        env: vec![("MCP_OAUTH__TOKENS__MAX_GRANT_LIFETIME", "3s".into())],
+        env: vec![
+            ("MCP_OAUTH__TOKENS__MAX_GRANT_LIFETIME", "3s".into()),
+            ("MCP_OAUTH__TOKENS__ACCESS_TOKEN_TTL", "1s".into()),
+        ],
         ..Default::default()
     })
     .await;

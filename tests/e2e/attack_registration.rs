@@ -208,17 +208,17 @@ async fn attack_unbounded_registration_metadata() {
 async fn attack_anonymous_registrations_fill_the_database() {
     let s = start_with(Options {
         env: vec![
-            ("MCP_OAUTH__REGISTRATION__UNUSED_CLIENT_TTL", "1s".into()),
+            ("MCP_OAUTH__REGISTRATION__UNUSED_CLIENT_TTL", "4s".into()),
             ("MCP_OAUTH__SERVER__PURGE_INTERVAL", "1s".into()),
         ],
         ..Default::default()
     })
     .await;
-    let unused = s.register_public().await;
     let used = s.register_public().await;
     let code = s.obtain_code(&used).await;
     assert_eq!(s.exchange(&used, &code).await.status(), StatusCode::OK);
-    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    let unused = s.register_public().await;
+    tokio::time::sleep(std::time::Duration::from_millis(6500)).await;
     let clients = s.state.provider.clients();
     assert!(
         clients.get_client(&unused).await.unwrap().is_none(),

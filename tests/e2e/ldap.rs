@@ -253,7 +253,11 @@ async fn a_directory_outage_is_temporarily_unavailable_and_other_endpoints_keep_
         let r = http().get(server.url(path)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{path}");
     }
-    let (id, secret) = server.register_confidential(&["client_credentials"]).await;
+    let (id, secret) = admin_client(
+        &server,
+        serde_json::json!({"grant_types": ["client_credentials"], "scope": "mcp:tools"}),
+    )
+    .await;
     let r = http()
         .post(server.url("/token"))
         .basic_auth(id, Some(secret))
