@@ -176,6 +176,31 @@ pub fn join_scope(scopes: &[String]) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn without_an_allow_list_a_machine_client_gets_no_scope() {
+        let r = Resource {
+            uri: "http://127.0.0.1:9000/mcp".into(),
+            name: "x".into(),
+            scopes: vec!["mcp:tools".into(), "mcp:admin".into()],
+        };
+        assert_eq!(
+            select_scopes(&r, None, None, ClientScope::Limit).unwrap(),
+            Vec::<String>::new()
+        );
+        assert!(select_scopes(&r, None, Some("mcp:tools"), ClientScope::Limit).is_err());
+        let allowed = vec!["mcp:tools".to_string()];
+        assert_eq!(
+            select_scopes(&r, Some(&allowed), None, ClientScope::Limit).unwrap(),
+            allowed
+        );
+        assert!(select_scopes(&r, Some(&allowed), Some("mcp:admin"), ClientScope::Limit).is_err());
+        // Where a user consents, no registered scope means the resource's scopes.
+        assert_eq!(
+            select_scopes(&r, None, None, ClientScope::Default).unwrap(),
+            r.scopes
+        );
+    }
+
     fn res(uri: &str) -> Resource {
         Resource {
             uri: canonical_uri(uri).unwrap_or_default(),

@@ -229,3 +229,107 @@ async fn attack_anonymous_registrations_fill_the_database() {
         "a client with a grant is kept"
     );
 }
+
+const IAT: &str = "test-initial-access-token-0123456789abcdef";
+
+/// RFC 7591 §3: the initial access token admits `client_credentials` registrations; a wrong one is
+/// `invalid_token`, never a silent anonymous registration; with open registration off, every
+/// registration needs it.
+#[tokio::test]
+async fn initial_access_token_gates_machine_clients_and_closed_registration() {
+    let s = start_with(Options {
+        env: vec![("MCP_OAUTH__REGISTRATION__INITIAL_ACCESS_TOKEN", IAT.into())],
+        ..Default::default()
+    })
+    .await;
+    let machine = json!({"client_name": "robot", "grant_types": ["client_credentials"], "scope": "mcp:tools"});
+    let register_with = |token: Option<&'static str>, body: Value| {
+        let mut req = http().post(s.url("/register")).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let r = register_with(Some(IAT), machine.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v: Value = r.json().await.unwrap();
+    let (id, secret) = (v["client_id"].as_str().unwrap(), v["client_secret"].as_str().unwrap());
+    let t = http()
+        .post(s.url("/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let tok: Value = t.json().await.unwrap();
+    assert_eq!(tok["scope"], "mcp:tools", "its allow-list is its default: {tok}");
+
+    let r = register_with(Some("test-initial-access-token-0123456789abcdeX"), machine.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+    assert_eq!(error_of(r).await.1, "invalid_token");
+
+    let closed = start_with(Options {
+        env: vec![
+            ("MCP_OAUTH__REGISTRATION__INITIAL_ACCESS_TOKEN", IAT.into()),
+            ("MCP_OAUTH__REGISTRATION__OPEN", "false".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let public = json!({
+        "client_name": "x",
+        "redirect_uris": [REDIRECT],
+        "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"],
+    });
+    let (status, err) = error_of(closed.register(public.clone()).await).await;
+    assert_eq!((status, err.as_str()), (StatusCode::UNAUTHORIZED, "invalid_token"));
+    let r = http()
+        .post(closed.url("/register"))
+        .bearer_auth(IAT)
+        .json(&public)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+/// `clients add --grant client_credentials --scope …` is how an administrator makes a machine
+/// client; its token carries exactly the allow-list.
+#[tokio::test]
+async fn administrators_create_machine_clients_with_an_allow_list() {
+    let dir = crate::processes::TempDir::new("mcp-oauth-clients-add");
+    let (s, cfg) = crate::attack_grants::sqlite_server(&dir, vec![]).await;
+    let (ok, out, err) = crate::processes::run_cli(
+        Some(&cfg),
+        &["clients", "add", "--name", "robot", "--grant", "client_credentials", "--scope", "mcp:tools"],
+        &[],
+        None,
+    )
+    .await;
+    assert!(ok, "{err}");
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let (id, secret) = (field("client_id:"), field("client_secret:"));
+    let ask = |scope: &'static str| {
+        http()
+            .post(s.url("/token"))
+            .basic_auth(id.clone(), Some(secret.clone()))
+            .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+            .send()
+    };
+    let v: Value = ask("mcp:tools").await.unwrap().json().await.unwrap();
+    assert_eq!(v["scope"], "mcp:tools");
+    assert_eq!(error_of(ask("mcp:admin").await.unwrap()).await.1, "invalid_scope");
+    let (ok, out, _) =
+        crate::processes::run_cli(Some(&cfg), &["clients", "list"], &[], None).await;
+    assert!(ok && out.contains("origin=administrator") && out.contains("scope=mcp:tools"), "{out}");
+}

@@ -200,7 +200,8 @@ mod tests {
         let applied = vec![(1, "initial".to_string(), SQLITE[0].checksum())];
         let s = status(SQLITE, &applied);
         assert_eq!(s.applied.len(), 1);
-        assert!(s.pending.is_empty() && s.unknown.is_empty());
+        assert_eq!(s.pending.len(), SQLITE.len() - 1);
+        assert!(s.unknown.is_empty());
         let s = status(SQLITE, &[]);
         assert_eq!(s.pending.len(), SQLITE.len());
         let s = status(
