@@ -121,8 +121,12 @@ impl RegistrationSettings {
     /// The initial access token from the setting or its file; `None` when neither is set.
     pub fn initial_access_token(&self) -> anyhow::Result<Option<String>> {
         let token = match (
-            self.initial_access_token.as_deref().filter(|t| !t.is_empty()),
-            self.initial_access_token_file.as_deref().filter(|p| !p.is_empty()),
+            self.initial_access_token
+                .as_deref()
+                .filter(|t| !t.is_empty()),
+            self.initial_access_token_file
+                .as_deref()
+                .filter(|p| !p.is_empty()),
         ) {
             (Some(_), Some(_)) => bail!(
                 "registration.initial_access_token and registration.initial_access_token_file are \
@@ -586,16 +590,46 @@ mod tests {
     fn secure_default_settings_reject_bad_values() {
         let s = Settings::load_with_env(None, env(&[])).unwrap();
         assert!(s.registration.open, "open registration stays on by default");
-        assert_eq!(s.registration.unused_client_ttl, Duration::from_secs(86_400));
-        assert_eq!(s.tokens.max_grant_lifetime, Duration::from_secs(90 * 86_400));
+        assert_eq!(
+            s.registration.unused_client_ttl,
+            Duration::from_secs(86_400)
+        );
+        assert_eq!(
+            s.tokens.max_grant_lifetime,
+            Duration::from_secs(90 * 86_400)
+        );
         assert!(s.registration.initial_access_token().unwrap().is_none());
         for (key, value, named) in [
-            ("MCP_OAUTH__REGISTRATION__INITIAL_ACCESS_TOKEN", "short", "initial_access_token"),
-            ("MCP_OAUTH__REGISTRATION__MAX_REDIRECT_URIS", "0", "max_redirect_uris"),
-            ("MCP_OAUTH__REGISTRATION__MAX_REDIRECT_URI_LENGTH", "10", "max_redirect_uri_length"),
-            ("MCP_OAUTH__REGISTRATION__MAX_REQUEST_BYTES", "100", "max_request_bytes"),
-            ("MCP_OAUTH__REGISTRATION__UNUSED_CLIENT_TTL", "0s", "unused_client_ttl"),
-            ("MCP_OAUTH__TOKENS__MAX_GRANT_LIFETIME", "1s", "max_grant_lifetime"),
+            (
+                "MCP_OAUTH__REGISTRATION__INITIAL_ACCESS_TOKEN",
+                "short",
+                "initial_access_token",
+            ),
+            (
+                "MCP_OAUTH__REGISTRATION__MAX_REDIRECT_URIS",
+                "0",
+                "max_redirect_uris",
+            ),
+            (
+                "MCP_OAUTH__REGISTRATION__MAX_REDIRECT_URI_LENGTH",
+                "10",
+                "max_redirect_uri_length",
+            ),
+            (
+                "MCP_OAUTH__REGISTRATION__MAX_REQUEST_BYTES",
+                "100",
+                "max_request_bytes",
+            ),
+            (
+                "MCP_OAUTH__REGISTRATION__UNUSED_CLIENT_TTL",
+                "0s",
+                "unused_client_ttl",
+            ),
+            (
+                "MCP_OAUTH__TOKENS__MAX_GRANT_LIFETIME",
+                "1s",
+                "max_grant_lifetime",
+            ),
             ("MCP_OAUTH__LOGIN__CONSENT_TTL", "0s", "consent_ttl"),
             ("MCP_OAUTH__SERVER__PURGE_INTERVAL", "0s", "purge_interval"),
         ] {
@@ -604,8 +638,13 @@ mod tests {
                 .unwrap_or_else(|| panic!("{key}={value} must be refused"));
             assert!(err.to_string().contains(named), "{key}: {err}");
         }
-        let both = write("[registration]\ninitial_access_token = \"0123456789abcdef0123456789abcdef\"\ninitial_access_token_file = \"/nonexistent\"\n");
-        assert!(Settings::load(Some(&both.0)).is_err(), "token and file both set");
+        let both = write(
+            "[registration]\ninitial_access_token = \"0123456789abcdef0123456789abcdef\"\ninitial_access_token_file = \"/nonexistent\"\n",
+        );
+        assert!(
+            Settings::load(Some(&both.0)).is_err(),
+            "token and file both set"
+        );
         let token_file = write("0123456789abcdef0123456789abcdef\n");
         let from_file = write(&format!(
             "[registration]\ninitial_access_token_file = \"{}\"\n",
@@ -616,7 +655,10 @@ mod tests {
             s.registration.initial_access_token().unwrap().as_deref(),
             Some("0123456789abcdef0123456789abcdef")
         );
-        assert!(!format!("{:?}", s.registration).contains("0123456789abcdef"), "never printed");
+        assert!(
+            !format!("{:?}", s.registration).contains("0123456789abcdef"),
+            "never printed"
+        );
     }
 
     #[test]

@@ -7,10 +7,10 @@ use serde_json::json;
 use crate::cli::admin::{format_time, open};
 use crate::config::Settings;
 use crate::oauth::register::{RegistrationPolicy, client_from_metadata};
-use mcp_oauth_provider::ClientOrigin;
 use crate::oauth::resources::Resources;
 use crate::registry::Registry;
 use crate::state::now;
+use mcp_oauth_provider::ClientOrigin;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
@@ -103,10 +103,17 @@ pub async fn run(
                     c.client_name.as_deref().unwrap_or("-"),
                     c.token_endpoint_auth_method.as_str(),
                     c.grant_types.join(","),
-                    c.scope.as_ref().map(|s| s.join(" ")).unwrap_or_else(|| "-".into()),
+                    c.scope
+                        .as_ref()
+                        .map(|s| s.join(" "))
+                        .unwrap_or_else(|| "-".into()),
                     c.redirect_uris.join(","),
                     c.origin.as_str(),
-                    if c.resource_server { "\tresource-server" } else { "" },
+                    if c.resource_server {
+                        "\tresource-server"
+                    } else {
+                        ""
+                    },
                     format_time(c.client_id_issued_at)
                 );
             }

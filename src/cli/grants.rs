@@ -100,7 +100,10 @@ pub async fn run(
                     subject: None,
                     client_id: Some(client.clone()),
                 };
-                let n = storage.tokens.revoke_grants(&filter, remember_until).await?;
+                let n = storage
+                    .tokens
+                    .revoke_grants(&filter, remember_until)
+                    .await?;
                 println!("revoked {n} grant(s) of client {client}");
             } else if let Some(id) = id {
                 storage.tokens.revoke_family(&id, remember_until).await?;

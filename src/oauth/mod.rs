@@ -9,9 +9,9 @@
 //! [`params`] (RFC 6749 §3.1 parameter rules), [`pages`] (HTML), [`browser_binding`] (login CSRF), [`login_throttle`] (password guessing), [`grants`] (ending grants by user, client or id).
 
 pub mod authorize;
-pub mod grants;
 pub mod browser_binding;
 pub mod client_auth;
+pub mod grants;
 pub mod introspect;
 pub mod jwks;
 pub mod key_encryption;

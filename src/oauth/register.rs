@@ -285,8 +285,7 @@ pub fn client_from_metadata(
     for key in INFORMATIONAL_URIS {
         if let Some(uri) = string_field(obj, key)? {
             let ok = uri.len() <= policy.max_redirect_uri_length
-                && url::Url::parse(&uri)
-                    .is_ok_and(|u| u.scheme() == "https" && u.host().is_some());
+                && url::Url::parse(&uri).is_ok_and(|u| u.scheme() == "https" && u.host().is_some());
             if !ok {
                 return Err(metadata_error(format!("{key} must be an https URL")));
             }

@@ -40,9 +40,13 @@ pub async fn token_post(
     }: ClientRequest,
 ) -> Result<Response, OAuthError> {
     let body = match params.required("grant_type")? {
-        "authorization_code" => response_body(&authorization_code(&state, &client, &params, t).await?),
+        "authorization_code" => {
+            response_body(&authorization_code(&state, &client, &params, t).await?)
+        }
         "refresh_token" => refresh_token(&state, &client, &params, t).await?,
-        "client_credentials" => response_body(&client_credentials(&state, &client, &params, t).await?),
+        "client_credentials" => {
+            response_body(&client_credentials(&state, &client, &params, t).await?)
+        }
         _ => {
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -242,9 +246,20 @@ async fn refresh_token(
         ));
     }
     // The user behind the grant must still exist and still be allowed its scopes.
-    match state.provider.authenticator().check_subject(&old.subject).await? {
+    match state
+        .provider
+        .authenticator()
+        .check_subject(&old.subject)
+        .await?
+    {
         SubjectStatus::Gone => {
-            return end_grant(state, &old.family_id, t, "the user of this grant no longer exists").await;
+            return end_grant(
+                state,
+                &old.family_id,
+                t,
+                "the user of this grant no longer exists",
+            )
+            .await;
         }
         SubjectStatus::Active {
             allowed_scopes: Some(allowed),

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use mcp_oauth_provider::{
-    AuthOutcome, AuthenticatedUser, FactoryContext, ProviderError, ProviderResult, Storage, SubjectStatus,
-    UserAuthenticator, UserAuthenticatorFactory, UserStore,
+    AuthOutcome, AuthenticatedUser, FactoryContext, ProviderError, ProviderResult, Storage,
+    SubjectStatus, UserAuthenticator, UserAuthenticatorFactory, UserStore,
 };
 
 use crate::users::password::PasswordPool;

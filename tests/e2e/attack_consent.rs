@@ -36,7 +36,10 @@ async fn attack_consent_for_one_resource_reused_for_another() {
     .await;
     let client = s.register_public().await;
     remember_for(&s, &client, &s.resource).await;
-    assert!(consent_skipped(&s, &client, &s.resource).await, "remembered for A");
+    assert!(
+        consent_skipped(&s, &client, &s.resource).await,
+        "remembered for A"
+    );
     let params = with(&s.auth_params(&client), "resource", Some(&other));
     let b = browser();
     let (tx, csrf, _) = s.start_login(&b, &params).await;
@@ -60,7 +63,10 @@ async fn attack_remembered_consent_never_expires() {
     let client = s.register_public().await;
     remember_for(&s, &client, &s.resource).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    assert!(!consent_skipped(&s, &client, &s.resource).await, "consent expired");
+    assert!(
+        !consent_skipped(&s, &client, &s.resource).await,
+        "consent expired"
+    );
 }
 
 #[tokio::test]

@@ -10,7 +10,10 @@ use crate::processes::{TempDir, run_cli};
 use crate::support::*;
 
 /// A server on SQLite in `dir`, and the same settings as a config file for the CLI.
-pub async fn sqlite_server(dir: &TempDir, env: Vec<(&'static str, String)>) -> (TestServer, std::path::PathBuf) {
+pub async fn sqlite_server(
+    dir: &TempDir,
+    env: Vec<(&'static str, String)>,
+) -> (TestServer, std::path::PathBuf) {
     let storage = format!("kind = \"sqlite\"\ndata_dir = \"{}\"", dir.path().display());
     let s = start_with(Options {
         storage: Some(storage.clone()),
@@ -47,7 +50,13 @@ async fn alice_grant(s: &TestServer) -> (String, String, String) {
     )
 }
 
-async fn assert_grant_is_dead(s: &TestServer, client: &str, access: &str, refresh: &str, why: &str) {
+async fn assert_grant_is_dead(
+    s: &TestServer,
+    client: &str,
+    access: &str,
+    refresh: &str,
+    why: &str,
+) {
     let r = s.refresh(client, refresh).await;
     let (status, err) = error_of(r).await;
     assert_eq!(
@@ -56,7 +65,10 @@ async fn assert_grant_is_dead(s: &TestServer, client: &str, access: &str, refres
         "{why}: the refresh token still works"
     );
     let intro = introspect_as_resource_server(s, access).await;
-    assert_eq!(intro["active"], false, "{why}: the access token is still active: {intro}");
+    assert_eq!(
+        intro["active"], false,
+        "{why}: the access token is still active: {intro}"
+    );
     let mut mcp = McpClient::new(&s.resource, Some(access));
     assert!(
         mcp.initialize().await.is_err(),
@@ -96,9 +108,20 @@ async fn attack_password_change_keeps_old_grants() {
 async fn attack_refresh_for_a_user_that_no_longer_exists() {
     let s = start().await;
     let (client, _access, refresh) = alice_grant(&s).await;
-    assert!(s.state.provider.user_store().unwrap().delete_user(USER).await.unwrap());
+    assert!(
+        s.state
+            .provider
+            .user_store()
+            .unwrap()
+            .delete_user(USER)
+            .await
+            .unwrap()
+    );
     let (status, err) = error_of(s.refresh(&client, &refresh).await).await;
-    assert_eq!((status, err.as_str()), (StatusCode::BAD_REQUEST, "invalid_grant"));
+    assert_eq!(
+        (status, err.as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_grant")
+    );
 }
 
 /// Rotation does not restart the clock: after `max_grant_lifetime` the user signs in again.
@@ -127,7 +150,11 @@ async fn attack_grant_lives_forever_by_rotation() {
             .unwrap()
             .to_string();
     }
-    assert_eq!(last, StatusCode::BAD_REQUEST, "the grant outlived max_grant_lifetime");
+    assert_eq!(
+        last,
+        StatusCode::BAD_REQUEST,
+        "the grant outlived max_grant_lifetime"
+    );
     assert!(started.elapsed() >= std::time::Duration::from_secs(2));
 }
 
@@ -140,10 +167,21 @@ async fn attack_no_way_to_end_a_users_grants() {
     let (ok, out, err) = run_cli(Some(&cfg), &["grants", "list", "--user", USER], &[], None).await;
     assert!(ok, "{err}");
     assert!(out.contains(&client), "{out}");
-    assert!(!out.contains(&refresh) && !out.contains(&access), "no token values: {out}");
-    let (ok, out, err) = run_cli(Some(&cfg), &["grants", "revoke", "--user", USER], &[], None).await;
+    assert!(
+        !out.contains(&refresh) && !out.contains(&access),
+        "no token values: {out}"
+    );
+    let (ok, out, err) =
+        run_cli(Some(&cfg), &["grants", "revoke", "--user", USER], &[], None).await;
     assert!(ok, "{out} {err}");
-    assert_grant_is_dead(&s, &client, &access, &refresh, "after `grants revoke --user`").await;
+    assert_grant_is_dead(
+        &s,
+        &client,
+        &access,
+        &refresh,
+        "after `grants revoke --user`",
+    )
+    .await;
 }
 
 /// §6: replaying a just-rotated refresh token inside the grace window returns the same successor,
@@ -159,7 +197,11 @@ async fn attack_grace_window_forks_the_grant() {
     let mut successors = Vec::new();
     for _ in 0..5 {
         let r = s.refresh(&client, &refresh).await;
-        assert_eq!(r.status(), StatusCode::OK, "a replay inside the window is answered");
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "a replay inside the window is answered"
+        );
         let v: Value = r.json().await.unwrap();
         successors.push(v["refresh_token"].as_str().unwrap().to_string());
     }
@@ -167,7 +209,10 @@ async fn attack_grace_window_forks_the_grant() {
     assert!(
         successors.iter().all(|s| *s == first),
         "replays inside the grace window minted {} different successors",
-        successors.iter().collect::<std::collections::HashSet<_>>().len()
+        successors
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len()
     );
     // The one live branch keeps working.
     let r = s.refresh(&client, &first).await;
@@ -190,7 +235,10 @@ async fn attack_replay_after_grace_window_is_detected() {
         .to_string();
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let (status, err) = error_of(s.refresh(&client, &refresh).await).await;
-    assert_eq!((status, err.as_str()), (StatusCode::BAD_REQUEST, "invalid_grant"));
+    assert_eq!(
+        (status, err.as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_grant")
+    );
     let (status, _) = error_of(s.refresh(&client, &successor).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "the family was revoked");
     let _ = json!({});

@@ -32,9 +32,17 @@ async fn attack_any_confidential_client_introspects_a_victims_token() {
         .register_confidential(&["authorization_code", "refresh_token"])
         .await;
     let a = introspect_as(&s, &id, &secret, access).await;
-    assert_eq!(a, json!({"active": false}), "a stranger introspected an access token");
+    assert_eq!(
+        a,
+        json!({"active": false}),
+        "a stranger introspected an access token"
+    );
     let r = introspect_as(&s, &id, &secret, refresh).await;
-    assert_eq!(r, json!({"active": false}), "a stranger introspected a refresh token");
+    assert_eq!(
+        r,
+        json!({"active": false}),
+        "a stranger introspected a refresh token"
+    );
 }
 
 #[tokio::test]
@@ -59,10 +67,20 @@ async fn a_client_introspects_its_own_tokens_and_resource_servers_any_access_tok
     let v: Value = r.json().await.unwrap();
     let access = v["access_token"].as_str().unwrap();
     let refresh = v["refresh_token"].as_str().unwrap();
-    assert_eq!(introspect_as(&s, &id, &secret, access).await["active"], true);
-    assert_eq!(introspect_as(&s, &id, &secret, refresh).await["active"], true);
+    assert_eq!(
+        introspect_as(&s, &id, &secret, access).await["active"],
+        true
+    );
+    assert_eq!(
+        introspect_as(&s, &id, &secret, refresh).await["active"],
+        true
+    );
     let rs = introspect_as_resource_server(&s, access).await;
     assert_eq!(rs["active"], true, "{rs}");
     let rs = introspect_as_resource_server(&s, refresh).await;
-    assert_eq!(rs, json!({"active": false}), "refresh tokens: own client only");
+    assert_eq!(
+        rs,
+        json!({"active": false}),
+        "refresh tokens: own client only"
+    );
 }

@@ -39,7 +39,10 @@ async fn attack_open_redirect_through_error_response() {
     );
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let html = r.text().await.unwrap();
-    assert!(html.contains("evil.example"), "the page names the redirect host: {html}");
+    assert!(
+        html.contains("evil.example"),
+        "the page names the redirect host: {html}"
+    );
     // minijinja escapes "/" in attributes as &#x2f;, which browsers decode.
     assert!(
         html.contains("href=\"https://evil.example/phish")

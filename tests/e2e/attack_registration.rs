@@ -253,7 +253,10 @@ async fn initial_access_token_gates_machine_clients_and_closed_registration() {
     let r = register_with(Some(IAT), machine.clone()).await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let v: Value = r.json().await.unwrap();
-    let (id, secret) = (v["client_id"].as_str().unwrap(), v["client_secret"].as_str().unwrap());
+    let (id, secret) = (
+        v["client_id"].as_str().unwrap(),
+        v["client_secret"].as_str().unwrap(),
+    );
     let t = http()
         .post(s.url("/token"))
         .basic_auth(id, Some(secret))
@@ -262,13 +265,24 @@ async fn initial_access_token_gates_machine_clients_and_closed_registration() {
         .await
         .unwrap();
     let tok: Value = t.json().await.unwrap();
-    assert_eq!(tok["scope"], "mcp:tools", "its allow-list is its default: {tok}");
+    assert_eq!(
+        tok["scope"], "mcp:tools",
+        "its allow-list is its default: {tok}"
+    );
 
-    let r = register_with(Some("test-initial-access-token-0123456789abcdeX"), machine.clone())
-        .await
-        .unwrap();
+    let r = register_with(
+        Some("test-initial-access-token-0123456789abcdeX"),
+        machine.clone(),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
     assert_eq!(error_of(r).await.1, "invalid_token");
 
     let closed = start_with(Options {
@@ -286,7 +300,10 @@ async fn initial_access_token_gates_machine_clients_and_closed_registration() {
         "grant_types": ["authorization_code", "refresh_token"],
     });
     let (status, err) = error_of(closed.register(public.clone()).await).await;
-    assert_eq!((status, err.as_str()), (StatusCode::UNAUTHORIZED, "invalid_token"));
+    assert_eq!(
+        (status, err.as_str()),
+        (StatusCode::UNAUTHORIZED, "invalid_token")
+    );
     let r = http()
         .post(closed.url("/register"))
         .bearer_auth(IAT)
@@ -305,7 +322,16 @@ async fn administrators_create_machine_clients_with_an_allow_list() {
     let (s, cfg) = crate::attack_grants::sqlite_server(&dir, vec![]).await;
     let (ok, out, err) = crate::processes::run_cli(
         Some(&cfg),
-        &["clients", "add", "--name", "robot", "--grant", "client_credentials", "--scope", "mcp:tools"],
+        &[
+            "clients",
+            "add",
+            "--name",
+            "robot",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "mcp:tools",
+        ],
         &[],
         None,
     )
@@ -328,8 +354,13 @@ async fn administrators_create_machine_clients_with_an_allow_list() {
     };
     let v: Value = ask("mcp:tools").await.unwrap().json().await.unwrap();
     assert_eq!(v["scope"], "mcp:tools");
-    assert_eq!(error_of(ask("mcp:admin").await.unwrap()).await.1, "invalid_scope");
-    let (ok, out, _) =
-        crate::processes::run_cli(Some(&cfg), &["clients", "list"], &[], None).await;
-    assert!(ok && out.contains("origin=administrator") && out.contains("scope=mcp:tools"), "{out}");
+    assert_eq!(
+        error_of(ask("mcp:admin").await.unwrap()).await.1,
+        "invalid_scope"
+    );
+    let (ok, out, _) = crate::processes::run_cli(Some(&cfg), &["clients", "list"], &[], None).await;
+    assert!(
+        ok && out.contains("origin=administrator") && out.contains("scope=mcp:tools"),
+        "{out}"
+    );
 }

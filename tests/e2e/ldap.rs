@@ -321,17 +321,28 @@ async fn a_deleted_directory_user_can_no_longer_refresh() {
     );
     let client_id = server.register_public().await;
     let b = browser();
-    let (tx, csrf, _) = server.start_login(&b, &server.auth_params(&client_id)).await;
+    let (tx, csrf, _) = server
+        .start_login(&b, &server.auth_params(&client_id))
+        .await;
     let r = server
         .post_login(&b, &tx, &csrf, &uid, "carol-test-password")
         .await;
     assert!(r.text().await.unwrap().contains("Allow access?"));
     let r = server.post_consent(&b, &tx, &csrf, "approve", false).await;
     let code = query_param(&location(&r), "code").expect("code");
-    let tokens: Value = server.exchange(&client_id, &code).await.json().await.unwrap();
+    let tokens: Value = server
+        .exchange(&client_id, &code)
+        .await
+        .json()
+        .await
+        .unwrap();
     let refresh = tokens["refresh_token"].as_str().unwrap();
     let r = server.refresh(&client_id, refresh).await;
-    assert_eq!(r.status(), StatusCode::OK, "the entry exists: refresh works");
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "the entry exists: refresh works"
+    );
     let refresh: String = r.json::<Value>().await.unwrap()["refresh_token"]
         .as_str()
         .unwrap()

@@ -575,10 +575,15 @@ pub async fn admin_client_with(
     admin_client_on(&s.state, metadata, resource_server).await
 }
 
-async fn admin_client_on(state: &AppState, metadata: Value, resource_server: bool) -> (String, String) {
+async fn admin_client_on(
+    state: &AppState,
+    metadata: Value,
+    resource_server: bool,
+) -> (String, String) {
     let mut metadata = metadata;
     let obj = metadata.as_object_mut().unwrap();
-    obj.entry("client_name").or_insert(json!("Admin-made client"));
+    obj.entry("client_name")
+        .or_insert(json!("Admin-made client"));
     obj.entry("token_endpoint_auth_method")
         .or_insert(json!("client_secret_basic"));
     let (mut client, secret) = mcp_oauth::oauth::register::client_from_metadata(

@@ -43,8 +43,8 @@ pub use interaction::{ConsentRecord, InteractionStore, LoginTransaction};
 pub use key::{KeyStore, SigningKeyRecord};
 pub use provider::{OAuthServerProvider, StandardProvider, Storage, TokenLifetimes};
 pub use token::{
-    AccessTokenRecord, AuthorizationCode, CodeRedemption, GrantFilter, GrantSummary, PurgeCounts, RefreshTokenRecord,
-    RefreshTokenState, RevokeTarget, RotateRefreshToken, Rotation, TokenStore,
+    AccessTokenRecord, AuthorizationCode, CodeRedemption, GrantFilter, GrantSummary, PurgeCounts,
+    RefreshTokenRecord, RefreshTokenState, RevokeTarget, RotateRefreshToken, Rotation, TokenStore,
 };
 pub use user::{
     AuthOutcome, AuthenticatedUser, SubjectStatus, UserAuthenticator, UserRecord, UserStore,

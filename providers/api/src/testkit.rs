@@ -1083,7 +1083,11 @@ pub async fn transactions_and_consent(storage: Storage) {
         "expired consents are purged"
     );
     assert_eq!(
-        storage.interactions.forget_consents(&subject).await.unwrap(),
+        storage
+            .interactions
+            .forget_consents(&subject)
+            .await
+            .unwrap(),
         1
     );
     assert!(
@@ -1239,7 +1243,10 @@ pub async fn unused_registrations_are_purged(storage: Storage) {
         let clients = Arc::clone(&storage.clients);
         async move { clients.get_client(&id).await.unwrap().is_some() }
     };
-    assert!(!exists(unused.client_id.clone()).await, "unused and old: purged");
+    assert!(
+        !exists(unused.client_id.clone()).await,
+        "unused and old: purged"
+    );
     assert!(exists(approved.client_id.clone()).await, "approved: kept");
     assert!(exists(admin.client_id.clone()).await, "admin-made: kept");
     assert!(exists(fresh.client_id.clone()).await, "recent: kept");
@@ -1284,7 +1291,14 @@ pub async fn grants_are_listed_and_revoked_by_user(storage: Storage) {
         .await
         .unwrap();
     assert_eq!(revoked, 2, "the token family and the pending code's family");
-    assert!(storage.tokens.list_grants(&filter, now()).await.unwrap().is_empty());
+    assert!(
+        storage
+            .tokens
+            .list_grants(&filter, now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         storage
             .tokens
@@ -1304,10 +1318,30 @@ pub async fn grants_are_listed_and_revoked_by_user(storage: Storage) {
     // A racing insert into a revoked family is born revoked.
     let mut late = sample_access(&pending, now() + 600);
     late.subject = alice.clone();
-    storage.tokens.insert_tokens(late.clone(), None).await.unwrap();
-    assert!(storage.tokens.get_access_token(&late.jti).await.unwrap().unwrap().revoked);
+    storage
+        .tokens
+        .insert_tokens(late.clone(), None)
+        .await
+        .unwrap();
+    assert!(
+        storage
+            .tokens
+            .get_access_token(&late.jti)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
     // Bob is untouched.
-    assert!(!storage.tokens.get_access_token(&b.jti).await.unwrap().unwrap().revoked);
+    assert!(
+        !storage
+            .tokens
+            .get_access_token(&b.jti)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
     assert!(
         storage
             .tokens

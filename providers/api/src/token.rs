@@ -205,6 +205,9 @@ pub trait TokenStore: Send + Sync {
         filter: &GrantFilter,
         now: UnixTime,
     ) -> ProviderResult<Vec<GrantSummary>>;
-    async fn revoke_grants(&self, filter: &GrantFilter, remember_until: UnixTime)
-    -> ProviderResult<u64>;
+    async fn revoke_grants(
+        &self,
+        filter: &GrantFilter,
+        remember_until: UnixTime,
+    ) -> ProviderResult<u64>;
 }

@@ -24,8 +24,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ldap3::{Ldap, Scope, SearchEntry};
 use mcp_oauth_provider::{
-    AuthOutcome, AuthenticatedUser, ProviderError, ProviderResult, SubjectStatus,
-    UserAuthenticator,
+    AuthOutcome, AuthenticatedUser, ProviderError, ProviderResult, SubjectStatus, UserAuthenticator,
 };
 
 use crate::connection::{BindOutcome, Connector, ServiceConnection, close};

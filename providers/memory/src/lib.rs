@@ -9,12 +9,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use mcp_oauth_provider::{
-    AccessTokenRecord, AuthenticatedUser, AuthorizationCode, Client, ClientStore, CodeRedemption,
-    ClientOrigin, ConsentRecord, FactoryContext, GrantFilter, GrantSummary, InteractionStore,
-    KeyStore, LoginTransaction, ProviderError,
-    ProviderFactory, ProviderResult, PurgeCounts, RefreshTokenRecord, RefreshTokenState,
-    RevokeTarget, RotateRefreshToken, Rotation, SecretHash, SigningKeyRecord, Storage, TokenStore,
-    UnixTime, UserRecord, UserStore,
+    AccessTokenRecord, AuthenticatedUser, AuthorizationCode, Client, ClientOrigin, ClientStore,
+    CodeRedemption, ConsentRecord, FactoryContext, GrantFilter, GrantSummary, InteractionStore,
+    KeyStore, LoginTransaction, ProviderError, ProviderFactory, ProviderResult, PurgeCounts,
+    RefreshTokenRecord, RefreshTokenState, RevokeTarget, RotateRefreshToken, Rotation, SecretHash,
+    SigningKeyRecord, Storage, TokenStore, UnixTime, UserRecord, UserStore,
 };
 
 #[derive(Default)]
@@ -311,33 +310,59 @@ impl TokenStore for MemoryStore {
             .access
             .values()
             .filter(|a| !a.revoked && a.expires_at > now)
-            .map(|a| (&a.family_id, &a.client_id, &a.subject, &a.resource, a.issued_at, a.expires_at, false));
+            .map(|a| {
+                (
+                    &a.family_id,
+                    &a.client_id,
+                    &a.subject,
+                    &a.resource,
+                    a.issued_at,
+                    a.expires_at,
+                    false,
+                )
+            });
         let live_refresh = s
             .refresh
             .values()
             .filter(|r| r.state == RefreshTokenState::Active && r.expires_at > now)
-            .map(|r| (&r.family_id, &r.client_id, &r.subject, &r.resource, r.issued_at, r.expires_at, true));
+            .map(|r| {
+                (
+                    &r.family_id,
+                    &r.client_id,
+                    &r.subject,
+                    &r.resource,
+                    r.issued_at,
+                    r.expires_at,
+                    true,
+                )
+            });
         for (family, client, subject, resource, issued, expires, refreshable) in
             live_access.chain(live_refresh)
         {
             if !matches_filter(filter, subject, client) || s.family_revoked(family) {
                 continue;
             }
-            let g = grants.entry(family.clone()).or_insert_with(|| GrantSummary {
-                family_id: family.clone(),
-                client_id: client.clone(),
-                subject: subject.clone(),
-                resource: resource.clone(),
-                issued_at: issued,
-                expires_at: expires,
-                refreshable,
-            });
+            let g = grants
+                .entry(family.clone())
+                .or_insert_with(|| GrantSummary {
+                    family_id: family.clone(),
+                    client_id: client.clone(),
+                    subject: subject.clone(),
+                    resource: resource.clone(),
+                    issued_at: issued,
+                    expires_at: expires,
+                    refreshable,
+                });
             g.issued_at = g.issued_at.min(issued);
             g.expires_at = g.expires_at.max(expires);
             g.refreshable |= refreshable;
         }
         let mut out: Vec<GrantSummary> = grants.into_values().collect();
-        out.sort_by(|a, b| a.issued_at.cmp(&b.issued_at).then_with(|| a.family_id.cmp(&b.family_id)));
+        out.sort_by(|a, b| {
+            a.issued_at
+                .cmp(&b.issued_at)
+                .then_with(|| a.family_id.cmp(&b.family_id))
+        });
         Ok(out)
     }
 
@@ -356,8 +381,16 @@ impl TokenStore for MemoryStore {
             s.codes
                 .values()
                 .map(|(c, _)| (&c.family_id, &c.subject, &c.client_id))
-                .chain(s.access.values().map(|a| (&a.family_id, &a.subject, &a.client_id)))
-                .chain(s.refresh.values().map(|r| (&r.family_id, &r.subject, &r.client_id)))
+                .chain(
+                    s.access
+                        .values()
+                        .map(|a| (&a.family_id, &a.subject, &a.client_id)),
+                )
+                .chain(
+                    s.refresh
+                        .values()
+                        .map(|r| (&r.family_id, &r.subject, &r.client_id)),
+                )
                 .filter(|(_, subject, client)| matches_filter(filter, subject, client))
                 .map(|(f, _, _)| f.clone())
                 .collect()
@@ -474,7 +507,11 @@ impl InteractionStore for MemoryStore {
         Ok(self
             .lock()?
             .consents
-            .get(&(subject.to_string(), client_id.to_string(), resource.to_string()))
+            .get(&(
+                subject.to_string(),
+                client_id.to_string(),
+                resource.to_string(),
+            ))
             .filter(|c| c.expires_at > now)
             .cloned())
     }

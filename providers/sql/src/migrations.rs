@@ -45,7 +45,8 @@ macro_rules! embed {
 /// SQLite migrations, oldest first.
 pub const SQLITE: &[Migration] = embed!("sqlite": 1 "0001" "initial", 2 "0002" "secure_defaults");
 /// Postgres migrations, oldest first.
-pub const POSTGRES: &[Migration] = embed!("postgres": 1 "0001" "initial", 2 "0002" "secure_defaults");
+pub const POSTGRES: &[Migration] =
+    embed!("postgres": 1 "0001" "initial", 2 "0002" "secure_defaults");
 
 /// Creates the bookkeeping table.
 pub const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS mcp_oauth_migrations (\
