@@ -32,6 +32,26 @@ pub fn run(command: ConfigCommand, settings: &Settings, registry: &Registry) -> 
                 settings.users.accounts.len()
             );
             println!("  keys:      {}", settings.keys.algorithm);
+            let reg = &settings.registration;
+            println!(
+                "  register:  {} ({}; unapproved registrations kept {})",
+                if reg.open {
+                    "open to authorization_code clients"
+                } else {
+                    "closed"
+                },
+                if reg.initial_access_token()?.is_some() {
+                    "initial access token set"
+                } else {
+                    "no initial access token"
+                },
+                human(reg.unused_client_ttl)
+            );
+            println!(
+                "  grants:    at most {}, consent remembered {}",
+                human(settings.tokens.max_grant_lifetime),
+                human(settings.login.consent_ttl)
+            );
             for r in settings.resources()? {
                 println!(
                     "  resource:  {} ({}) scopes: {}",
@@ -50,5 +70,15 @@ pub fn run(command: ConfigCommand, settings: &Settings, registry: &Registry) -> 
             }
             Ok(())
         }
+    }
+}
+
+/// A duration as an operator wrote it: whole days as "90d", else humantime ("15m").
+fn human(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 86_400 && secs % 86_400 == 0 {
+        format!("{}d", secs / 86_400)
+    } else {
+        humantime::format_duration(d).to_string()
     }
 }

@@ -2,6 +2,11 @@
 //! starts its own server on an ephemeral port with its own in-memory storage).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod attack_consent;
+mod attack_grants;
+mod attack_introspection;
+mod attack_redirect;
+mod attack_registration;
 mod authorize_errors;
 mod cli;
 mod client;
