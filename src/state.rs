@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use mcp_oauth_provider::{OAuthServerProvider, TokenLifetimes, UnixTime};
 
-use crate::config::Settings;
+use crate::config::{LimitsSettings, Settings};
 use crate::oauth::client_address::TrustedProxies;
 use crate::oauth::key_encryption::KeyEncryptionKey;
 use crate::oauth::keys::KeyManager;
 use crate::oauth::login_throttle::LoginThrottle;
 use crate::oauth::pages::Pages;
+use crate::oauth::rate_limit::RateLimits;
 use crate::oauth::resources::Resources;
 use crate::resource::demo::DemoMount;
 
@@ -41,6 +42,10 @@ pub struct Inner {
     pub demo_mcp: Option<DemoMount>,
     /// Whose `X-Forwarded-For` is believed (`[server] trusted_proxies`).
     pub trusted_proxies: TrustedProxies,
+    /// `[limits]`: request sizes, timeouts, connection limits.
+    pub limits: LimitsSettings,
+    /// Per-address request rates and open login transactions.
+    pub rate_limits: RateLimits,
 }
 
 impl Deref for AppState {
@@ -71,6 +76,8 @@ impl AppState {
         Ok(Self(Arc::new(Inner {
             demo_mcp,
             trusted_proxies,
+            limits: settings.limits.clone(),
+            rate_limits: RateLimits::new(&settings.limits, settings.login.transaction_ttl),
             provider,
             secure_cookies: issuer.starts_with("https://"),
             issuer,

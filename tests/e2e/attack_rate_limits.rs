@@ -124,20 +124,27 @@ async fn attack_authorize_flood_from_one_address_is_slowed_down() {
     assert!(refused.headers().get("retry-after").is_some());
     assert!(location(&refused).is_empty(), "never redirected");
     let html = refused.text().await.unwrap();
-    assert!(html.contains("<html") || html.contains("<!doctype"), "{html}");
+    assert!(
+        html.contains("<html") || html.contains("<!doctype"),
+        "{html}"
+    );
 }
 
 /// Without `trusted_proxies`, a client cannot pick a fresh address per request.
 #[tokio::test]
 async fn attack_forged_x_forwarded_for_does_not_reset_the_limit() {
     let s = start().await;
-    let refused = flood("registrations with a forged X-Forwarded-For each", 200, |i| {
-        http()
-            .post(s.url("/register"))
-            .header("x-forwarded-for", format!("198.51.100.{}", i % 250))
-            .json(&public_client_body())
-            .send()
-    })
+    let refused = flood(
+        "registrations with a forged X-Forwarded-For each",
+        200,
+        |i| {
+            http()
+                .post(s.url("/register"))
+                .header("x-forwarded-for", format!("198.51.100.{}", i % 250))
+                .json(&public_client_body())
+                .send()
+        },
+    )
     .await;
     assert_json_slow_down(refused).await;
 }
