@@ -112,11 +112,13 @@ async fn main() {
     let base = format!("http://127.0.0.1:{port}");
     let hash = mcp_oauth::users::password::hash_password(PASSWORD).unwrap();
     let config = dir.join("bench.toml");
+    // All load comes from 127.0.0.1: the per-address limits are off, as for any load test.
     std::fs::write(
         &config,
         format!(
             "[server]\nbind = \"127.0.0.1:{port}\"\nissuer = \"{base}\"\n[storage]\nkind = \"{storage}\"\ndata_dir = \"{}\"\n\
-             [users]\ncreate_admin = false\n[[users.accounts]]\nusername = \"alice\"\npassword_hash = \"{hash}\"\n",
+             [users]\ncreate_admin = false\n[[users.accounts]]\nusername = \"alice\"\npassword_hash = \"{hash}\"\n\
+             [limits]\nrate_limits = false\nmax_connections_per_address = 0\n",
             dir.display()
         ),
     )
