@@ -36,7 +36,12 @@ async fn attack_basic_client_authenticating_with_post_is_refused() {
     let mut form = GRANT.to_vec();
     form.push(("client_id", &id));
     form.push(("client_secret", &secret));
-    let r = http().post(s.url("/token")).form(&form).send().await.unwrap();
+    let r = http()
+        .post(s.url("/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         error_of(r).await,
         (StatusCode::UNAUTHORIZED, "invalid_client".into()),
@@ -75,7 +80,12 @@ async fn attack_post_client_authenticating_with_basic_is_refused() {
     let mut form = GRANT.to_vec();
     form.push(("client_id", &id));
     form.push(("client_secret", &secret));
-    let r = http().post(s.url("/token")).form(&form).send().await.unwrap();
+    let r = http()
+        .post(s.url("/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         error_of(r).await,
         (StatusCode::BAD_REQUEST, "invalid_grant".into())

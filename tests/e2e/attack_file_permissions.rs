@@ -71,9 +71,17 @@ async fn attack_a_readable_key_file_and_database_are_repaired_at_start() {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let s = start_with(sqlite_in(dir.path())).await;
     for name in ["mcp-oauth.db", "key-encryption-key"] {
-        assert_eq!(mode(&dir.path().join(name)), 0o600, "{name} was not repaired");
+        assert_eq!(
+            mode(&dir.path().join(name)),
+            0o600,
+            "{name} was not repaired"
+        );
     }
-    assert_eq!(mode(dir.path()) & 0o077, 0, "the data directory was not repaired");
+    assert_eq!(
+        mode(dir.path()) & 0o077,
+        0,
+        "the data directory was not repaired"
+    );
     let log = crate::support::captured_log();
     assert!(
         log.contains("readable by other users"),

@@ -73,7 +73,11 @@ async fn attack_loopback_redirect_with_a_different_spelling_is_refused() {
     ] {
         let r = http()
             .get(s.url("/authorize"))
-            .query(&with(&s.auth_params(&client_id), "redirect_uri", Some(requested)))
+            .query(&with(
+                &s.auth_params(&client_id),
+                "redirect_uri",
+                Some(requested),
+            ))
             .send()
             .await
             .unwrap();

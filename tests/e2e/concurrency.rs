@@ -8,10 +8,7 @@ use crate::support::*;
 async fn two_hundred_concurrent_redemptions_of_one_code_yield_one_token() {
     // 200 clients at once from one address: a load test, so no per-address connection limit.
     let server = start_with(Options {
-        env: vec![(
-            "MCP_OAUTH__LIMITS__MAX_CONNECTIONS_PER_ADDRESS",
-            "0".into(),
-        )],
+        env: vec![("MCP_OAUTH__LIMITS__MAX_CONNECTIONS_PER_ADDRESS", "0".into())],
         ..Default::default()
     })
     .await;
