@@ -234,8 +234,11 @@ impl LimitsSettings {
                 );
             }
         }
-        if self.max_state_bytes < 64 {
-            bail!("limits.max_state_bytes must be at least 64 (clients need room for a nonce)");
+        if !(64..=2048).contains(&self.max_state_bytes) {
+            bail!(
+                "limits.max_state_bytes must be between 64 (room for a nonce) and 2048 (the most \
+                 the server echoes)"
+            );
         }
         if self.max_parameter_bytes < 512 || self.max_parameter_bytes < self.max_state_bytes {
             bail!(
