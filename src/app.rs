@@ -27,9 +27,6 @@ use crate::request_timeouts;
 use crate::resource::{CoHostedVerifier, demo};
 use crate::state::{AppState, now};
 
-/// How often expired codes, tokens and login transactions are purged and signing keys reloaded.
-const PURGE_INTERVAL: Duration = Duration::from_secs(60);
-
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     router_with_cancel(state, CancellationToken::new())
@@ -127,12 +124,21 @@ pub async fn run(
 /// blocks requests (each store operation is short).
 async fn purge_loop(state: AppState) {
     // The first round is one interval after start: keys were just loaded, nothing has expired yet.
-    let mut tick =
-        tokio::time::interval_at(tokio::time::Instant::now() + PURGE_INTERVAL, PURGE_INTERVAL);
+    let every = state.purge_interval;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let t = now();
+        purge_once(&state).await;
+    }
+}
+
+/// One round of upkeep: expired codes, tokens, consents and login transactions, anonymous
+/// registrations no user approved within `[registration] unused_client_ttl`, refresh successors
+/// kept past the grace window, and the signing keys.
+pub async fn purge_once(state: &AppState) {
+    let t = now();
+    {
         match state.provider.tokens().purge_expired(t).await {
             Ok(c) if c.codes + c.access_tokens + c.refresh_tokens > 0 => {
                 tracing::debug!(
@@ -150,6 +156,21 @@ async fn purge_loop(state: AppState) {
         }
         if let Err(e) = state.provider.interactions().purge_expired(t).await {
             tracing::warn!(error = %e, "purging expired login transactions failed");
+        }
+        let unused_before = t.saturating_sub(state.registration.unused_client_ttl);
+        match state
+            .provider
+            .clients()
+            .purge_unused_clients(unused_before)
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(clients = n, "deleted unused anonymous registrations"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging unused registrations failed"),
+        }
+        let grace_ended = t.saturating_sub(state.refresh_reuse_grace);
+        if let Err(e) = state.provider.tokens().clear_successors(grace_ended).await {
+            tracing::warn!(error = %e, "clearing kept refresh successors failed");
         }
         state.rate_limits.purge();
     }

@@ -28,6 +28,7 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub keys: KeySettings,
     pub login: LoginSettings,
+    pub registration: RegistrationSettings,
     #[serde(default)]
     pub resources: Vec<ResourceSettings>,
     #[serde(default)]
@@ -69,6 +70,92 @@ pub struct ServerSettings {
     /// Proxies (IPs or CIDR networks) whose `X-Forwarded-For` names the client address.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// How often expired records and unused registrations are purged and signing keys reloaded.
+    #[serde(default = "default_purge_interval", deserialize_with = "duration")]
+    pub purge_interval: Duration,
+}
+
+fn default_purge_interval() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// `[registration]`: who may register clients (RFC 7591) and what a registration may hold.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationSettings {
+    /// Anyone may register authorization_code + refresh_token clients (MCP clients rely on it).
+    pub open: bool,
+    /// RFC 7591 §3 initial access token (secret: never printed). Presenting it as a bearer token
+    /// allows `client_credentials` clients, and any registration when `open = false`.
+    #[serde(default)]
+    pub initial_access_token: Option<String>,
+    /// A file holding the initial access token (first line), instead of the key above.
+    #[serde(default)]
+    pub initial_access_token_file: Option<String>,
+    /// An anonymous registration that no user approved within this time is deleted.
+    #[serde(deserialize_with = "duration")]
+    pub unused_client_ttl: Duration,
+    pub max_redirect_uris: usize,
+    pub max_redirect_uri_length: usize,
+    /// Largest registration request body, in bytes.
+    pub max_request_bytes: usize,
+}
+
+impl std::fmt::Debug for RegistrationSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrationSettings")
+            .field("open", &self.open)
+            .field(
+                "initial_access_token",
+                &self.initial_access_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("initial_access_token_file", &self.initial_access_token_file)
+            .field("unused_client_ttl", &self.unused_client_ttl)
+            .field("max_redirect_uris", &self.max_redirect_uris)
+            .field("max_redirect_uri_length", &self.max_redirect_uri_length)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .finish()
+    }
+}
+
+/// Shortest initial access token accepted (it guards machine clients: it must not be guessable).
+pub const MIN_INITIAL_ACCESS_TOKEN_LEN: usize = 32;
+
+impl RegistrationSettings {
+    /// The initial access token from the setting or its file; `None` when neither is set.
+    pub fn initial_access_token(&self) -> anyhow::Result<Option<String>> {
+        let token = match (
+            self.initial_access_token
+                .as_deref()
+                .filter(|t| !t.is_empty()),
+            self.initial_access_token_file
+                .as_deref()
+                .filter(|p| !p.is_empty()),
+        ) {
+            (Some(_), Some(_)) => bail!(
+                "registration.initial_access_token and registration.initial_access_token_file are \
+                 both set; use one"
+            ),
+            (Some(t), None) => t.trim().to_string(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .with_context(|| {
+                    format!("reading registration.initial_access_token_file {path:?}")
+                })?
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string(),
+            (None, None) => return Ok(None),
+        };
+        if token.len() < MIN_INITIAL_ACCESS_TOKEN_LEN {
+            bail!(
+                "registration.initial_access_token must be at least {MIN_INITIAL_ACCESS_TOKEN_LEN} \
+                 characters (e.g. openssl rand -base64 32)"
+            );
+        }
+        Ok(Some(token))
+    }
 }
 
 #[derive(Clone, Deserialize)]
@@ -141,6 +228,14 @@ pub struct TokenSettings {
     pub code_ttl: Duration,
     #[serde(deserialize_with = "duration")]
     pub refresh_reuse_grace: Duration,
+    /// The absolute lifetime of a grant: after it the user signs in again, however often the
+    /// refresh token was rotated.
+    #[serde(default = "default_max_grant_lifetime", deserialize_with = "duration")]
+    pub max_grant_lifetime: Duration,
+}
+
+fn default_max_grant_lifetime() -> Duration {
+    Duration::from_secs(90 * 86_400)
 }
 
 #[derive(Clone, Deserialize)]
@@ -170,12 +265,19 @@ pub struct LoginSettings {
     #[serde(deserialize_with = "duration")]
     pub transaction_ttl: Duration,
     pub allow_remember_consent: bool,
+    /// How long a remembered consent holds.
+    #[serde(default = "default_consent_ttl", deserialize_with = "duration")]
+    pub consent_ttl: Duration,
     pub password_hash_concurrency: usize,
     /// Failed sign-ins for one username before it is locked for `lockout` (0 = never).
     #[serde(default = "default_max_failed_attempts")]
     pub max_failed_attempts: u32,
     #[serde(default = "default_lockout", deserialize_with = "duration")]
     pub lockout: Duration,
+}
+
+fn default_consent_ttl() -> Duration {
+    Duration::from_secs(30 * 86_400)
 }
 
 fn default_max_failed_attempts() -> u32 {
@@ -374,10 +476,37 @@ impl Settings {
             ("tokens.refresh_token_ttl", self.tokens.refresh_token_ttl),
             ("tokens.code_ttl", self.tokens.code_ttl),
             ("login.transaction_ttl", self.login.transaction_ttl),
+            ("login.consent_ttl", self.login.consent_ttl),
+            ("tokens.max_grant_lifetime", self.tokens.max_grant_lifetime),
+            ("server.purge_interval", self.server.purge_interval),
+            (
+                "registration.unused_client_ttl",
+                self.registration.unused_client_ttl,
+            ),
         ] {
             if d.as_secs() == 0 {
                 bail!("{name} must be at least one second");
             }
+        }
+        if self.tokens.max_grant_lifetime < self.tokens.access_token_ttl {
+            bail!("tokens.max_grant_lifetime must be at least tokens.access_token_ttl");
+        }
+        let r = &self.registration;
+        if r.max_redirect_uris == 0 || r.max_redirect_uris > 100 {
+            bail!("registration.max_redirect_uris must be between 1 and 100");
+        }
+        if !(64..=8192).contains(&r.max_redirect_uri_length) {
+            bail!("registration.max_redirect_uri_length must be between 64 and 8192");
+        }
+        if !(1024..=1_048_576).contains(&r.max_request_bytes) {
+            bail!("registration.max_request_bytes must be between 1024 and 1048576");
+        }
+        r.initial_access_token()?;
+        if !r.open && r.initial_access_token()?.is_none() {
+            tracing::warn!(
+                "registration.open = false and no initial access token: only administrators can \
+                 create clients (mcp-oauth clients add)"
+            );
         }
         if self.tokens.code_ttl > Duration::from_secs(600) {
             bail!("tokens.code_ttl must not exceed 10 minutes (OAuth 2.1 §4.1.2)");
@@ -552,6 +681,81 @@ mod tests {
                 let _ = std::fs::remove_file(&self.0);
             }
         }
+    }
+
+    #[test]
+    fn secure_default_settings_reject_bad_values() {
+        let s = Settings::load_with_env(None, env(&[])).unwrap();
+        assert!(s.registration.open, "open registration stays on by default");
+        assert_eq!(
+            s.registration.unused_client_ttl,
+            Duration::from_secs(86_400)
+        );
+        assert_eq!(
+            s.tokens.max_grant_lifetime,
+            Duration::from_secs(90 * 86_400)
+        );
+        assert!(s.registration.initial_access_token().unwrap().is_none());
+        for (key, value, named) in [
+            (
+                "MCP_OAUTH__REGISTRATION__INITIAL_ACCESS_TOKEN",
+                "short",
+                "initial_access_token",
+            ),
+            (
+                "MCP_OAUTH__REGISTRATION__MAX_REDIRECT_URIS",
+                "0",
+                "max_redirect_uris",
+            ),
+            (
+                "MCP_OAUTH__REGISTRATION__MAX_REDIRECT_URI_LENGTH",
+                "10",
+                "max_redirect_uri_length",
+            ),
+            (
+                "MCP_OAUTH__REGISTRATION__MAX_REQUEST_BYTES",
+                "100",
+                "max_request_bytes",
+            ),
+            (
+                "MCP_OAUTH__REGISTRATION__UNUSED_CLIENT_TTL",
+                "0s",
+                "unused_client_ttl",
+            ),
+            (
+                "MCP_OAUTH__TOKENS__MAX_GRANT_LIFETIME",
+                "1s",
+                "max_grant_lifetime",
+            ),
+            ("MCP_OAUTH__LOGIN__CONSENT_TTL", "0s", "consent_ttl"),
+            ("MCP_OAUTH__SERVER__PURGE_INTERVAL", "0s", "purge_interval"),
+        ] {
+            let err = Settings::load_with_env(None, env(&[(key, value)]))
+                .err()
+                .unwrap_or_else(|| panic!("{key}={value} must be refused"));
+            assert!(err.to_string().contains(named), "{key}: {err}");
+        }
+        let both = write(
+            "[registration]\ninitial_access_token = \"0123456789abcdef0123456789abcdef\"\ninitial_access_token_file = \"/nonexistent\"\n",
+        );
+        assert!(
+            Settings::load(Some(&both.0)).is_err(),
+            "token and file both set"
+        );
+        let token_file = write("0123456789abcdef0123456789abcdef\n");
+        let from_file = write(&format!(
+            "[registration]\ninitial_access_token_file = \"{}\"\n",
+            token_file.0.display()
+        ));
+        let s = Settings::load(Some(&from_file.0)).unwrap();
+        assert_eq!(
+            s.registration.initial_access_token().unwrap().as_deref(),
+            Some("0123456789abcdef0123456789abcdef")
+        );
+        assert!(
+            !format!("{:?}", s.registration).contains("0123456789abcdef"),
+            "never printed"
+        );
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub enum ErrorCode {
     AccessDenied,
     InvalidRedirectUri,
     InvalidClientMetadata,
+    /// RFC 6750 §3.1: a bad initial access token at `/register` (RFC 7591 §3).
+    InvalidToken,
     UnsupportedTokenType,
     NotFound,
     ServerError,
@@ -92,6 +94,11 @@ const TABLE: &[(ErrorCode, &str, StatusCode)] = &[
         "invalid_client_metadata",
         StatusCode::BAD_REQUEST,
     ),
+    (
+        ErrorCode::InvalidToken,
+        "invalid_token",
+        StatusCode::UNAUTHORIZED,
+    ),
     // RFC 7009 §2.2.1.
     (
         ErrorCode::UnsupportedTokenType,
@@ -150,8 +157,11 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        let www_authenticate = (code == ErrorCode::InvalidClient)
-            .then_some(r#"Basic realm="mcp-oauth", charset="UTF-8""#);
+        let www_authenticate = match code {
+            ErrorCode::InvalidClient => Some(r#"Basic realm="mcp-oauth", charset="UTF-8""#),
+            ErrorCode::InvalidToken => Some(r#"Bearer error="invalid_token""#),
+            _ => None,
+        };
         Self {
             code,
             description: description.into(),
@@ -244,6 +254,14 @@ pub enum AuthorizeError {
         state: Option<String>,
         error: OAuthError,
     },
+    /// The same error for a client no user has approved and no administrator created: shown on a
+    /// page that names the redirect host and links to it, never redirected automatically (RFC 9700
+    /// §4.11.2, OAuth 2.1 §7.12.2: not an open redirector).
+    Held {
+        redirect_uri: String,
+        state: Option<String>,
+        error: OAuthError,
+    },
 }
 
 impl AuthorizeError {
@@ -276,6 +294,7 @@ mod tests {
         ErrorCode::AccessDenied,
         ErrorCode::InvalidRedirectUri,
         ErrorCode::InvalidClientMetadata,
+        ErrorCode::InvalidToken,
         ErrorCode::UnsupportedTokenType,
         ErrorCode::NotFound,
         ErrorCode::ServerError,

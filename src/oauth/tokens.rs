@@ -44,6 +44,9 @@ pub struct Grant<'a> {
     pub access_ttl: i64,
     /// `Some(ttl)` to issue a refresh token.
     pub refresh_ttl: Option<i64>,
+    /// The absolute end of the grant (`[tokens] max_grant_lifetime` after approval): a refresh
+    /// token never outlives it.
+    pub grant_expires_at: UnixTime,
 }
 
 /// A minted token pair, with the records to store.
@@ -93,7 +96,8 @@ pub fn mint(state: &AppState, grant: &Grant<'_>, now: UnixTime) -> Result<Issued
                 scopes: grant.refresh_scopes.to_vec(),
                 resource: grant.resource.to_string(),
                 issued_at: now,
-                expires_at: now + ttl,
+                expires_at: (now + ttl).min(grant.grant_expires_at),
+                grant_expires_at: grant.grant_expires_at,
                 state: RefreshTokenState::Active,
             };
             (Some(token), Some(record))

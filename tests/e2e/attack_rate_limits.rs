@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use crate::support::{REDIRECT, TestServer, http, location, start, start_with};
 
-/// Sends up to `n` requests built by `send`, 32 at a time (so a slow, busy machine still sends
-/// faster than any bucket refills); returns one refused with 429.
+/// Sends up to `n` requests built by `send` (one pooled client, 32 at a time, so a slow, busy
+/// machine still sends faster than any bucket refills); returns one refused with 429.
 async fn flood<F, Fut>(what: &str, n: usize, send: F) -> reqwest::Response
 where
     F: Fn(usize) -> Fut,
@@ -70,9 +70,9 @@ async fn assert_json_slow_down(r: reqwest::Response) {
 #[tokio::test]
 async fn attack_register_flood_from_one_address_is_slowed_down() {
     let s = start().await;
+    let c = http();
     let refused = flood("registrations", 200, |_| {
-        http()
-            .post(s.url("/register"))
+        c.post(s.url("/register"))
             .json(&public_client_body())
             .send()
     })
@@ -83,9 +83,9 @@ async fn attack_register_flood_from_one_address_is_slowed_down() {
 #[tokio::test]
 async fn attack_token_flood_from_one_address_is_slowed_down() {
     let s = start().await;
+    let c = http();
     let refused = flood("token requests", 1000, |_| {
-        http()
-            .post(s.url("/token"))
+        c.post(s.url("/token"))
             .form(&[
                 ("grant_type", "authorization_code"),
                 ("code", "guess"),
@@ -100,8 +100,9 @@ async fn attack_token_flood_from_one_address_is_slowed_down() {
 #[tokio::test]
 async fn attack_login_page_flood_gets_an_html_429() {
     let s = start().await;
+    let c = http();
     let refused = flood("login page requests", 500, |_| {
-        http().get(s.url("/login?tx=guessed-transaction")).send()
+        c.get(s.url("/login?tx=guessed-transaction")).send()
     })
     .await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -127,8 +128,9 @@ async fn attack_authorize_flood_from_one_address_is_slowed_down() {
     // An unknown client: every request is answered with an error page, no login is started, so
     // only the request rate can stop it.
     let params = s.auth_params("nobody");
+    let c = http();
     let refused = flood("authorization requests", 500, |_| {
-        http().get(s.url("/authorize")).query(&params).send()
+        c.get(s.url("/authorize")).query(&params).send()
     })
     .await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -145,12 +147,12 @@ async fn attack_authorize_flood_from_one_address_is_slowed_down() {
 #[tokio::test]
 async fn attack_forged_x_forwarded_for_does_not_reset_the_limit() {
     let s = start().await;
+    let c = http();
     let refused = flood(
         "registrations with a forged X-Forwarded-For each",
         200,
         |i| {
-            http()
-                .post(s.url("/register"))
+            c.post(s.url("/register"))
                 .header("x-forwarded-for", format!("198.51.100.{}", i % 250))
                 .json(&public_client_body())
                 .send()

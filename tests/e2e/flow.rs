@@ -4,7 +4,7 @@
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::*;
 
@@ -199,7 +199,11 @@ async fn refresh_can_narrow_but_not_widen_scope() {
 #[tokio::test]
 async fn client_credentials_for_confidential_clients_only() {
     let server = start().await;
-    let (id, secret) = server.register_confidential(&["client_credentials"]).await;
+    let (id, secret) = admin_client(
+        &server,
+        json!({"grant_types": ["client_credentials"], "scope": "mcp:tools"}),
+    )
+    .await;
     let r = http()
         .post(server.url("/token"))
         .basic_auth(&id, Some(&secret))
@@ -325,7 +329,8 @@ async fn metadata_documents_advertise_what_mcp_clients_need() {
 #[tokio::test]
 async fn no_secret_reaches_the_log() {
     let server = start().await;
-    let (conf_id, conf_secret) = server.register_confidential(&["client_credentials"]).await;
+    let (conf_id, conf_secret) =
+        admin_client(&server, json!({"grant_types": ["client_credentials"]})).await;
     let cc: Value = http()
         .post(server.url("/token"))
         .basic_auth(&conf_id, Some(&conf_secret))

@@ -43,9 +43,10 @@ macro_rules! embed {
 }
 
 /// SQLite migrations, oldest first.
-pub const SQLITE: &[Migration] = embed!("sqlite": 1 "0001" "initial");
+pub const SQLITE: &[Migration] = embed!("sqlite": 1 "0001" "initial", 2 "0002" "secure_defaults");
 /// Postgres migrations, oldest first.
-pub const POSTGRES: &[Migration] = embed!("postgres": 1 "0001" "initial");
+pub const POSTGRES: &[Migration] =
+    embed!("postgres": 1 "0001" "initial", 2 "0002" "secure_defaults");
 
 /// Creates the bookkeeping table.
 pub const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS mcp_oauth_migrations (\
@@ -200,7 +201,8 @@ mod tests {
         let applied = vec![(1, "initial".to_string(), SQLITE[0].checksum())];
         let s = status(SQLITE, &applied);
         assert_eq!(s.applied.len(), 1);
-        assert!(s.pending.is_empty() && s.unknown.is_empty());
+        assert_eq!(s.pending.len(), SQLITE.len() - 1);
+        assert!(s.unknown.is_empty());
         let s = status(SQLITE, &[]);
         assert_eq!(s.pending.len(), SQLITE.len());
         let s = status(
