@@ -2,6 +2,7 @@
 //! starts its own server on an ephemeral port with its own in-memory storage).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod attack_sign_in;
 mod authorize_errors;
 mod cli;
 mod concurrency;
