@@ -4,6 +4,8 @@
 //! atomic. Nothing survives a restart; use it for tests, demos and single-process development.
 //! It is written against the public provider API only, exactly like an outside plugin.
 
+mod throttle;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -29,6 +31,7 @@ struct State {
     transactions: HashMap<SecretHash, LoginTransaction>,
     consents: HashMap<(String, String), ConsentRecord>,
     users: HashMap<String, UserRecord>,
+    throttle: throttle::ThrottleState,
 }
 
 /// The in-memory backend. Cloning shares the same data.
