@@ -97,9 +97,13 @@ pub async fn run(
         shutdown.await;
         cancel.cancel();
     };
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // The peer address reaches handlers as `ConnectInfo` (see `oauth::client_address`).
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     purger.abort();
     result
 }

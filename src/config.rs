@@ -65,6 +65,9 @@ impl Default for DemoMcpSettings {
 pub struct ServerSettings {
     pub bind: String,
     pub issuer: String,
+    /// Proxies (IPs or CIDR networks) whose `X-Forwarded-For` names the client address.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Clone, Deserialize)]
@@ -255,6 +258,8 @@ impl Settings {
             )
         })?;
         self.issuer_url()?;
+        crate::oauth::client_address::TrustedProxies::parse(&self.server.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("server.trusted_proxies: {e}"))?;
         self.resources()?;
         let path = &self.demo_mcp.path;
         if !path.starts_with('/')
@@ -520,6 +525,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("hash-password"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_must_be_addresses_or_networks() {
+        let f = write("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n");
+        let s = Settings::load_with_env(Some(&f.0), env(&[])).unwrap();
+        assert_eq!(s.server.trusted_proxies.len(), 2);
+        let f = write("[server]\ntrusted_proxies = [\"proxy.internal\"]\n");
+        let err = Settings::load_with_env(Some(&f.0), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.trusted_proxies"), "{err}");
+        assert!(err.contains("proxy.internal"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use mcp_oauth_provider::{OAuthServerProvider, TokenLifetimes, UnixTime};
 
 use crate::config::Settings;
+use crate::oauth::client_address::TrustedProxies;
 use crate::oauth::key_encryption::KeyEncryptionKey;
 use crate::oauth::keys::KeyManager;
 use crate::oauth::login_throttle::LoginThrottle;
@@ -38,6 +39,8 @@ pub struct Inner {
     pub secure_cookies: bool,
     /// The demo MCP server mounted on this origin (`[demo_mcp]`), if any.
     pub demo_mcp: Option<DemoMount>,
+    /// Whose `X-Forwarded-For` is believed (`[server] trusted_proxies`).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Deref for AppState {
@@ -63,8 +66,11 @@ impl AppState {
         keys.init(provider.keys(), now()).await?;
         let t = &settings.tokens;
         let demo_mcp = DemoMount::from_settings(settings)?;
+        let trusted_proxies = TrustedProxies::parse(&settings.server.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("server.trusted_proxies: {e}"))?;
         Ok(Self(Arc::new(Inner {
             demo_mcp,
+            trusted_proxies,
             provider,
             secure_cookies: issuer.starts_with("https://"),
             issuer,

@@ -6,10 +6,12 @@
 //!
 //! Shared rules: [`pkce`] (RFC 7636), [`redirect_uri`] (RFC 8252 §7.3), [`resources`] (RFC 8707 +
 //! scopes), [`client_auth`] (RFC 6749 §2.3), [`tokens`] (RFC 9068 JWTs), [`keys`], [`secrets`],
-//! [`params`] (RFC 6749 §3.1 parameter rules), [`pages`] (HTML), [`browser_binding`] (login CSRF), [`login_throttle`] (password guessing).
+//! [`params`] (RFC 6749 §3.1 parameter rules), [`pages`] (HTML), [`browser_binding`] (login CSRF), [`login_throttle`] (password guessing),
+//! [`client_address`] (the client's IP, `X-Forwarded-For` from trusted proxies only).
 
 pub mod authorize;
 pub mod browser_binding;
+pub mod client_address;
 pub mod client_auth;
 pub mod introspect;
 pub mod jwks;

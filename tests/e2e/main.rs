@@ -2,7 +2,9 @@
 //! starts its own server on an ephemeral port with its own in-memory storage).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod attack_rate_limits;
 mod attack_sign_in;
+mod attack_slow_clients;
 mod authorize_errors;
 mod cli;
 mod concurrency;
