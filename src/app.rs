@@ -136,5 +136,8 @@ async fn purge_loop(state: AppState) {
         if let Err(e) = state.provider.interactions().purge_expired(t).await {
             tracing::warn!(error = %e, "purging expired login transactions failed");
         }
+        if let Err(e) = state.provider.throttle().purge_expired(t).await {
+            tracing::warn!(error = %e, "purging expired sign-in throttle counters failed");
+        }
     }
 }

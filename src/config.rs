@@ -170,19 +170,84 @@ pub struct LoginSettings {
     pub transaction_ttl: Duration,
     pub allow_remember_consent: bool,
     pub password_hash_concurrency: usize,
-    /// Failed sign-ins for one username before it is locked for `lockout` (0 = never).
+    /// Failed sign-ins for one username from one address before that address is refused for it.
     #[serde(default = "default_max_failed_attempts")]
     pub max_failed_attempts: u32,
-    #[serde(default = "default_lockout", deserialize_with = "duration")]
-    pub lockout: Duration,
+    /// A counter with no failure for this long starts again. `lockout`, its name before the
+    /// throttle counted per address, is still read.
+    #[serde(
+        default = "default_failure_window",
+        alias = "lockout",
+        deserialize_with = "duration"
+    )]
+    pub failure_window: Duration,
+    /// Failures of one username from any address before its back-off starts.
+    #[serde(default = "default_backoff_after")]
+    pub backoff_after: u32,
+    /// The longest back-off (it doubles from one second).
+    #[serde(default = "default_backoff_max", deserialize_with = "duration")]
+    pub backoff_max: Duration,
+    /// How long an address that signed in as a user is spared that user's back-off (0 = never).
+    #[serde(default = "default_known_address_ttl", deserialize_with = "duration")]
+    pub known_address_ttl: Duration,
+    /// Sign-ins one client address may have in flight at once (per server process).
+    #[serde(default = "default_max_concurrent_per_address")]
+    pub max_concurrent_per_address: usize,
 }
 
 fn default_max_failed_attempts() -> u32 {
     5
 }
 
-fn default_lockout() -> Duration {
-    Duration::from_secs(300)
+fn default_failure_window() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+fn default_backoff_after() -> u32 {
+    10
+}
+
+fn default_backoff_max() -> Duration {
+    Duration::from_secs(5 * 60)
+}
+
+fn default_known_address_ttl() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
+}
+
+fn default_max_concurrent_per_address() -> usize {
+    2
+}
+
+impl LoginSettings {
+    /// The throttle's bounds (`config check` reports the first one broken).
+    fn validate(&self) -> anyhow::Result<()> {
+        if !(1..=1000).contains(&self.max_failed_attempts) {
+            bail!(
+                "login.max_failed_attempts must be between 1 and 1000 (the sign-in throttle can \
+                 no longer be switched off; it counts per username and address, with \
+                 login.failure_window, login.backoff_after, login.backoff_max and \
+                 login.known_address_ttl)"
+            );
+        }
+        if !(1..=10_000).contains(&self.backoff_after) {
+            bail!("login.backoff_after must be between 1 and 10000");
+        }
+        let (min, day) = (Duration::from_secs(1), Duration::from_secs(24 * 3600));
+        if self.failure_window < min || self.failure_window > 7 * day {
+            bail!("login.failure_window (formerly login.lockout) must be between 1s and 7d");
+        }
+        if self.backoff_max < min || self.backoff_max > Duration::from_secs(3600) {
+            bail!("login.backoff_max must be between 1s and 1h");
+        }
+        if self.known_address_ttl > 400 * day {
+            bail!("login.known_address_ttl must be at most 400d (0 turns known addresses off)");
+        }
+        if !(1..=64).contains(&self.max_concurrent_per_address) {
+            bail!("login.max_concurrent_per_address must be between 1 and 64");
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -288,6 +353,7 @@ impl Settings {
                 bail!("{name} must be at least one second");
             }
         }
+        self.login.validate()?;
         if self.tokens.code_ttl > Duration::from_secs(600) {
             bail!("tokens.code_ttl must not exceed 10 minutes (OAuth 2.1 §4.1.2)");
         }
