@@ -86,13 +86,13 @@ fn count(outcomes: &[Outcome], what: Outcome) -> usize {
 async fn concurrent_wrong_passwords(
     ep: &Endpoint,
     client_id: &str,
-    addr: IpAddr,
+    addrs: &[IpAddr],
     user: &str,
     n: usize,
 ) -> Vec<Outcome> {
     let mut pages = Vec::new();
-    for _ in 0..n {
-        pages.push(LoginPage::open(ep, client_id, addr).await);
+    for i in 0..n {
+        pages.push(LoginPage::open(ep, client_id, addrs[i % addrs.len()]).await);
     }
     let mut tasks = Vec::new();
     for (i, page) in pages.into_iter().enumerate() {
@@ -119,15 +119,17 @@ async fn concurrent_wrong_passwords_never_exceed_the_limit() {
         env: vec![
             ("MCP_OAUTH__LOGIN__MAX_FAILED_ATTEMPTS", "5".into()),
             ("MCP_OAUTH__LOGIN__PASSWORD_HASH_CONCURRENCY", "4".into()),
+            // Not the per-address bound on sign-ins in flight: the throttle alone is under test.
+            ("MCP_OAUTH__LOGIN__MAX_CONCURRENT_PER_ADDRESS", "64".into()),
         ],
         ..Default::default()
     })
     .await;
     let client_id = server.register_public().await;
-    let outcomes = concurrent_wrong_passwords(&server, &client_id, loopback(1), USER, 8).await;
+    let outcomes = concurrent_wrong_passwords(&server, &client_id, &[loopback(1)], USER, 8).await;
     let checked = count(&outcomes, Outcome::Checked);
     assert!(
-        checked <= 5,
+        (1..=5).contains(&checked),
         "8 simultaneous wrong passwords against a limit of 5: {checked} were checked ({outcomes:?})"
     );
     assert_eq!(
@@ -135,6 +137,29 @@ async fn concurrent_wrong_passwords_never_exceed_the_limit() {
         8,
         "every attempt is either checked or refused: {outcomes:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_guesses_from_many_addresses_never_exceed_the_username_limit() {
+    let server = start_with(Options {
+        env: vec![
+            ("MCP_OAUTH__LOGIN__BACKOFF_AFTER", "5".into()),
+            ("MCP_OAUTH__LOGIN__PASSWORD_HASH_CONCURRENCY", "4".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let client_id = server.register_public().await;
+    let addrs: Vec<IpAddr> = (10..18).map(loopback).collect();
+    let outcomes = concurrent_wrong_passwords(&server, &client_id, &addrs, USER, 8).await;
+    let checked = count(&outcomes, Outcome::Checked);
+    // Checks run one at a time; attempts that wait too long for the one in flight are refused.
+    assert!(
+        (1..=5).contains(&checked),
+        "8 simultaneous guesses from 8 addresses, 5 before the username's back-off: \
+         {checked} were checked ({outcomes:?})"
+    );
+    assert_eq!(checked + count(&outcomes, Outcome::Refused), 8, "{outcomes:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -249,10 +274,14 @@ async fn two_servers_on_one_postgres_share_the_limit() {
     pg_migrate(&url, &schema).await;
     let storage = format!("kind = \"postgres\"\nurl = \"{url}\"\nsearch_path = \"{schema}\"");
     let env = || {
-        vec![(
-            "MCP_OAUTH__KEYS__ENCRYPTION_KEY",
-            "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=".to_string(),
-        )]
+        vec![
+            (
+                "MCP_OAUTH__KEYS__ENCRYPTION_KEY",
+                "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=".to_string(),
+            ),
+            // Not the per-address bound on sign-ins in flight: the shared throttle is under test.
+            ("MCP_OAUTH__LOGIN__MAX_CONCURRENT_PER_ADDRESS", "64".to_string()),
+        ]
     };
     let a = start_with(Options {
         storage: Some(storage.clone()),
@@ -374,10 +403,16 @@ async fn ldap_concurrent_guesses_never_exceed_the_limit() {
         return;
     };
     let password_file = crate::ldap::PasswordFile::new();
-    let server =
-        crate::ldap::start_ldap_server(crate::ldap::ldap_users_toml(&url, &password_file)).await;
+    let server = start_with(Options {
+        users_toml: Some(crate::ldap::ldap_users_toml(&url, &password_file)),
+        sqlite_temp: true,
+        // Not the per-address bound on sign-ins in flight: the throttle alone is under test.
+        env: vec![("MCP_OAUTH__LOGIN__MAX_CONCURRENT_PER_ADDRESS", "64".into())],
+        ..Default::default()
+    })
+    .await;
     let client_id = server.register_public().await;
-    let outcomes = concurrent_wrong_passwords(&server, &client_id, loopback(1), "alice", 40).await;
+    let outcomes = concurrent_wrong_passwords(&server, &client_id, &[loopback(1)], "alice", 40).await;
     let checked = count(&outcomes, Outcome::Checked);
     assert!(
         checked <= 5,
