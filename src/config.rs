@@ -235,7 +235,7 @@ impl LoginSettings {
         }
         let (min, day) = (Duration::from_secs(1), Duration::from_secs(24 * 3600));
         if self.failure_window < min || self.failure_window > 7 * day {
-            bail!("login.failure_window (formerly login.lockout) must be between 1s and 7d");
+            bail!("login.failure_window (or its old name login.lockout) must be between 1s and 7d");
         }
         if self.backoff_max < min || self.backoff_max > Duration::from_secs(3600) {
             bail!("login.backoff_max must be between 1s and 1h");
@@ -604,6 +604,54 @@ mod tests {
             .to_string();
         assert!(err.contains("server.trusted_proxies"), "{err}");
         assert!(err.contains("proxy.internal"), "{err}");
+    }
+
+    #[test]
+    fn sign_in_throttle_settings() {
+        let s = Settings::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(s.login.max_failed_attempts, 5);
+        assert_eq!(s.login.failure_window, Duration::from_secs(900));
+        assert_eq!(s.login.backoff_after, 10);
+        assert_eq!(s.login.backoff_max, Duration::from_secs(300));
+        assert_eq!(s.login.known_address_ttl, Duration::from_secs(30 * 86400));
+        assert_eq!(s.login.max_concurrent_per_address, 2);
+        // A config written for the old throttle still loads: `lockout` is the failure window.
+        let f = write("[login]\nmax_failed_attempts = 3\nlockout = \"2m\"\n");
+        let s = Settings::load_with_env(Some(&f.0), env(&[])).unwrap();
+        assert_eq!(s.login.failure_window, Duration::from_secs(120));
+        // … except that it can no longer switch the throttle off; the error names the new keys.
+        let f = write("[login]\nmax_failed_attempts = 0\n");
+        let err = Settings::load_with_env(Some(&f.0), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("login.backoff_max"), "{err}");
+        for (key, bad) in [
+            ("MCP_OAUTH__LOGIN__MAX_FAILED_ATTEMPTS", "1001"),
+            ("MCP_OAUTH__LOGIN__BACKOFF_AFTER", "0"),
+            ("MCP_OAUTH__LOGIN__FAILURE_WINDOW", "0s"),
+            ("MCP_OAUTH__LOGIN__FAILURE_WINDOW", "8d"),
+            ("MCP_OAUTH__LOGIN__BACKOFF_MAX", "0s"),
+            ("MCP_OAUTH__LOGIN__BACKOFF_MAX", "2h"),
+            ("MCP_OAUTH__LOGIN__KNOWN_ADDRESS_TTL", "401d"),
+            ("MCP_OAUTH__LOGIN__MAX_CONCURRENT_PER_ADDRESS", "0"),
+            ("MCP_OAUTH__LOGIN__MAX_CONCURRENT_PER_ADDRESS", "65"),
+        ] {
+            let err = Settings::load_with_env(None, env(&[(key, bad)]))
+                .unwrap_err()
+                .to_string();
+            let name = key.trim_start_matches("MCP_OAUTH__LOGIN__").to_lowercase();
+            assert!(err.contains(&format!("login.{name}")), "{key}={bad}: {err}");
+        }
+        let ok = Settings::load_with_env(
+            None,
+            env(&[
+                ("MCP_OAUTH__LOGIN__KNOWN_ADDRESS_TTL", "0s"),
+                ("MCP_OAUTH__LOGIN__FAILURE_WINDOW", "7d"),
+                ("MCP_OAUTH__LOGIN__BACKOFF_MAX", "1h"),
+                ("MCP_OAUTH__LOGIN__MAX_FAILED_ATTEMPTS", "1000"),
+            ]),
+        );
+        assert!(ok.is_ok(), "the bounds themselves are allowed: {ok:?}");
     }
 
     #[test]

@@ -1277,6 +1277,38 @@ pub async fn throttle_backoff_spares_known_addresses(storage: Storage) {
     );
 }
 
+/// A failure is dated when its check ended: a slow check does not shorten the wait after it.
+pub async fn throttle_dates_a_failure_when_its_check_ends(storage: Storage) {
+    let policy = ThrottlePolicy {
+        max_failures_per_address: 1,
+        ..throttle_policy()
+    };
+    let user = unique("user");
+    let t = now();
+    let a = attempt(&user, "192.0.2.3", t);
+    assert_eq!(
+        storage.throttle.begin_attempt(&a, &policy).await.unwrap(),
+        ThrottleDecision::Admitted
+    );
+    let ended = attempt(&user, "192.0.2.3", t + 20);
+    storage
+        .throttle
+        .end_attempt(&ended, false, &policy)
+        .await
+        .unwrap();
+    assert_eq!(
+        storage
+            .throttle
+            .begin_attempt(&attempt(&user, "192.0.2.3", t + 20), &policy)
+            .await
+            .unwrap(),
+        ThrottleDecision::Refused {
+            retry_after: policy.failure_window
+        },
+        "the window runs from the end of the failed check"
+    );
+}
+
 /// `purge_expired` removes counters that no longer matter, and only those.
 pub async fn throttle_purge_removes_only_expired(storage: Storage) {
     let policy = throttle_policy();
@@ -1335,6 +1367,7 @@ macro_rules! storage_conformance_tests {
             throttle_admits_one_check_at_a_time,
             throttle_concurrent_takes_admit_exactly_the_limit,
             throttle_backoff_spares_known_addresses,
+            throttle_dates_a_failure_when_its_check_ends,
             throttle_purge_removes_only_expired,
         );
     };
@@ -1368,6 +1401,7 @@ macro_rules! storage_conformance_tests {
             throttle_admits_one_check_at_a_time,
             throttle_concurrent_takes_admit_exactly_the_limit,
             throttle_backoff_spares_known_addresses,
+            throttle_dates_a_failure_when_its_check_ends,
             throttle_purge_removes_only_expired,
         );
     };

@@ -146,6 +146,19 @@ impl ThrottlePolicy {
         (ThrottleDecision::Admitted, user, pair)
     }
 
+    /// A failed check ended at `now`: the counter's last failure is dated then, its lease released.
+    pub fn failed_at(&self, c: ThrottleCounter, now: UnixTime) -> ThrottleCounter {
+        ThrottleCounter {
+            failures: c.failures,
+            last_failure: if c.failures > 0 {
+                c.last_failure.max(now)
+            } else {
+                c.last_failure
+            },
+            busy_until: 0,
+        }
+    }
+
     /// When a stored counter may be deleted: nothing in it matters any more after this.
     pub fn expires_at(&self, c: &ThrottleCounter) -> UnixTime {
         c.last_failure
@@ -163,7 +176,9 @@ impl ThrottlePolicy {
 ///   `username_key`, each sees the state the previous one stored. Two calls MUST NOT both be
 ///   `Admitted` while the first one's lease is held, and the number admitted MUST never exceed
 ///   what `decide` allows when the calls are run one by one.
-/// - `end_attempt` MUST release the username's lease (only). On `succeeded` it MUST also clear the
+/// - `end_attempt` MUST release the username's lease. On failure it MUST move the `last_failure` of
+///   both counters to `now` (the failure, counted at admission, is dated when the check ended, so a
+///   slow check does not shorten the wait after it). On `succeeded` it MUST instead clear the
 ///   username and pair counters and mark the address known until `now + known_address_ttl` (no
 ///   mark when that is 0). It MUST be idempotent.
 /// - `purge_expired` MUST remove only counters and marks that no longer affect any decision at

@@ -63,9 +63,15 @@ impl SignInThrottleStore for MemoryStore {
                 t.known
                     .insert(pair_key, a.now.saturating_add(policy.known_address_ttl));
             }
-        } else if let Some((user, expires)) = t.users.get_mut(&a.username_key) {
-            user.busy_until = 0;
-            *expires = policy.expires_at(user);
+        } else {
+            if let Some((user, expires)) = t.users.get_mut(&a.username_key) {
+                *user = policy.failed_at(*user, a.now);
+                *expires = policy.expires_at(user);
+            }
+            if let Some((pair, expires)) = t.pairs.get_mut(&pair_key) {
+                *pair = policy.failed_at(*pair, a.now);
+                *expires = policy.expires_at(pair);
+            }
         }
         Ok(())
     }

@@ -155,8 +155,13 @@ macro_rules! sql_throttle {
                     let pair = Row { counter: ThrottleCounter::default(), known_until };
                     write(&mut tx, &a.username_key, &a.address_key, pair, policy).await?;
                 } else {
-                    user.counter.busy_until = 0;
+                    user.counter = policy.failed_at(user.counter, a.now);
                     write(&mut tx, &a.username_key, USER_ROW, user, policy).await?;
+                    let mut pair = read(&mut tx, &a.username_key, &a.address_key).await?;
+                    if pair.counter.failures > 0 {
+                        pair.counter = policy.failed_at(pair.counter, a.now);
+                        write(&mut tx, &a.username_key, &a.address_key, pair, policy).await?;
+                    }
                 }
                 tx.commit().await.map_err(|e| map_err("commit", e))?;
                 Ok(())
