@@ -231,7 +231,8 @@ fn render_consent(
 /// A 429 page with `Retry-After` (RFC 9110 §10.2.3) in whole seconds.
 fn too_many(mut page: Response, retry_after: i64) -> Response {
     if let Ok(v) = axum::http::HeaderValue::from_str(&retry_after.max(1).to_string()) {
-        page.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        page.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, v);
     }
     page
 }
@@ -261,11 +262,7 @@ pub async fn login_post(
     }
 }
 
-async fn login(
-    state: &AppState,
-    client: IpAddr,
-    req: Request,
-) -> Result<Response, AuthorizeError> {
+async fn login(state: &AppState, client: IpAddr, req: Request) -> Result<Response, AuthorizeError> {
     let (headers, params) = read_form(req).await?;
     let l = load(
         state,

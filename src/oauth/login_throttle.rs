@@ -30,9 +30,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mcp_oauth_provider::{
-    ProviderResult, SignInAttempt, ThrottleDecision, ThrottlePolicy,
-};
+use mcp_oauth_provider::{ProviderResult, SignInAttempt, ThrottleDecision, ThrottlePolicy};
 use sha2::{Digest, Sha256};
 
 use crate::config::LoginSettings;

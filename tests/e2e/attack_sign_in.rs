@@ -74,7 +74,11 @@ impl LoginPage {
     }
 
     async fn attempt(&self, ep: &Endpoint, user: &str, pw: &str) -> Outcome {
-        outcome(ep.post_login(&self.browser, &self.tx, &self.csrf, user, pw).await).await
+        outcome(
+            ep.post_login(&self.browser, &self.tx, &self.csrf, user, pw)
+                .await,
+        )
+        .await
     }
 }
 
@@ -159,7 +163,11 @@ async fn concurrent_guesses_from_many_addresses_never_exceed_the_username_limit(
         "8 simultaneous guesses from 8 addresses, 5 before the username's back-off: \
          {checked} were checked ({outcomes:?})"
     );
-    assert_eq!(checked + count(&outcomes, Outcome::Refused), 8, "{outcomes:?}");
+    assert_eq!(
+        checked + count(&outcomes, Outcome::Refused),
+        8,
+        "{outcomes:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -200,7 +208,10 @@ async fn a_stranger_cannot_lock_a_user_out_of_an_address_they_signed_in_from() {
     let client_id = server.register_public().await;
     // Alice signs in from her usual address.
     let home = LoginPage::open(&server, &client_id, loopback(1)).await;
-    assert_eq!(home.attempt(&server, USER, PASSWORD).await, Outcome::SignedIn);
+    assert_eq!(
+        home.attempt(&server, USER, PASSWORD).await,
+        Outcome::SignedIn
+    );
     // A stranger at two other addresses guesses until refused everywhere.
     for addr in [loopback(2), loopback(4)] {
         let page = LoginPage::open(&server, &client_id, addr).await;
@@ -244,7 +255,10 @@ async fn a_stranger_only_delays_a_new_address_by_the_capped_back_off() {
         }
     }
     // More guesses now meet the back-off, whatever the address.
-    assert_eq!(fresh.attempt(&server, USER, "guess").await, Outcome::Refused);
+    assert_eq!(
+        fresh.attempt(&server, USER, "guess").await,
+        Outcome::Refused
+    );
     // Alice at a new address waits at most backoff_max, then signs in.
     let started = Instant::now();
     loop {
@@ -281,7 +295,10 @@ async fn two_servers_on_one_postgres_share_the_limit() {
                 "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=".to_string(),
             ),
             // Not the per-address bound on sign-ins in flight: the shared throttle is under test.
-            ("MCP_OAUTH__LOGIN__MAX_CONCURRENT_PER_ADDRESS", "64".to_string()),
+            (
+                "MCP_OAUTH__LOGIN__MAX_CONCURRENT_PER_ADDRESS",
+                "64".to_string(),
+            ),
         ]
     };
     let a = start_with(Options {
@@ -413,7 +430,8 @@ async fn ldap_concurrent_guesses_never_exceed_the_limit() {
     })
     .await;
     let client_id = server.register_public().await;
-    let outcomes = concurrent_wrong_passwords(&server, &client_id, &[loopback(1)], "alice", 40).await;
+    let outcomes =
+        concurrent_wrong_passwords(&server, &client_id, &[loopback(1)], "alice", 40).await;
     let checked = count(&outcomes, Outcome::Checked);
     assert!(
         checked <= 5,

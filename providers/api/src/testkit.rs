@@ -1136,7 +1136,11 @@ pub async fn throttle_admits_one_check_at_a_time(storage: Storage) {
     );
     let later = attempt(&user, "10.0.0.200", t + policy.in_flight_lease);
     assert_eq!(
-        storage.throttle.begin_attempt(&later, &policy).await.unwrap(),
+        storage
+            .throttle
+            .begin_attempt(&later, &policy)
+            .await
+            .unwrap(),
         ThrottleDecision::Admitted,
         "an expired lease (a crashed server) must not hold the username for ever"
     );
@@ -1148,7 +1152,10 @@ pub async fn throttle_admits_one_check_at_a_time(storage: Storage) {
     assert_eq!(
         storage
             .throttle
-            .begin_attempt(&attempt(&user, "10.0.0.201", t + policy.in_flight_lease), &policy)
+            .begin_attempt(
+                &attempt(&user, "10.0.0.201", t + policy.in_flight_lease),
+                &policy
+            )
             .await
             .unwrap(),
         ThrottleDecision::Admitted,
@@ -1232,7 +1239,11 @@ pub async fn throttle_backoff_spares_known_addresses(storage: Storage) {
     let t = now();
     let home = attempt(&user, "home", t);
     assert_eq!(
-        storage.throttle.begin_attempt(&home, &policy).await.unwrap(),
+        storage
+            .throttle
+            .begin_attempt(&home, &policy)
+            .await
+            .unwrap(),
         ThrottleDecision::Admitted
     );
     storage
@@ -1246,7 +1257,11 @@ pub async fn throttle_backoff_spares_known_addresses(storage: Storage) {
             storage.throttle.begin_attempt(&a, &policy).await.unwrap(),
             ThrottleDecision::Admitted
         );
-        storage.throttle.end_attempt(&a, false, &policy).await.unwrap();
+        storage
+            .throttle
+            .end_attempt(&a, false, &policy)
+            .await
+            .unwrap();
     }
     assert_eq!(
         storage
@@ -1316,14 +1331,22 @@ pub async fn throttle_purge_removes_only_expired(storage: Storage) {
     let t = now();
     let a = attempt(&old, "192.0.2.1", t - 10_000);
     storage.throttle.begin_attempt(&a, &policy).await.unwrap();
-    storage.throttle.end_attempt(&a, false, &policy).await.unwrap();
+    storage
+        .throttle
+        .end_attempt(&a, false, &policy)
+        .await
+        .unwrap();
     for _ in 0..5 {
         let b = attempt(&fresh, "192.0.2.1", t);
         assert_eq!(
             storage.throttle.begin_attempt(&b, &policy).await.unwrap(),
             ThrottleDecision::Admitted
         );
-        storage.throttle.end_attempt(&b, false, &policy).await.unwrap();
+        storage
+            .throttle
+            .end_attempt(&b, false, &policy)
+            .await
+            .unwrap();
     }
     assert!(storage.throttle.purge_expired(t).await.unwrap() >= 2);
     assert!(

@@ -127,7 +127,9 @@ impl ThrottlePolicy {
             );
         }
         if !known {
-            let wait_until = user.last_failure.saturating_add(self.backoff(user.failures));
+            let wait_until = user
+                .last_failure
+                .saturating_add(self.backoff(user.failures));
             if user.failures >= self.backoff_after && now < wait_until {
                 return (
                     ThrottleDecision::Refused {

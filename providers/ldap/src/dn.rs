@@ -202,7 +202,10 @@ mod tests {
         assert!(!acceptable_username(""));
         assert!(!acceptable_username("al\0ice"));
         assert!(!acceptable_username("alice\n"));
-        assert!(acceptable_username("Alice"), "case is the directory's to ignore");
+        assert!(
+            acceptable_username("Alice"),
+            "case is the directory's to ignore"
+        );
         assert!(acceptable_username("smith, j"));
         assert!(acceptable_username("jos\u{e9}"), "NFC é is NFKC too");
         for look_alike in [

@@ -35,7 +35,11 @@ impl SignInThrottleStore for MemoryStore {
         let mut s = self.lock()?;
         let t = &mut s.throttle;
         let pair_key = pair_of(a);
-        let user = t.users.get(&a.username_key).map(|e| e.0).unwrap_or_default();
+        let user = t
+            .users
+            .get(&a.username_key)
+            .map(|e| e.0)
+            .unwrap_or_default();
         let pair = t.pairs.get(&pair_key).map(|e| e.0).unwrap_or_default();
         let known = t.known.get(&pair_key).is_some_and(|until| *until > a.now);
         let (decision, user, pair) = policy.decide(user, pair, known, a.now);
