@@ -9,6 +9,13 @@
 //! Every form carries the transaction's CSRF token and must come from the browser holding the
 //! transaction's binding cookie. A wrong password re-renders the form with one generic message,
 //! whether or not the user exists.
+//!
+//! Before a password is checked, the sign-in takes a slot for its client address (a few in flight
+//! per address, so one address cannot fill the hashing queue) and then the sign-in throttle's limit
+//! ([`crate::oauth::login_throttle`]: per username and address, a capped back-off per username,
+//! one check per username at a time; OWASP Authentication Cheat Sheet "Login Throttling", NIST SP
+//! 800-63B §5.2.2). A refusal is a 429 page with `Retry-After` and the same words for every
+//! username, existing or not.
 
 use std::net::IpAddr;
 

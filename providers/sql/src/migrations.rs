@@ -201,6 +201,26 @@ mod tests {
     }
 
     #[test]
+    fn a_gap_in_versions_is_filled_later() {
+        // A database migrated by a binary with 1 and 3 meets a binary with 1, 2 and 3: 2 is
+        // pending (and is applied then); nothing is reported as unknown.
+        let m = |version, name| Migration {
+            version,
+            name,
+            sql: "SELECT 1",
+        };
+        let known = [m(1, "a"), m(2, "b"), m(3, "c")];
+        let applied: Vec<(i64, String, String)> = [&known[0], &known[2]]
+            .iter()
+            .map(|m| (m.version, m.name.to_string(), m.checksum()))
+            .collect();
+        let s = status(&known, &applied);
+        assert_eq!(s.pending, vec![known[1].info()]);
+        assert!(s.unknown.is_empty());
+        assert_eq!(s.applied.len(), 2);
+    }
+
+    #[test]
     fn status_reports_pending_and_changed() {
         let applied = vec![(1, "initial".to_string(), SQLITE[0].checksum())];
         let s = status(SQLITE, &applied);
