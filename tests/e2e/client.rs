@@ -11,7 +11,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use mcp_oauth_client::store::{FileStore, RecordKey, StoreKey, TokenStore};
-use mcp_oauth_provider::{Client, TokenEndpointAuthMethod};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -90,38 +89,9 @@ impl ClientEnv {
     }
 }
 
-/// RFC 7662 introspection as a confidential client put straight into the provider.
+/// RFC 7662 introspection as the test server's resource-server client.
 async fn introspect(server: &TestServer, token: &str) -> Value {
-    let id = format!("introspector-{}", mcp_oauth::oauth::secrets::new_secret());
-    let secret = mcp_oauth::oauth::secrets::new_secret();
-    server
-        .state
-        .provider
-        .clients()
-        .insert_client(Client {
-            client_id: id.clone(),
-            client_secret_hash: Some(mcp_oauth::oauth::secrets::hash_secret(&secret)),
-            client_secret_expires_at: None,
-            client_id_issued_at: 0,
-            client_name: Some("introspector".into()),
-            redirect_uris: vec![],
-            grant_types: vec!["client_credentials".into()],
-            response_types: vec![],
-            token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
-            scope: Some(vec![]),
-            extra_metadata: Default::default(),
-        })
-        .await
-        .unwrap();
-    let r = http()
-        .post(server.url("/introspect"))
-        .basic_auth(id, Some(secret))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
+    server.introspect(token).await
 }
 
 fn ttl(secs: u64) -> Options {
