@@ -424,8 +424,13 @@ async fn ldap_concurrent_guesses_never_exceed_the_limit() {
     let server = start_with(Options {
         users_toml: Some(crate::ldap::ldap_users_toml(&url, &password_file)),
         sqlite_temp: true,
-        // Not the per-address bound on sign-ins in flight: the throttle alone is under test.
-        env: vec![("MCP_OAUTH__LOGIN__MAX_CONCURRENT_PER_ADDRESS", "64".into())],
+        // Not the per-address bounds (sign-ins in flight, request rates, open logins): the
+        // throttle alone is under test.
+        env: vec![
+            ("MCP_OAUTH__LOGIN__MAX_CONCURRENT_PER_ADDRESS", "64".into()),
+            ("MCP_OAUTH__LIMITS__RATE_LIMITS", "false".into()),
+            ("MCP_OAUTH__LIMITS__MAX_OPEN_LOGINS_PER_ADDRESS", "0".into()),
+        ],
         ..Default::default()
     })
     .await;
