@@ -81,7 +81,7 @@ pub async fn run(
 /// A duration as an operator wrote it: whole days as "90d", else humantime ("15m").
 fn human(d: std::time::Duration) -> String {
     let secs = d.as_secs();
-    if secs >= 86_400 && secs % 86_400 == 0 {
+    if secs >= 86_400 && secs.is_multiple_of(86_400) {
         format!("{}d", secs / 86_400)
     } else {
         humantime::format_duration(d).to_string()
