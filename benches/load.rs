@@ -116,12 +116,14 @@ async fn main() {
     // Machine clients need the RFC 7591 initial access token (open registration refuses them).
     let initial_access_token = mcp_oauth::oauth::secrets::new_secret();
     let config = dir.join("bench.toml");
+    // All load comes from 127.0.0.1: the per-address limits are off, as for any load test.
     std::fs::write(
         &config,
         format!(
             "[server]\nbind = \"127.0.0.1:{port}\"\nissuer = \"{base}\"\n[storage]\nkind = \"{storage}\"\ndata_dir = \"{}\"\n\
              [users]\ncreate_admin = false\n[[users.accounts]]\nusername = \"alice\"\npassword_hash = \"{hash}\"\n\
-             [registration]\ninitial_access_token = \"{initial_access_token}\"\n",
+             [registration]\ninitial_access_token = \"{initial_access_token}\"\n\
+             [limits]\nrate_limits = false\nmax_connections_per_address = 0\n",
             dir.display()
         ),
     )

@@ -10,16 +10,20 @@
 use std::future::Future;
 use std::time::Duration;
 
-use axum::Router;
 use axum::http::{HeaderName, Method, Request, header};
 use axum::routing::{get, post};
+use axum::{Router, middleware};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::error::{ErrorCode, OAuthError};
-use crate::oauth::{authorize, introspect, jwks, login, metadata, register, revoke, token};
+use crate::listener::ConnectionLimits;
+use crate::oauth::{
+    authorize, introspect, jwks, login, metadata, rate_limit, register, revoke, token,
+};
+use crate::request_timeouts;
 use crate::resource::{CoHostedVerifier, demo};
 use crate::state::{AppState, now};
 
@@ -72,6 +76,15 @@ pub fn router_with_cancel(state: AppState, cancel: CancellationToken) -> Router 
     }
     routes
         .fallback(|| async { OAuthError::new(ErrorCode::NotFound, "no such endpoint") })
+        // Outermost first: rates are checked before the clock for the body and handler starts.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_timeouts::limit_request_time,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit_requests,
+        ))
         .with_state(state)
         // Spans name the method and path only: query strings carry login-transaction ids and
         // client state, which must not reach logs.
@@ -80,7 +93,8 @@ pub fn router_with_cancel(state: AppState, cancel: CancellationToken) -> Router 
         }))
 }
 
-/// Serves until `shutdown` resolves, purging expired records in the background.
+/// Serves until `shutdown` resolves, purging expired records in the background. Connections are
+/// accepted by [`crate::listener::serve`] (header read timeout, connection limits, peer address).
 pub async fn run(
     listener: TcpListener,
     state: AppState,
@@ -88,15 +102,20 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let purger = tokio::spawn(purge_loop(state.clone()));
     let cancel = CancellationToken::new();
+    let limits = ConnectionLimits::resolve(
+        state.limits.header_read_timeout,
+        state.limits.max_connections,
+        state.limits.max_connections_per_address,
+        state.trusted_proxies.clone(),
+    );
+    tracing::debug!(max_connections = limits.max_connections, per_address = ?limits.max_per_address, "connection limits");
     let app = router_with_cancel(state, cancel.clone());
     // Open MCP event streams would hold a graceful shutdown forever: end them first.
     let shutdown = async move {
         shutdown.await;
         cancel.cancel();
     };
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = crate::listener::serve(listener, app, limits, shutdown).await;
     purger.abort();
     result
 }
@@ -153,5 +172,6 @@ pub async fn purge_once(state: &AppState) {
         if let Err(e) = state.provider.tokens().clear_successors(grace_ended).await {
             tracing::warn!(error = %e, "clearing kept refresh successors failed");
         }
+        state.rate_limits.purge();
     }
 }

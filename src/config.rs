@@ -33,6 +33,7 @@ pub struct Settings {
     pub resources: Vec<ResourceSettings>,
     #[serde(default)]
     pub demo_mcp: DemoMcpSettings,
+    pub limits: LimitsSettings,
 }
 
 /// `[demo_mcp]`: the demo MCP server `serve` mounts on the authorization server's own origin.
@@ -66,6 +67,9 @@ impl Default for DemoMcpSettings {
 pub struct ServerSettings {
     pub bind: String,
     pub issuer: String,
+    /// Proxies (IPs or CIDR networks) whose `X-Forwarded-For` names the client address.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     /// How often expired records and unused registrations are purged and signing keys reloaded.
     #[serde(default = "default_purge_interval", deserialize_with = "duration")]
     pub purge_interval: Duration,
@@ -284,6 +288,93 @@ fn default_lockout() -> Duration {
     Duration::from_secs(300)
 }
 
+/// `[limits]`: what one client address, one connection and one request may cost (issue 8 §2, §7).
+/// Every key is documented in `config/default.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSettings {
+    /// Master switch of the per-address request rates (load tests turn it off).
+    pub rate_limits: bool,
+    pub authorize_per_minute: u32,
+    pub authorize_burst: u32,
+    pub login_per_minute: u32,
+    pub login_burst: u32,
+    pub register_per_minute: u32,
+    pub register_burst: u32,
+    pub token_per_minute: u32,
+    pub token_burst: u32,
+    /// Login transactions one address may have open (0 = no limit).
+    pub max_open_logins_per_address: u32,
+    pub max_state_bytes: usize,
+    pub max_parameter_bytes: usize,
+    pub max_query_bytes: usize,
+    #[serde(deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub body_read_timeout: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub handler_timeout: Duration,
+    /// Open connections in all (0 = derived from the open-file limit).
+    pub max_connections: u32,
+    /// Open connections per peer address (0 = no limit; trusted proxies are exempt).
+    pub max_connections_per_address: u32,
+}
+
+impl LimitsSettings {
+    /// The checks `config check` runs on `[limits]`.
+    fn validate(&self) -> anyhow::Result<()> {
+        for (name, per_minute, burst) in [
+            ("authorize", self.authorize_per_minute, self.authorize_burst),
+            ("login", self.login_per_minute, self.login_burst),
+            ("register", self.register_per_minute, self.register_burst),
+            ("token", self.token_per_minute, self.token_burst),
+        ] {
+            if per_minute > 0 && burst == 0 {
+                bail!(
+                    "limits.{name}_burst must be at least 1 when limits.{name}_per_minute is set \
+                     (0 per minute switches the limit off)"
+                );
+            }
+        }
+        if !(64..=2048).contains(&self.max_state_bytes) {
+            bail!(
+                "limits.max_state_bytes must be between 64 (room for a nonce) and 2048 (the most \
+                 the server echoes)"
+            );
+        }
+        if self.max_parameter_bytes < 512 || self.max_parameter_bytes < self.max_state_bytes {
+            bail!(
+                "limits.max_parameter_bytes must be at least 512 and at least limits.max_state_bytes"
+            );
+        }
+        if self.max_query_bytes < self.max_parameter_bytes {
+            bail!("limits.max_query_bytes must be at least limits.max_parameter_bytes");
+        }
+        for (name, d) in [
+            ("limits.header_read_timeout", self.header_read_timeout),
+            ("limits.body_read_timeout", self.body_read_timeout),
+            ("limits.handler_timeout", self.handler_timeout),
+        ] {
+            if d < Duration::from_secs(1) || d > Duration::from_secs(3600) {
+                bail!("{name} must be between 1 second and 1 hour");
+            }
+        }
+        if self.max_connections != 0 && self.max_connections < 2 {
+            bail!("limits.max_connections must be at least 2 (or 0 for automatic)");
+        }
+        if self.max_connections != 0
+            && self.max_connections_per_address != 0
+            && self.max_connections_per_address >= self.max_connections
+        {
+            bail!(
+                "limits.max_connections_per_address must be below limits.max_connections, or one \
+                 address could hold every connection"
+            );
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceSettings {
@@ -337,6 +428,9 @@ impl Settings {
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true)
+                // MCP_OAUTH__SERVER__TRUSTED_PROXIES="10.0.0.0/8,::1"
+                .list_separator(",")
+                .with_list_parse_key("server.trusted_proxies")
                 .source(Some(env_map)),
         );
         let settings: Settings = builder
@@ -357,6 +451,8 @@ impl Settings {
             )
         })?;
         self.issuer_url()?;
+        crate::oauth::client_address::TrustedProxies::parse(&self.server.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("server.trusted_proxies: {e}"))?;
         self.resources()?;
         let path = &self.demo_mcp.path;
         if !path.starts_with('/')
@@ -415,6 +511,7 @@ impl Settings {
         if self.tokens.code_ttl > Duration::from_secs(600) {
             bail!("tokens.code_ttl must not exceed 10 minutes (OAuth 2.1 §4.1.2)");
         }
+        self.limits.validate()?;
         for a in &self.users.accounts {
             if a.username.trim().is_empty() {
                 bail!("users.accounts: an account has an empty username");
@@ -724,6 +821,95 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("hash-password"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_must_be_addresses_or_networks() {
+        let s = Settings::load_with_env(
+            None,
+            env(&[("MCP_OAUTH__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,::1")]),
+        )
+        .unwrap();
+        assert_eq!(s.server.trusted_proxies, ["10.0.0.0/8", "::1"]);
+        let f = write("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n");
+        let s = Settings::load_with_env(Some(&f.0), env(&[])).unwrap();
+        assert_eq!(s.server.trusted_proxies.len(), 2);
+        let f = write("[server]\ntrusted_proxies = [\"proxy.internal\"]\n");
+        let err = Settings::load_with_env(Some(&f.0), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.trusted_proxies"), "{err}");
+        assert!(err.contains("proxy.internal"), "{err}");
+    }
+
+    #[test]
+    fn limits_have_safe_defaults_and_bad_values_are_refused() {
+        let s = Settings::load_with_env(None, env(&[])).unwrap();
+        let l = &s.limits;
+        assert!(l.rate_limits);
+        assert!(l.token_per_minute > 0 && l.register_per_minute > 0);
+        assert_eq!(l.max_state_bytes, 1024);
+        assert_eq!(l.header_read_timeout, Duration::from_secs(10));
+        for (key, value, expect) in [
+            ("MCP_OAUTH__LIMITS__TOKEN_BURST", "0", "limits.token_burst"),
+            (
+                "MCP_OAUTH__LIMITS__MAX_STATE_BYTES",
+                "10",
+                "max_state_bytes",
+            ),
+            (
+                "MCP_OAUTH__LIMITS__MAX_PARAMETER_BYTES",
+                "100",
+                "max_parameter_bytes",
+            ),
+            (
+                "MCP_OAUTH__LIMITS__MAX_QUERY_BYTES",
+                "1000",
+                "max_query_bytes",
+            ),
+            (
+                "MCP_OAUTH__LIMITS__HEADER_READ_TIMEOUT",
+                "0s",
+                "header_read_timeout",
+            ),
+            (
+                "MCP_OAUTH__LIMITS__BODY_READ_TIMEOUT",
+                "2h",
+                "body_read_timeout",
+            ),
+            (
+                "MCP_OAUTH__LIMITS__HANDLER_TIMEOUT",
+                "500ms",
+                "handler_timeout",
+            ),
+            ("MCP_OAUTH__LIMITS__MAX_CONNECTIONS", "1", "max_connections"),
+            ("MCP_OAUTH__LIMITS__RATE_LIMITS", "maybe", "rate_limits"),
+        ] {
+            let err = Settings::load_with_env(None, env(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expect), "{key}={value}: {err}");
+        }
+        let err = Settings::load_with_env(
+            None,
+            env(&[
+                ("MCP_OAUTH__LIMITS__MAX_CONNECTIONS", "10"),
+                ("MCP_OAUTH__LIMITS__MAX_CONNECTIONS_PER_ADDRESS", "10"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("max_connections_per_address"), "{err}");
+        // 0 per minute switches one limit off; the switch turns them all off.
+        Settings::load_with_env(
+            None,
+            env(&[
+                ("MCP_OAUTH__LIMITS__TOKEN_PER_MINUTE", "0"),
+                ("MCP_OAUTH__LIMITS__TOKEN_BURST", "0"),
+                ("MCP_OAUTH__LIMITS__RATE_LIMITS", "false"),
+            ]),
+        )
+        .unwrap();
     }
 
     #[test]

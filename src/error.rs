@@ -31,6 +31,7 @@ pub enum ErrorCode {
     NotFound,
     ServerError,
     TemporarilyUnavailable,
+    SlowDown,
 }
 
 /// The one table: code → (wire string, HTTP status when answered as JSON).
@@ -114,6 +115,13 @@ const TABLE: &[(ErrorCode, &str, StatusCode)] = &[
         ErrorCode::TemporarilyUnavailable,
         "temporarily_unavailable",
         StatusCode::SERVICE_UNAVAILABLE,
+    ),
+    // Per-address request limits: the registered token-endpoint code for "too fast" (RFC 8628
+    // §3.5) with the HTTP status every client and proxy understands (RFC 6585 §4) and Retry-After.
+    (
+        ErrorCode::SlowDown,
+        "slow_down",
+        StatusCode::TOO_MANY_REQUESTS,
     ),
 ];
 
@@ -291,6 +299,7 @@ mod tests {
         ErrorCode::NotFound,
         ErrorCode::ServerError,
         ErrorCode::TemporarilyUnavailable,
+        ErrorCode::SlowDown,
     ];
 
     #[test]

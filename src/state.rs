@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use mcp_oauth_provider::{OAuthServerProvider, TokenLifetimes, UnixTime};
 
-use crate::config::Settings;
+use crate::config::{LimitsSettings, Settings};
+use crate::oauth::client_address::TrustedProxies;
 use crate::oauth::key_encryption::KeyEncryptionKey;
 use crate::oauth::keys::KeyManager;
 use crate::oauth::login_throttle::LoginThrottle;
 use crate::oauth::pages::Pages;
+use crate::oauth::rate_limit::RateLimits;
 use crate::oauth::register::RegistrationPolicy;
 use crate::oauth::resources::Resources;
 use crate::resource::demo::DemoMount;
@@ -49,6 +51,12 @@ pub struct Inner {
     pub secure_cookies: bool,
     /// The demo MCP server mounted on this origin (`[demo_mcp]`), if any.
     pub demo_mcp: Option<DemoMount>,
+    /// Whose `X-Forwarded-For` is believed (`[server] trusted_proxies`).
+    pub trusted_proxies: TrustedProxies,
+    /// `[limits]`: request sizes, timeouts, connection limits.
+    pub limits: LimitsSettings,
+    /// Per-address request rates and open login transactions.
+    pub rate_limits: RateLimits,
 }
 
 impl Deref for AppState {
@@ -74,8 +82,13 @@ impl AppState {
         keys.init(provider.keys(), now()).await?;
         let t = &settings.tokens;
         let demo_mcp = DemoMount::from_settings(settings)?;
+        let trusted_proxies = TrustedProxies::parse(&settings.server.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("server.trusted_proxies: {e}"))?;
         Ok(Self(Arc::new(Inner {
             demo_mcp,
+            trusted_proxies,
+            limits: settings.limits.clone(),
+            rate_limits: RateLimits::new(&settings.limits, settings.login.transaction_ttl),
             provider,
             secure_cookies: issuer.starts_with("https://"),
             issuer,

@@ -127,7 +127,7 @@ pub async fn run_with(
         Command::Clients { command } => clients::run(command, &settings, &registry).await,
         Command::Keys { command } => keys::run(command, &settings, &registry).await,
         Command::Grants { command } => grants::run(command, &settings, &registry).await,
-        Command::Config { command } => config_cmd::run(command, &settings, &registry),
+        Command::Config { command } => config_cmd::run(command, &settings, &registry).await,
         // Already served above, without configuration; kept total rather than panicking.
         Command::DemoMcp(args) => demo_mcp::run(*args).await,
         // Already served above, without configuration.

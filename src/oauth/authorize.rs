@@ -156,6 +156,16 @@ async fn authorize(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Response, AuthorizeError> {
+    // --- Step 0: sizes, before any lookup; never echoed to a redirect URI ([limits]). ---
+    let l = &state.limits;
+    if let Some(why) = params.oversize(l.max_state_bytes, l.max_parameter_bytes, l.max_query_bytes)
+    {
+        return Err(AuthorizeError::page(
+            StatusCode::BAD_REQUEST,
+            "Request too large",
+            why,
+        ));
+    }
     // --- Step 1: identify the client and the redirect URI. Errors here are pages. ---
     let client_id = params
         .get("client_id")

@@ -220,7 +220,7 @@ async fn client_credentials_for_confidential_clients_only() {
     let claims = verify_jwt(&server, v["access_token"].as_str().unwrap()).await;
     assert_eq!(claims["sub"], id.as_str());
 
-    // client_secret_post works too.
+    // Only the registered method (client_secret_basic) is accepted (issue 8 §8).
     let r = server
         .token(&[
             ("grant_type", "client_credentials"),
@@ -228,7 +228,7 @@ async fn client_credentials_for_confidential_clients_only() {
             ("client_secret", &secret),
         ])
         .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     let public = server.register_public().await;
     let r = server
