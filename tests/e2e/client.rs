@@ -658,3 +658,46 @@ async fn the_os_keyring_holds_the_key_when_one_is_reachable() {
         .unwrap();
     assert_eq!(records.len(), 1);
 }
+
+#[tokio::test]
+async fn a_pre_registered_confidential_client_logs_in_with_its_secret_from_stdin() {
+    let server = start().await;
+    let (id, secret) = crate::support::admin_client(
+        &server,
+        json!({
+            "redirect_uris": ["http://127.0.0.1/callback"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "client_secret_basic",
+        }),
+    )
+    .await;
+    let c = ClientEnv::new();
+    let args = [
+        "login",
+        &server.resource,
+        "--username",
+        USER,
+        "--password-stdin",
+        "--client-id",
+        &id,
+        "--client-secret-stdin",
+    ];
+    // The password is the first line, the client secret the second.
+    let (ok, _, err) = c.run(&args, Some(&format!("{PASSWORD}\n{secret}\n"))).await;
+    assert!(ok, "{err}");
+    let record = c.record(&server);
+    let reg = record.registration.unwrap();
+    assert_eq!(reg.client_id, id);
+    assert_eq!(reg.client_secret.unwrap().expose(), secret);
+    let (ok, out, err) = c.run(&["call", &server.resource, "whoami"], None).await;
+    assert!(ok, "{err}");
+    let who: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(who["client_id"], id);
+    // A wrong secret is refused by the token endpoint, with its error named.
+    let other = ClientEnv::new();
+    let (ok, _, err) = other
+        .run(&args, Some(&format!("{PASSWORD}\nnot-the-secret\n")))
+        .await;
+    assert!(!ok && err.contains("invalid_client"), "{err}");
+    assert!(!err.contains("not-the-secret"), "{err}");
+}
