@@ -596,6 +596,8 @@ async fn a_wrong_password_is_a_clear_error() {
     assert!(!ok && err.contains("no password on stdin"), "{err}");
 }
 
+// Linux: the opener is `xdg-open` and the keyring is reached through `secret-tool` there.
+#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn the_os_keyring_holds_the_key_when_one_is_reachable() {
     // A stand-in for libsecret's `secret-tool` (this machine has no Secret Service): it keeps the
@@ -700,4 +702,74 @@ async fn a_pre_registered_confidential_client_logs_in_with_its_secret_from_stdin
         .await;
     assert!(!ok && err.contains("invalid_client"), "{err}");
     assert!(!err.contains("not-the-secret"), "{err}");
+}
+
+// Linux: the opener is `xdg-open` and the keyring is reached through `secret-tool` there.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn browser_login_starts_the_system_opener_without_a_shell() {
+    // A stand-in `xdg-open` that records its arguments, one per line.
+    let server = start().await;
+    let c = ClientEnv::new();
+    let dir = TempDir::new("mcp-oauth-client-opener");
+    let opener = dir.path().join("xdg-open");
+    let args_file = dir.path().join("args");
+    std::fs::write(
+        &opener,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\" >> '{}'; done\n",
+            args_file.display()
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-oauth"));
+    cmd.args(["login", &server.resource])
+        .envs(c.env())
+        .env("DISPLAY", ":99")
+        .env("PATH", path)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = cmd.spawn().unwrap();
+    let recorded = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&args_file)
+                && text.ends_with('\n')
+            {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the opener was started");
+    let lines: Vec<&str> = recorded.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one argument, the URL: {lines:?}");
+    let parsed = url::Url::parse(lines[0]).unwrap();
+    assert_eq!(parsed.path(), "/authorize");
+    let params: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+    let redirect = server.obtain_redirect(&params).await;
+    assert_eq!(http().get(&redirect).send().await.unwrap().status(), 200);
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("A browser window was opened"));
 }
