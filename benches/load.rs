@@ -22,6 +22,9 @@ const PASSWORD: &str = "bench password";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const REDIRECT: &str = "http://127.0.0.1:4567/callback";
 
+/// Concurrent sign-ins of the login storm, each as its own user.
+const STORM_USERS: usize = 32;
+
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -117,13 +120,22 @@ async fn main() {
     let initial_access_token = mcp_oauth::oauth::secrets::new_secret();
     let config = dir.join("bench.toml");
     // All load comes from 127.0.0.1: the per-address limits are off, as for any load test.
+    // The login storm signs in as many users: the sign-in throttle runs one check per username at a
+    // time, and all of the bench comes from one address (hence max_concurrent_per_address).
+    let storm_accounts: String = (0..STORM_USERS)
+        .map(|i| {
+            format!("[[users.accounts]]\nusername = \"storm-{i}\"\npassword_hash = \"{hash}\"\n")
+        })
+        .collect();
     std::fs::write(
         &config,
         format!(
             "[server]\nbind = \"127.0.0.1:{port}\"\nissuer = \"{base}\"\n[storage]\nkind = \"{storage}\"\ndata_dir = \"{}\"\n\
              [users]\ncreate_admin = false\n[[users.accounts]]\nusername = \"alice\"\npassword_hash = \"{hash}\"\n\
+             {storm_accounts}\
              [registration]\ninitial_access_token = \"{initial_access_token}\"\n\
-             [limits]\nrate_limits = false\nmax_connections_per_address = 0\n",
+             [limits]\nrate_limits = false\nmax_connections_per_address = 0\n\
+             [login]\nmax_concurrent_per_address = 64\n",
             dir.display()
         ),
     )
@@ -217,7 +229,7 @@ async fn main() {
     let mut chains = Vec::new();
     for _ in 0..concurrency {
         chains.push(tokio::sync::Mutex::new(
-            login_flow(&bench, &public_id).await,
+            login_flow(&bench, &public_id, "alice").await,
         ));
     }
     let chains = Arc::new(chains);
@@ -271,7 +283,7 @@ async fn main() {
     let storm_stop = Arc::new(AtomicBool::new(false));
     let logins = Arc::new(AtomicU64::new(0));
     let mut storm = Vec::new();
-    for _ in 0..32 {
+    for i in 0..STORM_USERS {
         let (b, stop, logins, pid) = (
             Arc::clone(&bench),
             Arc::clone(&storm_stop),
@@ -279,8 +291,9 @@ async fn main() {
             public_id.clone(),
         );
         storm.push(tokio::spawn(async move {
+            let user = format!("storm-{i}");
             while !stop.load(Ordering::Relaxed) {
-                login_flow(&b, &pid).await;
+                login_flow(&b, &pid, &user).await;
                 logins.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -318,7 +331,7 @@ async fn main() {
 }
 
 /// register-free authorization-code flow for `client_id`; returns a refresh token.
-async fn login_flow(b: &Bench, client_id: &str) -> String {
+async fn login_flow(b: &Bench, client_id: &str, username: &str) -> String {
     let browser = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -357,7 +370,7 @@ async fn login_flow(b: &Bench, client_id: &str) -> String {
         .form(&[
             ("tx", tx.as_str()),
             ("csrf_token", csrf.as_str()),
-            ("username", "alice"),
+            ("username", username),
             ("password", PASSWORD),
         ])
         .send()

@@ -173,5 +173,8 @@ pub async fn purge_once(state: &AppState) {
             tracing::warn!(error = %e, "clearing kept refresh successors failed");
         }
         state.rate_limits.purge();
+        if let Err(e) = state.provider.throttle().purge_expired(t).await {
+            tracing::warn!(error = %e, "purging expired sign-in throttle counters failed");
+        }
     }
 }

@@ -269,11 +269,29 @@ pub struct LoginSettings {
     #[serde(default = "default_consent_ttl", deserialize_with = "duration")]
     pub consent_ttl: Duration,
     pub password_hash_concurrency: usize,
-    /// Failed sign-ins for one username before it is locked for `lockout` (0 = never).
+    /// Failed sign-ins for one username from one address before that address is refused for it.
     #[serde(default = "default_max_failed_attempts")]
     pub max_failed_attempts: u32,
-    #[serde(default = "default_lockout", deserialize_with = "duration")]
-    pub lockout: Duration,
+    /// A counter with no failure for this long starts again. `lockout`, its name before the
+    /// throttle counted per address, is still read.
+    #[serde(
+        default = "default_failure_window",
+        alias = "lockout",
+        deserialize_with = "duration"
+    )]
+    pub failure_window: Duration,
+    /// Failures of one username from any address before its back-off starts.
+    #[serde(default = "default_backoff_after")]
+    pub backoff_after: u32,
+    /// The longest back-off (it doubles from one second).
+    #[serde(default = "default_backoff_max", deserialize_with = "duration")]
+    pub backoff_max: Duration,
+    /// How long an address that signed in as a user is spared that user's back-off (0 = never).
+    #[serde(default = "default_known_address_ttl", deserialize_with = "duration")]
+    pub known_address_ttl: Duration,
+    /// Sign-ins one client address may have in flight at once (per server process).
+    #[serde(default = "default_max_concurrent_per_address")]
+    pub max_concurrent_per_address: usize,
 }
 
 fn default_consent_ttl() -> Duration {
@@ -284,8 +302,55 @@ fn default_max_failed_attempts() -> u32 {
     5
 }
 
-fn default_lockout() -> Duration {
-    Duration::from_secs(300)
+fn default_failure_window() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+fn default_backoff_after() -> u32 {
+    10
+}
+
+fn default_backoff_max() -> Duration {
+    Duration::from_secs(5 * 60)
+}
+
+fn default_known_address_ttl() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
+}
+
+fn default_max_concurrent_per_address() -> usize {
+    2
+}
+
+impl LoginSettings {
+    /// The throttle's bounds (`config check` reports the first one broken).
+    fn validate(&self) -> anyhow::Result<()> {
+        if !(1..=1000).contains(&self.max_failed_attempts) {
+            bail!(
+                "login.max_failed_attempts must be between 1 and 1000 (the sign-in throttle can \
+                 no longer be switched off; it counts per username and address, with \
+                 login.failure_window, login.backoff_after, login.backoff_max and \
+                 login.known_address_ttl)"
+            );
+        }
+        if !(1..=10_000).contains(&self.backoff_after) {
+            bail!("login.backoff_after must be between 1 and 10000");
+        }
+        let (min, day) = (Duration::from_secs(1), Duration::from_secs(24 * 3600));
+        if self.failure_window < min || self.failure_window > 7 * day {
+            bail!("login.failure_window (or its old name login.lockout) must be between 1s and 7d");
+        }
+        if self.backoff_max < min || self.backoff_max > Duration::from_secs(3600) {
+            bail!("login.backoff_max must be between 1s and 1h");
+        }
+        if self.known_address_ttl > 400 * day {
+            bail!("login.known_address_ttl must be at most 400d (0 turns known addresses off)");
+        }
+        if !(1..=64).contains(&self.max_concurrent_per_address) {
+            bail!("login.max_concurrent_per_address must be between 1 and 64");
+        }
+        Ok(())
+    }
 }
 
 /// `[limits]`: what one client address, one connection and one request may cost (issue 8 §2, §7).
@@ -508,6 +573,7 @@ impl Settings {
                  create clients (mcp-oauth clients add)"
             );
         }
+        self.login.validate()?;
         if self.tokens.code_ttl > Duration::from_secs(600) {
             bail!("tokens.code_ttl must not exceed 10 minutes (OAuth 2.1 §4.1.2)");
         }
@@ -910,6 +976,54 @@ mod tests {
             ]),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn sign_in_throttle_settings() {
+        let s = Settings::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(s.login.max_failed_attempts, 5);
+        assert_eq!(s.login.failure_window, Duration::from_secs(900));
+        assert_eq!(s.login.backoff_after, 10);
+        assert_eq!(s.login.backoff_max, Duration::from_secs(300));
+        assert_eq!(s.login.known_address_ttl, Duration::from_secs(30 * 86400));
+        assert_eq!(s.login.max_concurrent_per_address, 2);
+        // A config written for the old throttle still loads: `lockout` is the failure window.
+        let f = write("[login]\nmax_failed_attempts = 3\nlockout = \"2m\"\n");
+        let s = Settings::load_with_env(Some(&f.0), env(&[])).unwrap();
+        assert_eq!(s.login.failure_window, Duration::from_secs(120));
+        // … except that it can no longer switch the throttle off; the error names the new keys.
+        let f = write("[login]\nmax_failed_attempts = 0\n");
+        let err = Settings::load_with_env(Some(&f.0), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("login.backoff_max"), "{err}");
+        for (key, bad) in [
+            ("MCP_OAUTH__LOGIN__MAX_FAILED_ATTEMPTS", "1001"),
+            ("MCP_OAUTH__LOGIN__BACKOFF_AFTER", "0"),
+            ("MCP_OAUTH__LOGIN__FAILURE_WINDOW", "0s"),
+            ("MCP_OAUTH__LOGIN__FAILURE_WINDOW", "8d"),
+            ("MCP_OAUTH__LOGIN__BACKOFF_MAX", "0s"),
+            ("MCP_OAUTH__LOGIN__BACKOFF_MAX", "2h"),
+            ("MCP_OAUTH__LOGIN__KNOWN_ADDRESS_TTL", "401d"),
+            ("MCP_OAUTH__LOGIN__MAX_CONCURRENT_PER_ADDRESS", "0"),
+            ("MCP_OAUTH__LOGIN__MAX_CONCURRENT_PER_ADDRESS", "65"),
+        ] {
+            let err = Settings::load_with_env(None, env(&[(key, bad)]))
+                .unwrap_err()
+                .to_string();
+            let name = key.trim_start_matches("MCP_OAUTH__LOGIN__").to_lowercase();
+            assert!(err.contains(&format!("login.{name}")), "{key}={bad}: {err}");
+        }
+        let ok = Settings::load_with_env(
+            None,
+            env(&[
+                ("MCP_OAUTH__LOGIN__KNOWN_ADDRESS_TTL", "0s"),
+                ("MCP_OAUTH__LOGIN__FAILURE_WINDOW", "7d"),
+                ("MCP_OAUTH__LOGIN__BACKOFF_MAX", "1h"),
+                ("MCP_OAUTH__LOGIN__MAX_FAILED_ATTEMPTS", "1000"),
+            ]),
+        );
+        assert!(ok.is_ok(), "the bounds themselves are allowed: {ok:?}");
     }
 
     #[test]

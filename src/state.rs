@@ -10,7 +10,7 @@ use crate::config::{LimitsSettings, Settings};
 use crate::oauth::client_address::TrustedProxies;
 use crate::oauth::key_encryption::KeyEncryptionKey;
 use crate::oauth::keys::KeyManager;
-use crate::oauth::login_throttle::LoginThrottle;
+use crate::oauth::login_throttle::{AddressGate, LoginThrottle};
 use crate::oauth::pages::Pages;
 use crate::oauth::rate_limit::RateLimits;
 use crate::oauth::register::RegistrationPolicy;
@@ -45,8 +45,10 @@ pub struct Inner {
     /// Seconds a login transaction lives.
     pub login_ttl: i64,
     pub allow_remember_consent: bool,
-    /// Failed sign-ins per username (password guessing).
+    /// The sign-in throttle (password guessing), applied through the provider's store.
     pub login_throttle: LoginThrottle,
+    /// Sign-ins in flight per client address (a fair share of the password-hashing pool).
+    pub sign_in_gate: AddressGate,
     /// Cookies get `Secure` and the `__Host-` prefix when the issuer is https.
     pub secure_cookies: bool,
     /// The demo MCP server mounted on this origin (`[demo_mcp]`), if any.
@@ -108,10 +110,8 @@ impl AppState {
             purge_interval: settings.server.purge_interval,
             login_ttl: secs(settings.login.transaction_ttl),
             allow_remember_consent: settings.login.allow_remember_consent,
-            login_throttle: LoginThrottle::new(
-                settings.login.max_failed_attempts,
-                settings.login.lockout,
-            ),
+            login_throttle: LoginThrottle::new(&settings.login),
+            sign_in_gate: AddressGate::new(settings.login.max_concurrent_per_address),
         })))
     }
 

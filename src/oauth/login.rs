@@ -12,6 +12,15 @@
 //! Every form carries the transaction's CSRF token and must come from the browser holding the
 //! transaction's binding cookie. A wrong password re-renders the form with one generic message,
 //! whether or not the user exists.
+//!
+//! Before a password is checked, the sign-in takes a slot for its client address (a few in flight
+//! per address, so one address cannot fill the hashing queue) and then the sign-in throttle's limit
+//! ([`crate::oauth::login_throttle`]: per username and address, a capped back-off per username,
+//! one check per username at a time; OWASP Authentication Cheat Sheet "Login Throttling", NIST SP
+//! 800-63B §5.2.2). A refusal is a 429 page with `Retry-After` and the same words for every
+//! username, existing or not.
+
+use std::net::IpAddr;
 
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -25,6 +34,8 @@ use serde::Deserialize;
 use crate::error::{AuthorizeError, OAuthError};
 use crate::oauth::authorize::{error_response, redirect};
 use crate::oauth::browser_binding;
+use crate::oauth::client_address::ClientAddr;
+use crate::oauth::login_throttle::{Admission, CHECK_TIMEOUT, MAX_USERNAME_BYTES};
 use crate::oauth::params::{Params, is_form, read_body};
 use crate::oauth::redirect_uri::with_params;
 use crate::oauth::secrets::{constant_time_eq, hash_secret, new_secret, secret_matches};
@@ -32,7 +43,9 @@ use crate::state::{AppState, now};
 
 const BAD_CREDENTIALS: &str = "Invalid username or password.";
 const TOO_MANY_ATTEMPTS: &str =
-    "Too many failed sign-in attempts for this username. Please wait a few minutes and try again.";
+    "Too many failed sign-in attempts for this username. Please wait a little and try again.";
+const TOO_MANY_AT_ONCE: &str =
+    "Too many sign-ins from your network at once. Please wait a moment and try again.";
 const DIRECTORY_DOWN: &str = "Sign-in is temporarily unavailable. Please try again in a moment.";
 
 #[derive(Deserialize)]
@@ -225,6 +238,15 @@ fn render_consent(
     )
 }
 
+/// A 429 page with `Retry-After` (RFC 9110 §10.2.3) in whole seconds.
+fn too_many(mut page: Response, retry_after: i64) -> Response {
+    if let Ok(v) = axum::http::HeaderValue::from_str(&retry_after.max(1).to_string()) {
+        page.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, v);
+    }
+    page
+}
+
 /// `GET /login?tx=…`.
 pub async fn login_get(
     State(state): State<AppState>,
@@ -239,14 +261,18 @@ pub async fn login_get(
 }
 
 /// `POST /login`: form `tx`, `csrf_token`, `username`, `password`.
-pub async fn login_post(State(state): State<AppState>, req: Request) -> Response {
-    match login(&state, req).await {
+pub async fn login_post(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    req: Request,
+) -> Response {
+    match login(&state, client, req).await {
         Ok(r) => r,
         Err(e) => error_response(&state, e),
     }
 }
 
-async fn login(state: &AppState, req: Request) -> Result<Response, AuthorizeError> {
+async fn login(state: &AppState, client: IpAddr, req: Request) -> Result<Response, AuthorizeError> {
     let (headers, params) = read_form(req).await?;
     let l = load(
         state,
@@ -257,7 +283,8 @@ async fn login(state: &AppState, req: Request) -> Result<Response, AuthorizeErro
     .await?;
     let username = field(&params, "username")?.unwrap_or("").trim().to_string();
     let password = field(&params, "password")?.unwrap_or("");
-    if username.is_empty() || password.is_empty() {
+    // Nothing to check (and nothing any directory could hold): the generic answer, not counted.
+    if username.is_empty() || password.is_empty() || username.len() > MAX_USERNAME_BYTES {
         return Ok(render_login(
             state,
             &l,
@@ -266,29 +293,68 @@ async fn login(state: &AppState, req: Request) -> Result<Response, AuthorizeErro
             &username,
         ));
     }
-    if !state.login_throttle.allows(&username) {
-        tracing::warn!(client_id = %l.client.client_id, "sign-in refused: too many failed attempts");
-        return Ok(render_login(
-            state,
-            &l,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(TOO_MANY_ATTEMPTS),
-            &username,
+    // A fair share of the hashing pool: one address has at most a few sign-ins in flight.
+    let Some(_slot) = state.sign_in_gate.try_enter(client) else {
+        tracing::warn!(client_id = %l.client.client_id, %client, "sign-in refused: too many at once from one address");
+        return Ok(too_many(
+            render_login(
+                state,
+                &l,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(TOO_MANY_AT_ONCE),
+                &username,
+            ),
+            1,
         ));
-    }
-    let user = match state
-        .provider
-        .authenticator()
-        .authenticate(&username, password)
-        .await
-    {
-        Ok(AuthOutcome::Authenticated(user)) => {
-            state.login_throttle.succeeded(&username);
-            user
+    };
+    // The limit is taken before the password is checked (login_throttle).
+    let attempt = match state.login_throttle.begin(state, &username, client).await {
+        Ok(Admission::Admitted(attempt)) => attempt,
+        Ok(Admission::Refused { retry_after }) => {
+            tracing::warn!(client_id = %l.client.client_id, %client, "sign-in refused: too many failed attempts");
+            return Ok(too_many(
+                render_login(
+                    state,
+                    &l,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Some(TOO_MANY_ATTEMPTS),
+                    &username,
+                ),
+                retry_after,
+            ));
         }
+        Err(err) => {
+            // Fail closed: without the throttle's store no password is checked.
+            tracing::warn!(error = %err, "sign-in throttle unavailable");
+            return Ok(render_login(
+                state,
+                &l,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(DIRECTORY_DOWN),
+                &username,
+            ));
+        }
+    };
+    let checked = tokio::time::timeout(
+        CHECK_TIMEOUT,
+        state
+            .provider
+            .authenticator()
+            .authenticate(&username, password),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(ProviderError::unavailable_msg(
+            "the sign-in check took too long",
+        ))
+    });
+    attempt
+        .finish(matches!(checked, Ok(AuthOutcome::Authenticated(_))))
+        .await;
+    let user = match checked {
+        Ok(AuthOutcome::Authenticated(user)) => user,
         Ok(AuthOutcome::Rejected) => {
-            state.login_throttle.failed(&username);
-            tracing::info!(client_id = %l.client.client_id, "failed sign-in");
+            tracing::info!(client_id = %l.client.client_id, %client, "failed sign-in");
             return Ok(render_login(
                 state,
                 &l,

@@ -14,7 +14,7 @@ const ALICE_PW: &str = "alice-test-password";
 const BOB_PW: &str = "bob-test-password";
 
 /// The test directory's URL, or `None` when it is not configured and not required.
-fn directory_url() -> Option<String> {
+pub(crate) fn directory_url() -> Option<String> {
     let required = std::env::var("MCP_OAUTH_REQUIRE_SERVICES").as_deref() == Ok("1");
     match std::env::var("MCP_OAUTH_TEST_LDAP_URL") {
         Ok(url) => Some(url),
@@ -31,10 +31,10 @@ fn directory_url() -> Option<String> {
 }
 
 /// A file holding the service account's password, removed on drop.
-struct PasswordFile(std::path::PathBuf);
+pub(crate) struct PasswordFile(std::path::PathBuf);
 
 impl PasswordFile {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let path = std::env::temp_dir().join(format!(
             "mcp-oauth-e2e-ldap-service-{}",
             mcp_oauth::oauth::secrets::new_secret()
@@ -52,7 +52,7 @@ impl Drop for PasswordFile {
 
 /// `[users] kind = "ldap"` in search-then-bind mode, members of mcp-admins allowed
 /// `mcp:admin`, everyone `mcp:tools`.
-fn ldap_users_toml(url: &str, password_file: &PasswordFile) -> String {
+pub(crate) fn ldap_users_toml(url: &str, password_file: &PasswordFile) -> String {
     format!(
         r#"
 [users]
@@ -79,7 +79,7 @@ scopes = ["mcp:admin"]
 }
 
 /// LDAP users compose with any storage backend; these tests store on SQLite.
-async fn start_ldap_server(users_toml: String) -> TestServer {
+pub(crate) async fn start_ldap_server(users_toml: String) -> TestServer {
     start_with(Options {
         users_toml: Some(users_toml),
         sqlite_temp: true,

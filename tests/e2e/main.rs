@@ -13,6 +13,7 @@ mod attack_rate_limits;
 mod attack_redirect;
 mod attack_redirect_uris;
 mod attack_registration;
+mod attack_sign_in;
 mod attack_slow_clients;
 mod authorize_errors;
 mod cli;

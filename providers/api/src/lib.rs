@@ -15,6 +15,7 @@
 //! - [`key`]: `SigningKeyRecord`, `KeyStore`.
 //! - [`user`]: `AuthenticatedUser`, `UserAuthenticator`, local accounts (`UserStore`).
 //! - [`interaction`]: login transactions and remembered consent, `InteractionStore`.
+//! - [`throttle`]: sign-in throttle counters shared by every server on one store, `SignInThrottleStore`.
 //! - [`provider`]: `OAuthServerProvider` (parts + policy hooks), `Storage`, `StandardProvider`.
 //! - [`factory`]: `ProviderFactory`, `UserAuthenticatorFactory`: registration by name.
 //! - `testkit` (feature): the conformance kit and the `storage_conformance_tests!` macro.
@@ -25,6 +26,7 @@ pub mod factory;
 pub mod interaction;
 pub mod key;
 pub mod provider;
+pub mod throttle;
 pub mod token;
 pub mod user;
 
@@ -42,6 +44,9 @@ pub use factory::{
 pub use interaction::{ConsentRecord, InteractionStore, LoginTransaction};
 pub use key::{KeyStore, SigningKeyRecord};
 pub use provider::{OAuthServerProvider, StandardProvider, Storage, TokenLifetimes};
+pub use throttle::{
+    SignInAttempt, SignInThrottleStore, ThrottleCounter, ThrottleDecision, ThrottlePolicy,
+};
 pub use token::{
     AccessTokenRecord, AuthorizationCode, CodeRedemption, GrantFilter, GrantSummary, PurgeCounts,
     RefreshTokenRecord, RefreshTokenState, RevokeTarget, RotateRefreshToken, Rotation, TokenStore,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::{
-    AuthenticatedUser, Client, ClientStore, InteractionStore, KeyStore, TokenStore,
-    UserAuthenticator, UserStore,
+    AuthenticatedUser, Client, ClientStore, InteractionStore, KeyStore, SignInThrottleStore,
+    TokenStore, UserAuthenticator, UserStore,
 };
 
 /// Token lifetimes in seconds.
@@ -25,6 +25,8 @@ pub struct Storage {
     pub tokens: Arc<dyn TokenStore>,
     pub keys: Arc<dyn KeyStore>,
     pub interactions: Arc<dyn InteractionStore>,
+    /// Sign-in throttle counters, shared by every server on this storage.
+    pub throttle: Arc<dyn SignInThrottleStore>,
     /// Local accounts, when the backend keeps them (used by the `local` authenticator and the
     /// `users` admin commands).
     pub users: Option<Arc<dyn UserStore>>,
@@ -34,13 +36,20 @@ impl Storage {
     /// Every part from one value that implements them all (the usual shape of a backend).
     pub fn from_one<T>(store: Arc<T>) -> Self
     where
-        T: ClientStore + TokenStore + KeyStore + InteractionStore + UserStore + 'static,
+        T: ClientStore
+            + TokenStore
+            + KeyStore
+            + InteractionStore
+            + SignInThrottleStore
+            + UserStore
+            + 'static,
     {
         Self {
             clients: store.clone(),
             tokens: store.clone(),
             keys: store.clone(),
             interactions: store.clone(),
+            throttle: store.clone(),
             users: Some(store),
         }
     }
@@ -56,6 +65,7 @@ pub trait OAuthServerProvider: Send + Sync {
     fn tokens(&self) -> &dyn TokenStore;
     fn keys(&self) -> &dyn KeyStore;
     fn interactions(&self) -> &dyn InteractionStore;
+    fn throttle(&self) -> &dyn SignInThrottleStore;
     fn authenticator(&self) -> &dyn UserAuthenticator;
     /// Local accounts, if this provider keeps any.
     fn user_store(&self) -> Option<&dyn UserStore>;
@@ -120,6 +130,9 @@ impl OAuthServerProvider for StandardProvider {
     }
     fn interactions(&self) -> &dyn InteractionStore {
         self.storage.interactions.as_ref()
+    }
+    fn throttle(&self) -> &dyn SignInThrottleStore {
+        self.storage.throttle.as_ref()
     }
     fn authenticator(&self) -> &dyn UserAuthenticator {
         self.authenticator.as_ref()

@@ -1352,6 +1352,297 @@ pub async fn grants_are_listed_and_revoked_by_user(storage: Storage) {
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// Sign-in throttle
+// ---------------------------------------------------------------------------------------------
+
+fn throttle_policy() -> ThrottlePolicy {
+    ThrottlePolicy {
+        max_failures_per_address: 5,
+        failure_window: 600,
+        backoff_after: 1_000,
+        backoff_max: 60,
+        in_flight_lease: 30,
+        known_address_ttl: 3_600,
+    }
+}
+
+fn attempt(username_key: &str, address_key: &str, now: UnixTime) -> SignInAttempt {
+    SignInAttempt {
+        username_key: username_key.to_string(),
+        address_key: address_key.to_string(),
+        now,
+    }
+}
+
+/// Of many concurrent `begin_attempt` calls for one username, exactly one is admitted while its
+/// lease is held; the others are `Busy` and count nothing.
+pub async fn throttle_admits_one_check_at_a_time(storage: Storage) {
+    let policy = throttle_policy();
+    let t = now();
+    // Several rounds, all callers released at once: a store that reads and writes without one
+    // atomic step lets two through in at least one of them.
+    let mut user = String::new();
+    for _ in 0..8 {
+        user = unique("user");
+        let barrier = Arc::new(tokio::sync::Barrier::new(24));
+        let mut tasks = Vec::new();
+        for i in 0..24 {
+            let throttle = Arc::clone(&storage.throttle);
+            let barrier = Arc::clone(&barrier);
+            let a = attempt(&user, &format!("10.0.0.{i}"), t);
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                throttle.begin_attempt(&a, &policy).await.unwrap()
+            }));
+        }
+        let mut admitted = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                ThrottleDecision::Admitted => admitted += 1,
+                ThrottleDecision::Busy => {}
+                other => panic!("a racing attempt must be Admitted or Busy, not {other:?}"),
+            }
+        }
+        assert_eq!(
+            admitted, 1,
+            "24 concurrent begin_attempt for one username: exactly one check may be in flight"
+        );
+    }
+    // The lease is released by end_attempt, and runs out by itself.
+    let a = attempt(&user, "10.0.0.200", t);
+    assert_eq!(
+        storage.throttle.begin_attempt(&a, &policy).await.unwrap(),
+        ThrottleDecision::Busy
+    );
+    let later = attempt(&user, "10.0.0.200", t + policy.in_flight_lease);
+    assert_eq!(
+        storage
+            .throttle
+            .begin_attempt(&later, &policy)
+            .await
+            .unwrap(),
+        ThrottleDecision::Admitted,
+        "an expired lease (a crashed server) must not hold the username for ever"
+    );
+    storage
+        .throttle
+        .end_attempt(&later, false, &policy)
+        .await
+        .unwrap();
+    assert_eq!(
+        storage
+            .throttle
+            .begin_attempt(
+                &attempt(&user, "10.0.0.201", t + policy.in_flight_lease),
+                &policy
+            )
+            .await
+            .unwrap(),
+        ThrottleDecision::Admitted,
+        "end_attempt releases the lease"
+    );
+}
+
+/// Many tasks racing to guess through one address: exactly the limit is admitted, never more.
+pub async fn throttle_concurrent_takes_admit_exactly_the_limit(storage: Storage) {
+    let policy = throttle_policy();
+    let user = unique("user");
+    let t = now();
+    let barrier = Arc::new(tokio::sync::Barrier::new(16));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let throttle = Arc::clone(&storage.throttle);
+        let barrier = Arc::clone(&barrier);
+        let a = attempt(&user, "192.0.2.7", t);
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let mut admitted = 0u32;
+            loop {
+                match throttle.begin_attempt(&a, &policy).await.unwrap() {
+                    ThrottleDecision::Admitted => {
+                        admitted += 1;
+                        throttle.end_attempt(&a, false, &policy).await.unwrap();
+                    }
+                    ThrottleDecision::Busy => tokio::task::yield_now().await,
+                    ThrottleDecision::Refused { retry_after } => {
+                        assert!(retry_after >= 1, "retry_after is at least one second");
+                        return admitted;
+                    }
+                }
+            }
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    assert_eq!(
+        total, policy.max_failures_per_address,
+        "16 racing guessers through one address: exactly the limit may be checked"
+    );
+    // Another address is not refused (the username's back-off is far away in this policy) …
+    let elsewhere = attempt(&user, "198.51.100.1", t);
+    assert_eq!(
+        storage
+            .throttle
+            .begin_attempt(&elsewhere, &policy)
+            .await
+            .unwrap(),
+        ThrottleDecision::Admitted
+    );
+    // … and a success there does not unlock the guessing address.
+    storage
+        .throttle
+        .end_attempt(&elsewhere, true, &policy)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            storage
+                .throttle
+                .begin_attempt(&attempt(&user, "192.0.2.7", t), &policy)
+                .await
+                .unwrap(),
+            ThrottleDecision::Refused { .. }
+        ),
+        "the user's own success elsewhere must not unlock the guessing address"
+    );
+}
+
+/// The username's back-off applies across addresses, except to an address known for it.
+pub async fn throttle_backoff_spares_known_addresses(storage: Storage) {
+    let policy = ThrottlePolicy {
+        backoff_after: 3,
+        ..throttle_policy()
+    };
+    let user = unique("user");
+    let t = now();
+    let home = attempt(&user, "home", t);
+    assert_eq!(
+        storage
+            .throttle
+            .begin_attempt(&home, &policy)
+            .await
+            .unwrap(),
+        ThrottleDecision::Admitted
+    );
+    storage
+        .throttle
+        .end_attempt(&home, true, &policy)
+        .await
+        .unwrap();
+    for i in 0..3 {
+        let a = attempt(&user, &format!("stranger-{i}"), t);
+        assert_eq!(
+            storage.throttle.begin_attempt(&a, &policy).await.unwrap(),
+            ThrottleDecision::Admitted
+        );
+        storage
+            .throttle
+            .end_attempt(&a, false, &policy)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        storage
+            .throttle
+            .begin_attempt(&attempt(&user, "stranger-9", t), &policy)
+            .await
+            .unwrap(),
+        ThrottleDecision::Refused { retry_after: 1 },
+        "after backoff_after failures a new address waits"
+    );
+    assert_eq!(
+        storage
+            .throttle
+            .begin_attempt(&attempt(&user, "home", t), &policy)
+            .await
+            .unwrap(),
+        ThrottleDecision::Admitted,
+        "an address that signed in before is spared the back-off"
+    );
+    // Another username is not affected at all.
+    assert_eq!(
+        storage
+            .throttle
+            .begin_attempt(&attempt(&unique("user"), "stranger-9", t), &policy)
+            .await
+            .unwrap(),
+        ThrottleDecision::Admitted
+    );
+}
+
+/// A failure is dated when its check ended: a slow check does not shorten the wait after it.
+pub async fn throttle_dates_a_failure_when_its_check_ends(storage: Storage) {
+    let policy = ThrottlePolicy {
+        max_failures_per_address: 1,
+        ..throttle_policy()
+    };
+    let user = unique("user");
+    let t = now();
+    let a = attempt(&user, "192.0.2.3", t);
+    assert_eq!(
+        storage.throttle.begin_attempt(&a, &policy).await.unwrap(),
+        ThrottleDecision::Admitted
+    );
+    let ended = attempt(&user, "192.0.2.3", t + 20);
+    storage
+        .throttle
+        .end_attempt(&ended, false, &policy)
+        .await
+        .unwrap();
+    assert_eq!(
+        storage
+            .throttle
+            .begin_attempt(&attempt(&user, "192.0.2.3", t + 20), &policy)
+            .await
+            .unwrap(),
+        ThrottleDecision::Refused {
+            retry_after: policy.failure_window
+        },
+        "the window runs from the end of the failed check"
+    );
+}
+
+/// `purge_expired` removes counters that no longer matter, and only those.
+pub async fn throttle_purge_removes_only_expired(storage: Storage) {
+    let policy = throttle_policy();
+    let (old, fresh) = (unique("user"), unique("user"));
+    let t = now();
+    let a = attempt(&old, "192.0.2.1", t - 10_000);
+    storage.throttle.begin_attempt(&a, &policy).await.unwrap();
+    storage
+        .throttle
+        .end_attempt(&a, false, &policy)
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        let b = attempt(&fresh, "192.0.2.1", t);
+        assert_eq!(
+            storage.throttle.begin_attempt(&b, &policy).await.unwrap(),
+            ThrottleDecision::Admitted
+        );
+        storage
+            .throttle
+            .end_attempt(&b, false, &policy)
+            .await
+            .unwrap();
+    }
+    assert!(storage.throttle.purge_expired(t).await.unwrap() >= 2);
+    assert!(
+        matches!(
+            storage
+                .throttle
+                .begin_attempt(&attempt(&fresh, "192.0.2.1", t), &policy)
+                .await
+                .unwrap(),
+            ThrottleDecision::Refused { .. }
+        ),
+        "a live counter survives the purge"
+    );
+}
+
 /// Generates one `#[tokio::test]` per conformance check. `$make` is an async expression evaluating to
 /// a fresh [`Storage`]; it is evaluated once per test. With `optional:`, `$make` evaluates to
 /// `Option<Storage>` and `None` skips (for backends whose service may be absent; the `$make` itself
@@ -1379,6 +1670,11 @@ macro_rules! storage_conformance_tests {
             local_users,
             unused_registrations_are_purged,
             grants_are_listed_and_revoked_by_user,
+            throttle_admits_one_check_at_a_time,
+            throttle_concurrent_takes_admit_exactly_the_limit,
+            throttle_backoff_spares_known_addresses,
+            throttle_dates_a_failure_when_its_check_ends,
+            throttle_purge_removes_only_expired,
         );
     };
     (@optional $make:expr; $($check:ident),* $(,)?) => {
@@ -1410,6 +1706,11 @@ macro_rules! storage_conformance_tests {
             local_users,
             unused_registrations_are_purged,
             grants_are_listed_and_revoked_by_user,
+            throttle_admits_one_check_at_a_time,
+            throttle_concurrent_takes_admit_exactly_the_limit,
+            throttle_backoff_spares_known_addresses,
+            throttle_dates_a_failure_when_its_check_ends,
+            throttle_purge_removes_only_expired,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {

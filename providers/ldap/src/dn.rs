@@ -7,7 +7,8 @@
 //! - Templates are filled in one pass, so text a user typed is never read as a placeholder.
 //! - Usernames are also checked before any escaping: non-empty, at most [`MAX_USERNAME_BYTES`], no
 //!   control characters (NUL included), no leading or trailing white space (matching rules drop it,
-//!   RFC 4518 §2.6.1, so " alice" would be alice). Escaping alone would be enough to keep a search narrow; the
+//!   RFC 4518 §2.6.1, so " alice" would be alice), and nothing the directory would normalise away
+//!   (fullwidth letters, ignorable code points, doubled or odd spaces: see [`acceptable_username`]). Escaping alone would be enough to keep a search narrow; the
 //!   check keeps junk away from the directory and its logs.
 //! - Group DNs are compared after [`normalize_dn`] (attribute types and the usual caseIgnoreMatch
 //!   values compare without regard to case, RFC 4517 §4.2.11; escapes and spaces around separators
@@ -19,11 +20,31 @@ use std::borrow::Cow;
 pub const MAX_USERNAME_BYTES: usize = 256;
 
 /// True when `username` may be sent to the directory (after escaping).
+///
+/// Besides the checks above, the name must already be in the form the directory's matching rules
+/// would bring it to, apart from letter case: NFKC, no default-ignorable code points (soft hyphen,
+/// zero-width characters, variation selectors), and no white space but single U+0020 spaces. A
+/// directory prepares both sides of a comparison that way (RFC 4518 §2.2 map, §2.3 NFKC, §2.6.1
+/// insignificant space), so `ａlice` (fullwidth) or `al\u{AD}ice` would otherwise bind as `alice`
+/// under a name the server counts and logs as someone else. Refusing such names keeps "who signed
+/// in" and "whose sign-in was limited" the same user; the server's throttle also counts them under
+/// `alice`.
 pub fn acceptable_username(username: &str) -> bool {
+    use icu_normalizer::ComposingNormalizer;
+    use icu_properties::CodePointSetData;
+    use icu_properties::props::{DefaultIgnorableCodePoint, WhiteSpace};
+
+    let ignorable = CodePointSetData::new::<DefaultIgnorableCodePoint>();
+    let space = CodePointSetData::new::<WhiteSpace>();
     !username.is_empty()
         && username.len() <= MAX_USERNAME_BYTES
         && !username.chars().any(char::is_control)
         && username.trim() == username
+        && !username.contains("  ")
+        && !username
+            .chars()
+            .any(|c| ignorable.contains(c) || (space.contains(c) && c != ' '))
+        && ComposingNormalizer::new_nfkc().is_normalized(username)
 }
 
 /// `value` escaped for use as an attribute value inside a DN (RFC 4514 §2.4).
@@ -181,6 +202,26 @@ mod tests {
         assert!(!acceptable_username(""));
         assert!(!acceptable_username("al\0ice"));
         assert!(!acceptable_username("alice\n"));
+        assert!(
+            acceptable_username("Alice"),
+            "case is the directory's to ignore"
+        );
+        assert!(acceptable_username("smith, j"));
+        assert!(acceptable_username("jos\u{e9}"), "NFC é is NFKC too");
+        for look_alike in [
+            "\u{ff41}lice",
+            "al\u{00AD}ice",
+            "al\u{200B}ice",
+            "alice\u{FE0F}",
+            "\u{1D41A}lice",
+            "\u{FB01}ona",
+            "jose\u{301}",
+            "smith,  j",
+            "smith,\u{00A0}j",
+            "smith,\u{3000}j",
+        ] {
+            assert!(!acceptable_username(look_alike), "{look_alike:?}");
+        }
         assert!(!acceptable_username("al\u{7f}ice"));
         assert!(!acceptable_username(" alice"));
         assert!(!acceptable_username("alice\u{a0}"));

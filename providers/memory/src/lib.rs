@@ -4,6 +4,8 @@
 //! atomic. Nothing survives a restart; use it for tests, demos and single-process development.
 //! It is written against the public provider API only, exactly like an outside plugin.
 
+mod throttle;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -31,6 +33,7 @@ struct State {
     /// Sealed successors of rotated refresh tokens (issue: replay inside the grace window).
     successors: HashMap<SecretHash, (UnixTime, Vec<u8>)>,
     users: HashMap<String, UserRecord>,
+    throttle: throttle::ThrottleState,
 }
 
 /// The in-memory backend. Cloning shares the same data.

@@ -7,6 +7,7 @@
 //! # Layout
 //!
 //! - [`store`]: the `sql_store!` macro: every store trait, written once.
+//! - [`throttle`]: the `sql_throttle!` macro: `SignInThrottleStore` (its own file, its own macro).
 //! - [`migrations`]: embedded migrations (`migrations/{sqlite,postgres}`), status and the runner.
 //! - `sqlite`: `SqliteStore`, `SqliteFactory` (migrates on `serve`).
 //! - `postgres`: `PostgresStore`, `PostgresFactory` (migrates only on `mcp-oauth migrate`).
@@ -21,6 +22,7 @@ pub mod json;
 pub mod migrations;
 pub mod settings;
 pub mod store;
+pub mod throttle;
 
 #[cfg(feature = "postgres")]
 pub mod postgres;

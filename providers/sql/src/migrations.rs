@@ -43,10 +43,17 @@ macro_rules! embed {
 }
 
 /// SQLite migrations, oldest first.
-pub const SQLITE: &[Migration] = embed!("sqlite": 1 "0001" "initial", 2 "0002" "secure_defaults");
+pub const SQLITE: &[Migration] = embed!("sqlite":
+    1 "0001" "initial",
+    2 "0002" "secure_defaults",
+    3 "0003" "sign_in_throttle",
+);
 /// Postgres migrations, oldest first.
-pub const POSTGRES: &[Migration] =
-    embed!("postgres": 1 "0001" "initial", 2 "0002" "secure_defaults");
+pub const POSTGRES: &[Migration] = embed!("postgres":
+    1 "0001" "initial",
+    2 "0002" "secure_defaults",
+    3 "0003" "sign_in_throttle",
+);
 
 /// Creates the bookkeeping table.
 pub const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS mcp_oauth_migrations (\
@@ -191,9 +198,33 @@ mod tests {
             postgres,
             "every Postgres migration file must be embedded, in order"
         );
-        for (i, m) in SQLITE.iter().enumerate() {
-            assert_eq!(m.version, i as i64 + 1, "versions are consecutive from 1");
+        // Versions only have to increase: `status` matches applied and known migrations by
+        // version, so a number left free for a migration written in parallel (a gap) is harmless;
+        // that migration is applied when a binary that has it runs `migrate`.
+        for pair in SQLITE.windows(2) {
+            assert!(pair[0].version < pair[1].version, "versions increase");
         }
+        assert_eq!(SQLITE.first().map(|m| m.version), Some(1));
+    }
+
+    #[test]
+    fn a_gap_in_versions_is_filled_later() {
+        // A database migrated by a binary with 1 and 3 meets a binary with 1, 2 and 3: 2 is
+        // pending (and is applied then); nothing is reported as unknown.
+        let m = |version, name| Migration {
+            version,
+            name,
+            sql: "SELECT 1",
+        };
+        let known = [m(1, "a"), m(2, "b"), m(3, "c")];
+        let applied: Vec<(i64, String, String)> = [&known[0], &known[2]]
+            .iter()
+            .map(|m| (m.version, m.name.to_string(), m.checksum()))
+            .collect();
+        let s = status(&known, &applied);
+        assert_eq!(s.pending, vec![known[1].info()]);
+        assert!(s.unknown.is_empty());
+        assert_eq!(s.applied.len(), 2);
     }
 
     #[test]

@@ -35,6 +35,15 @@ mod stores {
     );
 }
 
+mod throttle {
+    use super::PostgresStore;
+    crate::throttle::sql_throttle!(
+        PostgresStore,
+        sqlx::Postgres,
+        Some("SELECT pg_advisory_xact_lock(72430022, hashtext($1))")
+    );
+}
+
 mod schema {
     use crate::migrations::{POSTGRES, migrator};
     migrator!(

@@ -33,6 +33,11 @@ mod stores {
     crate::store::sql_store!(SqliteStore, sqlx::Sqlite, None, None);
 }
 
+mod throttle {
+    use super::SqliteStore;
+    crate::throttle::sql_throttle!(SqliteStore, sqlx::Sqlite, None);
+}
+
 mod schema {
     use crate::migrations::{SQLITE, migrator};
     migrator!(sqlx::Sqlite, SQLITE, None::<&str>, None::<&str>);
