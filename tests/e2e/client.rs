@@ -4,13 +4,13 @@
 //!
 //! Every test has its own server, token-store directory and store key; the client registers as a
 //! native public client (authorization_code + refresh_token), which every registration policy of
-//! the server admits. Introspection uses a confidential client inserted straight into the
-//! provider, so no test depends on open registration of other client kinds.
+//! the server admits. Introspection goes through the resource-server client every test server has.
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use mcp_oauth_client::store::{FileStore, RecordKey, StoreKey, TokenStore};
+use mcp_oauth_provider::RefreshTokenState;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -89,9 +89,9 @@ impl ClientEnv {
     }
 }
 
-/// Whether a refresh token is live, read from the server's store (RFC 7662 lets only the token's own
-/// client introspect a refresh token, and the CLI's client is public).
-async fn refresh_active(server: &TestServer, token: &str) -> bool {
+/// The server's own view of a refresh token (RFC 7662 lets only its own client introspect it, and
+/// ours is public): `None` when unknown.
+async fn refresh_state(server: &TestServer, token: &str) -> Option<RefreshTokenState> {
     server
         .state
         .provider
@@ -99,15 +99,7 @@ async fn refresh_active(server: &TestServer, token: &str) -> bool {
         .get_refresh_token(&mcp_oauth::oauth::secrets::hash_secret(token))
         .await
         .unwrap()
-        .is_some_and(|r| {
-            r.state == mcp_oauth_provider::RefreshTokenState::Active
-                && r.expires_at > mcp_oauth::state::now()
-        })
-}
-
-/// RFC 7662 introspection as the test server's resource-server client.
-async fn introspect(server: &TestServer, token: &str) -> Value {
-    server.introspect(token).await
+        .map(|r| r.state)
 }
 
 fn ttl(secs: u64) -> Options {
@@ -206,19 +198,28 @@ async fn logout_revokes_and_deletes_the_record() {
     let tokens = c.record(&server).tokens.unwrap();
     let refresh = tokens.refresh_token.clone().unwrap();
     assert_eq!(
-        introspect(&server, tokens.access_token.expose()).await["active"],
+        server.introspect(tokens.access_token.expose()).await["active"],
         true
     );
-    assert!(refresh_active(&server, refresh.expose()).await);
+    assert_eq!(
+        refresh_state(&server, refresh.expose()).await,
+        Some(RefreshTokenState::Active)
+    );
 
     let (ok, out, err) = c.run(&["logout", &server.resource], None).await;
     assert!(ok, "{err}");
     assert!(out.contains("revoked 2 token(s)"), "{out}");
     assert_eq!(
-        introspect(&server, tokens.access_token.expose()).await["active"],
+        server.introspect(tokens.access_token.expose()).await["active"],
         false
     );
-    assert!(!refresh_active(&server, refresh.expose()).await);
+    assert!(
+        !matches!(
+            refresh_state(&server, refresh.expose()).await,
+            Some(RefreshTokenState::Active)
+        ),
+        "the refresh token is revoked"
+    );
     assert!(
         c.store().find(&server.resource).unwrap().is_empty(),
         "record deleted"
@@ -323,12 +324,7 @@ async fn call_admin_stats_steps_up_to_mcp_admin() {
 
 #[tokio::test]
 async fn eight_processes_refresh_an_expired_token_once() {
-    let server = start_with(Options {
-        // No grace: a second use of the rotated refresh token would revoke the whole grant.
-        env: vec![("MCP_OAUTH__TOKENS__REFRESH_REUSE_GRACE", "0s".into())],
-        ..Options::default()
-    })
-    .await;
+    let server = start().await;
     let c = ClientEnv::new();
     c.login(&server).await;
     // Expire the stored access token.
@@ -366,10 +362,32 @@ async fn eight_processes_refresh_an_expired_token_once() {
     let old_refresh = old.refresh_token.unwrap();
     let new_refresh = new.refresh_token.unwrap();
     assert_ne!(old_refresh, new_refresh);
-    assert!(!refresh_active(&server, old_refresh.expose()).await);
-    assert!(refresh_active(&server, new_refresh.expose()).await);
+    assert!(
+        matches!(
+            refresh_state(&server, old_refresh.expose()).await,
+            Some(RefreshTokenState::Rotated { .. })
+        ),
+        "the old refresh token was rotated once"
+    );
     assert_eq!(
-        introspect(&server, new.access_token.expose()).await["active"],
+        refresh_state(&server, new_refresh.expose()).await,
+        Some(RefreshTokenState::Active),
+        "no reuse: the family was not revoked"
+    );
+    // The server answers a replay inside its grace window with the same successor (so the tokens
+    // alone cannot show a race) but logs it: none may be logged for this client.
+    let client_id = c.record(&server).registration.unwrap().client_id;
+    let replays: Vec<String> = crate::support::captured_log()
+        .lines()
+        .filter(|l| l.contains(&client_id) && (l.contains("replayed") || l.contains("reused")))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        replays.is_empty(),
+        "the refresh token was presented more than once: {replays:?}"
+    );
+    assert_eq!(
+        server.introspect(new.access_token.expose()).await["active"],
         true
     );
 }
@@ -578,6 +596,8 @@ async fn a_wrong_password_is_a_clear_error() {
     assert!(!ok && err.contains("no password on stdin"), "{err}");
 }
 
+// Linux: the opener is `xdg-open` and the keyring is reached through `secret-tool` there.
+#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn the_os_keyring_holds_the_key_when_one_is_reachable() {
     // A stand-in for libsecret's `secret-tool` (this machine has no Secret Service): it keeps the
@@ -639,4 +659,117 @@ async fn the_os_keyring_holds_the_key_when_one_is_reachable() {
         .find(&server.resource)
         .unwrap();
     assert_eq!(records.len(), 1);
+}
+
+#[tokio::test]
+async fn a_pre_registered_confidential_client_logs_in_with_its_secret_from_stdin() {
+    let server = start().await;
+    let (id, secret) = crate::support::admin_client(
+        &server,
+        json!({
+            "redirect_uris": ["http://127.0.0.1/callback"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "client_secret_basic",
+        }),
+    )
+    .await;
+    let c = ClientEnv::new();
+    let args = [
+        "login",
+        &server.resource,
+        "--username",
+        USER,
+        "--password-stdin",
+        "--client-id",
+        &id,
+        "--client-secret-stdin",
+    ];
+    // The password is the first line, the client secret the second.
+    let (ok, _, err) = c.run(&args, Some(&format!("{PASSWORD}\n{secret}\n"))).await;
+    assert!(ok, "{err}");
+    let record = c.record(&server);
+    let reg = record.registration.unwrap();
+    assert_eq!(reg.client_id, id);
+    assert_eq!(reg.client_secret.unwrap().expose(), secret);
+    let (ok, out, err) = c.run(&["call", &server.resource, "whoami"], None).await;
+    assert!(ok, "{err}");
+    let who: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(who["client_id"], id);
+    // A wrong secret is refused by the token endpoint, with its error named.
+    let other = ClientEnv::new();
+    let (ok, _, err) = other
+        .run(&args, Some(&format!("{PASSWORD}\nnot-the-secret\n")))
+        .await;
+    assert!(!ok && err.contains("invalid_client"), "{err}");
+    assert!(!err.contains("not-the-secret"), "{err}");
+}
+
+// Linux: the opener is `xdg-open` and the keyring is reached through `secret-tool` there.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn browser_login_starts_the_system_opener_without_a_shell() {
+    // A stand-in `xdg-open` that records its arguments, one per line.
+    let server = start().await;
+    let c = ClientEnv::new();
+    let dir = TempDir::new("mcp-oauth-client-opener");
+    let opener = dir.path().join("xdg-open");
+    let args_file = dir.path().join("args");
+    std::fs::write(
+        &opener,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\" >> '{}'; done\n",
+            args_file.display()
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-oauth"));
+    cmd.args(["login", &server.resource])
+        .envs(c.env())
+        .env("DISPLAY", ":99")
+        .env("PATH", path)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = cmd.spawn().unwrap();
+    let recorded = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&args_file)
+                && text.ends_with('\n')
+            {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the opener was started");
+    let lines: Vec<&str> = recorded.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one argument, the URL: {lines:?}");
+    let parsed = url::Url::parse(lines[0]).unwrap();
+    assert_eq!(parsed.path(), "/authorize");
+    let params: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+    let redirect = server.obtain_redirect(&params).await;
+    assert_eq!(http().get(&redirect).send().await.unwrap().status(), 200);
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("A browser window was opened"));
 }

@@ -103,3 +103,84 @@ async fn an_application_store_carries_login_refresh_and_logout() {
     assert_eq!(auth.logout().await.unwrap().deleted, 1);
     assert!(store.records.lock().unwrap().is_empty());
 }
+
+/// A store whose first read after the lock shows a stale record and every later read shows what
+/// a sibling stored meanwhile (as with a store that another program writes without our lock).
+struct SiblingWrites {
+    stale: Record,
+    sibling: Record,
+    reads: Mutex<u32>,
+}
+
+impl TokenStore for SiblingWrites {
+    fn load(&self, _key: &RecordKey) -> Result<Option<Record>> {
+        let mut n = self.reads.lock().unwrap();
+        *n += 1;
+        Ok(Some(if *n == 1 {
+            self.stale.clone()
+        } else {
+            self.sibling.clone()
+        }))
+    }
+    fn find(&self, _server: &str) -> Result<Vec<Record>> {
+        Ok(vec![self.stale.clone()])
+    }
+    fn list(&self) -> Result<Vec<Result<Record>>> {
+        Ok(vec![])
+    }
+    fn save(&self, _record: &Record) -> Result<()> {
+        panic!("nothing may be written over the sibling's tokens");
+    }
+    fn delete(&self, _key: &RecordKey) -> Result<bool> {
+        panic!("nothing may be deleted");
+    }
+    fn delete_server(&self, _server: &str) -> Result<usize> {
+        panic!("nothing may be deleted");
+    }
+    fn lock(&self, _key: &RecordKey) -> Result<Box<dyn RecordLock>> {
+        struct NoLock;
+        impl RecordLock for NoLock {}
+        Ok(Box::new(NoLock))
+    }
+}
+
+#[tokio::test]
+async fn a_failed_refresh_rereads_the_store_and_uses_what_a_sibling_stored() {
+    crate::install_crypto_provider();
+    let fake = Fake::start(Config::default()).await;
+    let memory = Arc::new(MemoryStore::default());
+    let opts = |login| ClientOptions {
+        login,
+        ..ClientOptions::default()
+    };
+    let first = Authorizer::new(
+        &fake.mcp_url(),
+        memory.clone(),
+        opts(LoginMode::Headless {
+            username: "u".into(),
+            password: Secret::new("p"),
+        }),
+    )
+    .unwrap();
+    let good = first.access_token().await.unwrap();
+    let sibling = memory.find(&fake.mcp_url()).unwrap().remove(0);
+    let mut stale = sibling.clone();
+    let t = stale.tokens.as_mut().unwrap();
+    t.access_token = Secret::new("stale-access-token");
+    t.refresh_token = Some(Secret::new("a-refresh-token-the-server-refuses"));
+    t.issued_at -= 7200;
+    t.expires_at = Some(t.issued_at + 60);
+    let store = Arc::new(SiblingWrites {
+        stale,
+        sibling,
+        reads: Mutex::new(0),
+    });
+    let second = Authorizer::new(&fake.mcp_url(), store.clone(), opts(LoginMode::Never)).unwrap();
+    assert_eq!(second.access_token().await.unwrap(), good);
+    assert_eq!(
+        *store.reads.lock().unwrap(),
+        2,
+        "read again after the refusal"
+    );
+    assert_eq!(fake.log().authorize.len(), 1, "no new login");
+}
