@@ -54,7 +54,7 @@ password=$(sed -n 's/.*one-time password: //p' "$workdir/stdout")
 out=$(MCP_PASSWORD=$password scripts/quickstart.sh "http://127.0.0.1:$port")
 echo "$out" | grep -q '"access_token":"' || { echo "quick-start failed:"; echo "$out"; exit 1; }
 echo "$out" | grep -q '"subject":"admin"' || { echo "quick-start: the demo MCP server's whoami failed:"; echo "$out"; exit 1; }
-if grep -qF "$password" "$workdir/stderr"; then echo "the admin password leaked into the log"; exit 1; fi
+if grep -qF -- "$password" "$workdir/stderr"; then echo "the admin password leaked into the log"; exit 1; fi
 echo "quick-start OK"
 
 echo "==> interop: official MCP Python SDK client against the demo MCP server"

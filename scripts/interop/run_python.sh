@@ -66,4 +66,4 @@ if ! MCP_PASSWORD=$password "$VENV/bin/python" scripts/interop/mcp_python_client
   echo "--- server log ---"; tail -n 50 "$work/stderr"
   exit 1
 fi
-if grep -qF "$password" "$work/stderr"; then echo "the password leaked into the server log"; exit 1; fi
+if grep -qF -- "$password" "$work/stderr"; then echo "the password leaked into the server log"; exit 1; fi
