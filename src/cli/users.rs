@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use mcp_oauth_provider::{ProviderError, UserRecord};
+use mcp_oauth_provider::{ProviderError, Storage, UserRecord};
 
 use crate::cli::admin::{format_time, open, read_stdin_secret};
 use crate::config::Settings;
@@ -45,6 +45,17 @@ pub fn hash_password_cmd() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Ends every grant of `subject` and forgets its remembered consent.
+async fn end_grants(storage: &Storage, settings: &Settings, subject: &str) -> anyhow::Result<u64> {
+    Ok(end_user_grants(
+        storage.tokens.as_ref(),
+        storage.interactions.as_ref(),
+        subject,
+        remember_revoked_until(&settings.tokens, now()),
+    )
+    .await?)
+}
+
 async fn hash_blocking(password: String) -> anyhow::Result<String> {
     tokio::task::spawn_blocking(move || hash_password(&password)).await?
 }
@@ -57,6 +68,7 @@ pub async fn run(
     let storage = open(settings, registry).await?;
     let users = storage
         .users
+        .clone()
         .context("the configured storage backend keeps no local accounts")?;
     match command {
         UsersCommand::Add { name, subject, .. } => {
@@ -96,13 +108,7 @@ pub async fn run(
                 anyhow::bail!("no user named {name}");
             }
             // A new password ends every session the old one opened (issue 8 §3).
-            let n = end_user_grants(
-                storage.tokens.as_ref(),
-                storage.interactions.as_ref(),
-                &user.subject,
-                remember_revoked_until(&settings.tokens, now()),
-            )
-            .await?;
+            let n = end_grants(&storage, settings, &user.subject).await?;
             println!("password of {name} changed; revoked {n} grant(s)");
         }
         UsersCommand::Delete { name } => {
@@ -112,13 +118,7 @@ pub async fn run(
             if !users.delete_user(&name).await? {
                 anyhow::bail!("no user named {name}");
             }
-            let n = end_user_grants(
-                storage.tokens.as_ref(),
-                storage.interactions.as_ref(),
-                &user.subject,
-                remember_revoked_until(&settings.tokens, now()),
-            )
-            .await?;
+            let n = end_grants(&storage, settings, &user.subject).await?;
             println!("deleted user {name}; revoked {n} grant(s)");
         }
         // Dispatched by `cli::run_with` before any configuration is read.

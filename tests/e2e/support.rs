@@ -501,6 +501,11 @@ impl Endpoint {
             .introspector
             .clone()
             .expect("this endpoint has an introspecting client");
+        self.introspect_as(&id, &secret, token).await
+    }
+
+    /// Introspection as the client `id` (RFC 7662 §2.1, HTTP Basic); asserts 200.
+    pub async fn introspect_as(&self, id: &str, secret: &str, token: &str) -> Value {
         let r = http()
             .post(self.url("/introspect"))
             .basic_auth(id, Some(secret))
@@ -608,13 +613,5 @@ async fn admin_client_on(
 pub async fn introspect_as_resource_server(s: &TestServer, token: &str) -> Value {
     let (id, secret) =
         admin_client_with(s, json!({"grant_types": ["client_credentials"]}), true).await;
-    let r = http()
-        .post(s.url("/introspect"))
-        .basic_auth(id, Some(secret))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json().await.unwrap()
+    s.introspect_as(&id, &secret, token).await
 }
