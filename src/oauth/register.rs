@@ -398,3 +398,97 @@ pub async fn register_post(
     no_store_headers(resp.headers_mut());
     Ok(resp)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "0123456789abcdef0123456789abcdef-iat";
+
+    fn policy(open: bool, token: Option<&str>) -> RegistrationPolicy {
+        RegistrationPolicy {
+            open,
+            initial_access_token: token.map(str::to_string),
+            unused_client_ttl: 86_400,
+            max_redirect_uris: 10,
+            max_redirect_uri_length: 2000,
+            max_request_bytes: 16_384,
+        }
+    }
+
+    fn headers(auth: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(a) = auth {
+            h.insert(header::AUTHORIZATION, a.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn registrant_is_anonymous_token_holder_or_refused() {
+        let open = policy(true, Some(TOKEN));
+        assert_eq!(
+            open.registrant(&headers(None)).unwrap(),
+            ClientOrigin::Registration
+        );
+        let bearer = format!("Bearer {TOKEN}");
+        assert_eq!(
+            open.registrant(&headers(Some(&bearer))).unwrap(),
+            ClientOrigin::InitialAccessToken
+        );
+        let lower = format!("bearer {TOKEN}");
+        assert_eq!(
+            open.registrant(&headers(Some(&lower))).unwrap(),
+            ClientOrigin::InitialAccessToken,
+            "the scheme is case-insensitive (RFC 7235 §2.1)"
+        );
+        for wrong in [
+            format!("Bearer {TOKEN}x"),
+            format!("Basic {TOKEN}"),
+            TOKEN.to_string(),
+            "Bearer ".to_string(),
+        ] {
+            let err = open.registrant(&headers(Some(&wrong))).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidToken, "{wrong}");
+        }
+        // No token configured: any presented token is wrong, never a silent anonymous registration.
+        let err = policy(true, None)
+            .registrant(&headers(Some(&bearer)))
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidToken);
+        // Closed registration: anonymous is refused, the token holder admitted.
+        let closed = policy(false, Some(TOKEN));
+        assert_eq!(
+            closed.registrant(&headers(None)).unwrap_err().code,
+            ErrorCode::InvalidToken
+        );
+        assert_eq!(
+            closed.registrant(&headers(Some(&bearer))).unwrap(),
+            ClientOrigin::InitialAccessToken
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_initial_access_token() {
+        let shown = format!("{:?}", policy(true, Some(TOKEN)));
+        assert!(
+            shown.contains("RegistrationPolicy") && shown.contains("open: true"),
+            "{shown}"
+        );
+        assert!(shown.contains("initial_access_token: true"), "{shown}");
+        assert!(!shown.contains(TOKEN), "{shown}");
+    }
+
+    #[test]
+    fn deceptive_characters() {
+        for c in [
+            '\u{0007}', '\u{007F}', '\u{0085}', '\u{061C}', '\u{200B}', '\u{200F}', '\u{202A}',
+            '\u{202E}', '\u{2066}', '\u{2069}', '\u{FEFF}',
+        ] {
+            assert!(is_deceptive_char(c), "{:?}", c);
+        }
+        for c in ['a', 'Z', ' ', 'é', 'ß', '漢', '-', '\u{2070}', '\u{2010}'] {
+            assert!(!is_deceptive_char(c), "{:?}", c);
+        }
+    }
+}
