@@ -468,6 +468,60 @@ mod tests {
         );
     }
 
+    fn register(body: Value) -> Result<(Client, Option<String>), OAuthError> {
+        client_from_metadata(
+            &Resources::new(vec![]),
+            &policy(true, None),
+            ClientOrigin::Registration,
+            &body,
+            0,
+        )
+    }
+
+    fn public_client(redirect_uris: Vec<String>, name: &str) -> Value {
+        serde_json::json!({
+            "client_name": name,
+            "redirect_uris": redirect_uris,
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+        })
+    }
+
+    #[test]
+    fn registration_bounds_are_inclusive_limits() {
+        let uris = |n: usize| -> Vec<String> {
+            (0..n)
+                .map(|i| format!("http://127.0.0.1:{}/cb", 1000 + i))
+                .collect()
+        };
+        assert!(
+            register(public_client(uris(10), "x")).is_ok(),
+            "exactly max_redirect_uris"
+        );
+        let err = register(public_client(uris(11), "x")).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidRedirectUri);
+
+        let prefix = "https://app.example.com/";
+        let exact = format!("{prefix}{}", "a".repeat(2000 - prefix.len()));
+        assert_eq!(exact.len(), 2000);
+        assert!(
+            register(public_client(vec![exact.clone()], "x")).is_ok(),
+            "exactly the length limit"
+        );
+        let err = register(public_client(vec![format!("{exact}a")], "x")).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidRedirectUri);
+
+        let one = vec!["http://127.0.0.1/cb".to_string()];
+        assert!(
+            register(public_client(one.clone(), &"é".repeat(200))).is_ok(),
+            "200 characters"
+        );
+        let err = register(public_client(one.clone(), &"é".repeat(201))).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidClientMetadata);
+        let err = register(public_client(one.clone(), &"é".repeat(300))).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidClientMetadata);
+    }
+
     #[test]
     fn debug_never_shows_the_initial_access_token() {
         let shown = format!("{:?}", policy(true, Some(TOKEN)));
