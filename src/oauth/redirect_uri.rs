@@ -248,6 +248,23 @@ mod tests {
     }
 
     #[test]
+    fn find_match_returns_the_registered_uri() {
+        let registered = vec![
+            "https://app.example/cb".to_string(),
+            "http://127.0.0.1/cb".to_string(),
+        ];
+        assert_eq!(
+            find_match(&registered, "https://app.example/cb"),
+            Some("https://app.example/cb")
+        );
+        assert_eq!(
+            find_match(&registered, "http://127.0.0.1:5000/cb"),
+            Some("http://127.0.0.1/cb")
+        );
+        assert_eq!(find_match(&registered, "https://app.example/other"), None);
+    }
+
+    #[test]
     fn params_are_appended_to_existing_query() {
         let u = with_params(
             "https://app.example/cb?x=1",
