@@ -48,7 +48,8 @@ pub fn validate_for_registration(uri: &str) -> Result<(), String> {
         _ => {}
     }
     match url.scheme() {
-        "https" if url.host().is_some() => Ok(()),
+        // WHATWG URL parsing gives every https URL a host; nothing more to check here.
+        "https" => Ok(()),
         "http" if is_loopback(&url) => Ok(()),
         "http" => Err(format!(
             "http redirect URIs are allowed only for loopback hosts: {uri}"
@@ -126,7 +127,16 @@ mod tests {
         assert!(validate_for_registration("http://127.0.0.1:8765/callback").is_ok());
         assert!(validate_for_registration("http://localhost/callback").is_ok());
         assert!(validate_for_registration("http://[::1]:9/cb").is_ok());
-        assert!(validate_for_registration("http://app.example/cb").is_err());
+        assert!(
+            validate_for_registration("http://app.example/cb")
+                .unwrap_err()
+                .contains("only for loopback hosts")
+        );
+        assert!(
+            validate_for_registration("ftp://app.example/cb")
+                .unwrap_err()
+                .contains("must use https")
+        );
         assert!(validate_for_registration("https://app.example/cb#frag").is_err());
         assert!(validate_for_registration("javascript:alert(1)").is_err());
         assert!(validate_for_registration("com.example.app:/cb").is_err());
@@ -235,6 +245,23 @@ mod tests {
             "http://127.0.0.1:3000/cb?a=1",
             "http://127.0.0.1:4000/cb?a=1"
         ));
+    }
+
+    #[test]
+    fn find_match_returns_the_registered_uri() {
+        let registered = vec![
+            "https://app.example/cb".to_string(),
+            "http://127.0.0.1/cb".to_string(),
+        ];
+        assert_eq!(
+            find_match(&registered, "https://app.example/cb"),
+            Some("https://app.example/cb")
+        );
+        assert_eq!(
+            find_match(&registered, "http://127.0.0.1:5000/cb"),
+            Some("http://127.0.0.1/cb")
+        );
+        assert_eq!(find_match(&registered, "https://app.example/other"), None);
     }
 
     #[test]

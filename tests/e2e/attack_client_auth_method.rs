@@ -114,3 +114,37 @@ async fn attack_wrong_method_is_refused_at_revocation_and_introspection_too() {
         );
     }
 }
+
+#[tokio::test]
+async fn attack_basic_credentials_with_another_client_id_in_the_body_are_refused() {
+    let s = start().await;
+    let (id, secret) = register(&s, "client_secret_basic").await;
+    let (other, _) = register(&s, "client_secret_basic").await;
+    let mut form = GRANT.to_vec();
+    form.push(("client_id", &other));
+    let r = http()
+        .post(s.url("/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
+    // The same client_id in the body is fine.
+    let mut form = GRANT.to_vec();
+    form.push(("client_id", &id));
+    let r = http()
+        .post(s.url("/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+}
