@@ -400,3 +400,23 @@ async fn client_credentials(
         .await?;
     Ok(issued)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcp_oauth_provider::SecretHash;
+
+    /// The sealed successor is bound to the token it replaces: a blob moved to another row of the
+    /// store (a tampered database) does not open there.
+    #[test]
+    fn successor_aad_names_the_replaced_token() {
+        let a = SecretHash("a".repeat(64));
+        let b = SecretHash("b".repeat(64));
+        assert_ne!(successor_aad(&a), successor_aad(&b));
+        assert!(successor_aad(&a).ends_with(a.as_str()));
+        let kek = crate::oauth::key_encryption::KeyEncryptionKey::random();
+        let sealed = kek.seal(&successor_aad(&a), b"{}").unwrap();
+        assert!(kek.open(&successor_aad(&a), &sealed).is_ok());
+        assert!(kek.open(&successor_aad(&b), &sealed).is_err());
+    }
+}
