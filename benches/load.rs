@@ -35,12 +35,14 @@ fn env_num(name: &str, default: u64) -> u64 {
 struct Bench {
     base: String,
     http: reqwest::Client,
+    initial_access_token: String,
 }
 
 impl Bench {
     async fn register(&self, body: Value) -> Value {
         self.http
             .post(format!("{}/register", self.base))
+            .bearer_auth(&self.initial_access_token)
             .json(&body)
             .send()
             .await
@@ -114,6 +116,8 @@ async fn main() {
     let port = listener.local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
     let hash = mcp_oauth::users::password::hash_password(PASSWORD).unwrap();
+    // Machine clients need the RFC 7591 initial access token (open registration refuses them).
+    let initial_access_token = mcp_oauth::oauth::secrets::new_secret();
     let config = dir.join("bench.toml");
     // The login storm signs in as many users: the sign-in throttle runs one check per username at a
     // time, and all of the bench comes from one address (hence max_concurrent_per_address).
@@ -122,13 +126,16 @@ async fn main() {
             format!("[[users.accounts]]\nusername = \"storm-{i}\"\npassword_hash = \"{hash}\"\n")
         })
         .collect();
+    // All load comes from 127.0.0.1: the per-address limits are off, as for any load test.
     std::fs::write(
         &config,
         format!(
             "[server]\nbind = \"127.0.0.1:{port}\"\nissuer = \"{base}\"\n[storage]\nkind = \"{storage}\"\ndata_dir = \"{}\"\n\
              [users]\ncreate_admin = false\n[[users.accounts]]\nusername = \"alice\"\npassword_hash = \"{hash}\"\n\
              {storm_accounts}\
-             [login]\nmax_concurrent_per_address = 64\n",
+             [login]\nmax_concurrent_per_address = 64\n\
+             [registration]\ninitial_access_token = \"{initial_access_token}\"\n\
+             [limits]\nrate_limits = false\nmax_connections_per_address = 0\n",
             dir.display()
         ),
     )
@@ -148,6 +155,7 @@ async fn main() {
     let bench = Arc::new(Bench {
         base: base.clone(),
         http,
+        initial_access_token,
     });
     println!(
         "mcp-oauth load: storage={storage} concurrency={concurrency} seconds={seconds} (server in this process)"
@@ -155,7 +163,7 @@ async fn main() {
 
     // client_credentials issuance.
     let robot = bench
-        .register(json!({"grant_types": ["client_credentials"]}))
+        .register(json!({"grant_types": ["client_credentials"], "scope": "mcp:tools"}))
         .await;
     let (id, secret) = (
         robot["client_id"].as_str().unwrap().to_string(),

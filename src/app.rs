@@ -10,21 +10,22 @@
 use std::future::Future;
 use std::time::Duration;
 
-use axum::Router;
 use axum::http::{HeaderName, Method, Request, header};
 use axum::routing::{get, post};
+use axum::{Router, middleware};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::error::{ErrorCode, OAuthError};
-use crate::oauth::{authorize, introspect, jwks, login, metadata, register, revoke, token};
+use crate::listener::ConnectionLimits;
+use crate::oauth::{
+    authorize, introspect, jwks, login, metadata, rate_limit, register, revoke, token,
+};
+use crate::request_timeouts;
 use crate::resource::{CoHostedVerifier, demo};
 use crate::state::{AppState, now};
-
-/// How often expired codes, tokens and login transactions are purged and signing keys reloaded.
-const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
@@ -75,6 +76,15 @@ pub fn router_with_cancel(state: AppState, cancel: CancellationToken) -> Router 
     }
     routes
         .fallback(|| async { OAuthError::new(ErrorCode::NotFound, "no such endpoint") })
+        // Outermost first: rates are checked before the clock for the body and handler starts.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_timeouts::limit_request_time,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit_requests,
+        ))
         .with_state(state)
         // Spans name the method and path only: query strings carry login-transaction ids and
         // client state, which must not reach logs.
@@ -83,7 +93,8 @@ pub fn router_with_cancel(state: AppState, cancel: CancellationToken) -> Router 
         }))
 }
 
-/// Serves until `shutdown` resolves, purging expired records in the background.
+/// Serves until `shutdown` resolves, purging expired records in the background. Connections are
+/// accepted by [`crate::listener::serve`] (header read timeout, connection limits, peer address).
 pub async fn run(
     listener: TcpListener,
     state: AppState,
@@ -91,19 +102,20 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let purger = tokio::spawn(purge_loop(state.clone()));
     let cancel = CancellationToken::new();
+    let limits = ConnectionLimits::resolve(
+        state.limits.header_read_timeout,
+        state.limits.max_connections,
+        state.limits.max_connections_per_address,
+        state.trusted_proxies.clone(),
+    );
+    tracing::debug!(max_connections = limits.max_connections, per_address = ?limits.max_per_address, "connection limits");
     let app = router_with_cancel(state, cancel.clone());
     // Open MCP event streams would hold a graceful shutdown forever: end them first.
     let shutdown = async move {
         shutdown.await;
         cancel.cancel();
     };
-    // The peer address reaches handlers as `ConnectInfo` (see `oauth::client_address`).
-    let result = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let result = crate::listener::serve(listener, app, limits, shutdown).await;
     purger.abort();
     result
 }
@@ -112,12 +124,21 @@ pub async fn run(
 /// blocks requests (each store operation is short).
 async fn purge_loop(state: AppState) {
     // The first round is one interval after start: keys were just loaded, nothing has expired yet.
-    let mut tick =
-        tokio::time::interval_at(tokio::time::Instant::now() + PURGE_INTERVAL, PURGE_INTERVAL);
+    let every = state.purge_interval;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let t = now();
+        purge_once(&state).await;
+    }
+}
+
+/// One round of upkeep: expired codes, tokens, consents and login transactions, anonymous
+/// registrations no user approved within `[registration] unused_client_ttl`, refresh successors
+/// kept past the grace window, and the signing keys.
+pub async fn purge_once(state: &AppState) {
+    let t = now();
+    {
         match state.provider.tokens().purge_expired(t).await {
             Ok(c) if c.codes + c.access_tokens + c.refresh_tokens > 0 => {
                 tracing::debug!(
@@ -139,5 +160,21 @@ async fn purge_loop(state: AppState) {
         if let Err(e) = state.provider.throttle().purge_expired(t).await {
             tracing::warn!(error = %e, "purging expired sign-in throttle counters failed");
         }
+        let unused_before = t.saturating_sub(state.registration.unused_client_ttl);
+        match state
+            .provider
+            .clients()
+            .purge_unused_clients(unused_before)
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(clients = n, "deleted unused anonymous registrations"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging unused registrations failed"),
+        }
+        let grace_ended = t.saturating_sub(state.refresh_reuse_grace);
+        if let Err(e) = state.provider.tokens().clear_successors(grace_ended).await {
+            tracing::warn!(error = %e, "clearing kept refresh successors failed");
+        }
+        state.rate_limits.purge();
     }
 }

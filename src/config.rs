@@ -28,10 +28,12 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub keys: KeySettings,
     pub login: LoginSettings,
+    pub registration: RegistrationSettings,
     #[serde(default)]
     pub resources: Vec<ResourceSettings>,
     #[serde(default)]
     pub demo_mcp: DemoMcpSettings,
+    pub limits: LimitsSettings,
 }
 
 /// `[demo_mcp]`: the demo MCP server `serve` mounts on the authorization server's own origin.
@@ -68,6 +70,92 @@ pub struct ServerSettings {
     /// Proxies (IPs or CIDR networks) whose `X-Forwarded-For` names the client address.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// How often expired records and unused registrations are purged and signing keys reloaded.
+    #[serde(default = "default_purge_interval", deserialize_with = "duration")]
+    pub purge_interval: Duration,
+}
+
+fn default_purge_interval() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// `[registration]`: who may register clients (RFC 7591) and what a registration may hold.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationSettings {
+    /// Anyone may register authorization_code + refresh_token clients (MCP clients rely on it).
+    pub open: bool,
+    /// RFC 7591 §3 initial access token (secret: never printed). Presenting it as a bearer token
+    /// allows `client_credentials` clients, and any registration when `open = false`.
+    #[serde(default)]
+    pub initial_access_token: Option<String>,
+    /// A file holding the initial access token (first line), instead of the key above.
+    #[serde(default)]
+    pub initial_access_token_file: Option<String>,
+    /// An anonymous registration that no user approved within this time is deleted.
+    #[serde(deserialize_with = "duration")]
+    pub unused_client_ttl: Duration,
+    pub max_redirect_uris: usize,
+    pub max_redirect_uri_length: usize,
+    /// Largest registration request body, in bytes.
+    pub max_request_bytes: usize,
+}
+
+impl std::fmt::Debug for RegistrationSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrationSettings")
+            .field("open", &self.open)
+            .field(
+                "initial_access_token",
+                &self.initial_access_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("initial_access_token_file", &self.initial_access_token_file)
+            .field("unused_client_ttl", &self.unused_client_ttl)
+            .field("max_redirect_uris", &self.max_redirect_uris)
+            .field("max_redirect_uri_length", &self.max_redirect_uri_length)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .finish()
+    }
+}
+
+/// Shortest initial access token accepted (it guards machine clients: it must not be guessable).
+pub const MIN_INITIAL_ACCESS_TOKEN_LEN: usize = 32;
+
+impl RegistrationSettings {
+    /// The initial access token from the setting or its file; `None` when neither is set.
+    pub fn initial_access_token(&self) -> anyhow::Result<Option<String>> {
+        let token = match (
+            self.initial_access_token
+                .as_deref()
+                .filter(|t| !t.is_empty()),
+            self.initial_access_token_file
+                .as_deref()
+                .filter(|p| !p.is_empty()),
+        ) {
+            (Some(_), Some(_)) => bail!(
+                "registration.initial_access_token and registration.initial_access_token_file are \
+                 both set; use one"
+            ),
+            (Some(t), None) => t.trim().to_string(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .with_context(|| {
+                    format!("reading registration.initial_access_token_file {path:?}")
+                })?
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string(),
+            (None, None) => return Ok(None),
+        };
+        if token.len() < MIN_INITIAL_ACCESS_TOKEN_LEN {
+            bail!(
+                "registration.initial_access_token must be at least {MIN_INITIAL_ACCESS_TOKEN_LEN} \
+                 characters (e.g. openssl rand -base64 32)"
+            );
+        }
+        Ok(Some(token))
+    }
 }
 
 #[derive(Clone, Deserialize)]
@@ -140,6 +228,14 @@ pub struct TokenSettings {
     pub code_ttl: Duration,
     #[serde(deserialize_with = "duration")]
     pub refresh_reuse_grace: Duration,
+    /// The absolute lifetime of a grant: after it the user signs in again, however often the
+    /// refresh token was rotated.
+    #[serde(default = "default_max_grant_lifetime", deserialize_with = "duration")]
+    pub max_grant_lifetime: Duration,
+}
+
+fn default_max_grant_lifetime() -> Duration {
+    Duration::from_secs(90 * 86_400)
 }
 
 #[derive(Clone, Deserialize)]
@@ -169,6 +265,9 @@ pub struct LoginSettings {
     #[serde(deserialize_with = "duration")]
     pub transaction_ttl: Duration,
     pub allow_remember_consent: bool,
+    /// How long a remembered consent holds.
+    #[serde(default = "default_consent_ttl", deserialize_with = "duration")]
+    pub consent_ttl: Duration,
     pub password_hash_concurrency: usize,
     /// Failed sign-ins for one username from one address before that address is refused for it.
     #[serde(default = "default_max_failed_attempts")]
@@ -193,6 +292,10 @@ pub struct LoginSettings {
     /// Sign-ins one client address may have in flight at once (per server process).
     #[serde(default = "default_max_concurrent_per_address")]
     pub max_concurrent_per_address: usize,
+}
+
+fn default_consent_ttl() -> Duration {
+    Duration::from_secs(30 * 86_400)
 }
 
 fn default_max_failed_attempts() -> u32 {
@@ -245,6 +348,93 @@ impl LoginSettings {
         }
         if !(1..=64).contains(&self.max_concurrent_per_address) {
             bail!("login.max_concurrent_per_address must be between 1 and 64");
+        }
+        Ok(())
+    }
+}
+
+/// `[limits]`: what one client address, one connection and one request may cost (issue 8 §2, §7).
+/// Every key is documented in `config/default.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSettings {
+    /// Master switch of the per-address request rates (load tests turn it off).
+    pub rate_limits: bool,
+    pub authorize_per_minute: u32,
+    pub authorize_burst: u32,
+    pub login_per_minute: u32,
+    pub login_burst: u32,
+    pub register_per_minute: u32,
+    pub register_burst: u32,
+    pub token_per_minute: u32,
+    pub token_burst: u32,
+    /// Login transactions one address may have open (0 = no limit).
+    pub max_open_logins_per_address: u32,
+    pub max_state_bytes: usize,
+    pub max_parameter_bytes: usize,
+    pub max_query_bytes: usize,
+    #[serde(deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub body_read_timeout: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub handler_timeout: Duration,
+    /// Open connections in all (0 = derived from the open-file limit).
+    pub max_connections: u32,
+    /// Open connections per peer address (0 = no limit; trusted proxies are exempt).
+    pub max_connections_per_address: u32,
+}
+
+impl LimitsSettings {
+    /// The checks `config check` runs on `[limits]`.
+    fn validate(&self) -> anyhow::Result<()> {
+        for (name, per_minute, burst) in [
+            ("authorize", self.authorize_per_minute, self.authorize_burst),
+            ("login", self.login_per_minute, self.login_burst),
+            ("register", self.register_per_minute, self.register_burst),
+            ("token", self.token_per_minute, self.token_burst),
+        ] {
+            if per_minute > 0 && burst == 0 {
+                bail!(
+                    "limits.{name}_burst must be at least 1 when limits.{name}_per_minute is set \
+                     (0 per minute switches the limit off)"
+                );
+            }
+        }
+        if !(64..=2048).contains(&self.max_state_bytes) {
+            bail!(
+                "limits.max_state_bytes must be between 64 (room for a nonce) and 2048 (the most \
+                 the server echoes)"
+            );
+        }
+        if self.max_parameter_bytes < 512 || self.max_parameter_bytes < self.max_state_bytes {
+            bail!(
+                "limits.max_parameter_bytes must be at least 512 and at least limits.max_state_bytes"
+            );
+        }
+        if self.max_query_bytes < self.max_parameter_bytes {
+            bail!("limits.max_query_bytes must be at least limits.max_parameter_bytes");
+        }
+        for (name, d) in [
+            ("limits.header_read_timeout", self.header_read_timeout),
+            ("limits.body_read_timeout", self.body_read_timeout),
+            ("limits.handler_timeout", self.handler_timeout),
+        ] {
+            if d < Duration::from_secs(1) || d > Duration::from_secs(3600) {
+                bail!("{name} must be between 1 second and 1 hour");
+            }
+        }
+        if self.max_connections != 0 && self.max_connections < 2 {
+            bail!("limits.max_connections must be at least 2 (or 0 for automatic)");
+        }
+        if self.max_connections != 0
+            && self.max_connections_per_address != 0
+            && self.max_connections_per_address >= self.max_connections
+        {
+            bail!(
+                "limits.max_connections_per_address must be below limits.max_connections, or one \
+                 address could hold every connection"
+            );
         }
         Ok(())
     }
@@ -303,6 +493,9 @@ impl Settings {
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true)
+                // MCP_OAUTH__SERVER__TRUSTED_PROXIES="10.0.0.0/8,::1"
+                .list_separator(",")
+                .with_list_parse_key("server.trusted_proxies")
                 .source(Some(env_map)),
         );
         let settings: Settings = builder
@@ -348,15 +541,43 @@ impl Settings {
             ("tokens.refresh_token_ttl", self.tokens.refresh_token_ttl),
             ("tokens.code_ttl", self.tokens.code_ttl),
             ("login.transaction_ttl", self.login.transaction_ttl),
+            ("login.consent_ttl", self.login.consent_ttl),
+            ("tokens.max_grant_lifetime", self.tokens.max_grant_lifetime),
+            ("server.purge_interval", self.server.purge_interval),
+            (
+                "registration.unused_client_ttl",
+                self.registration.unused_client_ttl,
+            ),
         ] {
             if d.as_secs() == 0 {
                 bail!("{name} must be at least one second");
             }
         }
         self.login.validate()?;
+        if self.tokens.max_grant_lifetime < self.tokens.access_token_ttl {
+            bail!("tokens.max_grant_lifetime must be at least tokens.access_token_ttl");
+        }
+        let r = &self.registration;
+        if r.max_redirect_uris == 0 || r.max_redirect_uris > 100 {
+            bail!("registration.max_redirect_uris must be between 1 and 100");
+        }
+        if !(64..=8192).contains(&r.max_redirect_uri_length) {
+            bail!("registration.max_redirect_uri_length must be between 64 and 8192");
+        }
+        if !(1024..=1_048_576).contains(&r.max_request_bytes) {
+            bail!("registration.max_request_bytes must be between 1024 and 1048576");
+        }
+        r.initial_access_token()?;
+        if !r.open && r.initial_access_token()?.is_none() {
+            tracing::warn!(
+                "registration.open = false and no initial access token: only administrators can \
+                 create clients (mcp-oauth clients add)"
+            );
+        }
         if self.tokens.code_ttl > Duration::from_secs(600) {
             bail!("tokens.code_ttl must not exceed 10 minutes (OAuth 2.1 §4.1.2)");
         }
+        self.limits.validate()?;
         for a in &self.users.accounts {
             if a.username.trim().is_empty() {
                 bail!("users.accounts: an account has an empty username");
@@ -529,6 +750,81 @@ mod tests {
     }
 
     #[test]
+    fn secure_default_settings_reject_bad_values() {
+        let s = Settings::load_with_env(None, env(&[])).unwrap();
+        assert!(s.registration.open, "open registration stays on by default");
+        assert_eq!(
+            s.registration.unused_client_ttl,
+            Duration::from_secs(86_400)
+        );
+        assert_eq!(
+            s.tokens.max_grant_lifetime,
+            Duration::from_secs(90 * 86_400)
+        );
+        assert!(s.registration.initial_access_token().unwrap().is_none());
+        for (key, value, named) in [
+            (
+                "MCP_OAUTH__REGISTRATION__INITIAL_ACCESS_TOKEN",
+                "short",
+                "initial_access_token",
+            ),
+            (
+                "MCP_OAUTH__REGISTRATION__MAX_REDIRECT_URIS",
+                "0",
+                "max_redirect_uris",
+            ),
+            (
+                "MCP_OAUTH__REGISTRATION__MAX_REDIRECT_URI_LENGTH",
+                "10",
+                "max_redirect_uri_length",
+            ),
+            (
+                "MCP_OAUTH__REGISTRATION__MAX_REQUEST_BYTES",
+                "100",
+                "max_request_bytes",
+            ),
+            (
+                "MCP_OAUTH__REGISTRATION__UNUSED_CLIENT_TTL",
+                "0s",
+                "unused_client_ttl",
+            ),
+            (
+                "MCP_OAUTH__TOKENS__MAX_GRANT_LIFETIME",
+                "1s",
+                "max_grant_lifetime",
+            ),
+            ("MCP_OAUTH__LOGIN__CONSENT_TTL", "0s", "consent_ttl"),
+            ("MCP_OAUTH__SERVER__PURGE_INTERVAL", "0s", "purge_interval"),
+        ] {
+            let err = Settings::load_with_env(None, env(&[(key, value)]))
+                .err()
+                .unwrap_or_else(|| panic!("{key}={value} must be refused"));
+            assert!(err.to_string().contains(named), "{key}: {err}");
+        }
+        let both = write(
+            "[registration]\ninitial_access_token = \"0123456789abcdef0123456789abcdef\"\ninitial_access_token_file = \"/nonexistent\"\n",
+        );
+        assert!(
+            Settings::load(Some(&both.0)).is_err(),
+            "token and file both set"
+        );
+        let token_file = write("0123456789abcdef0123456789abcdef\n");
+        let from_file = write(&format!(
+            "[registration]\ninitial_access_token_file = \"{}\"\n",
+            token_file.0.display()
+        ));
+        let s = Settings::load(Some(&from_file.0)).unwrap();
+        assert_eq!(
+            s.registration.initial_access_token().unwrap().as_deref(),
+            Some("0123456789abcdef0123456789abcdef")
+        );
+        assert!(
+            !format!("{:?}", s.registration).contains("0123456789abcdef"),
+            "never printed"
+        );
+    }
+
+    #[test]
     fn defaults_load_without_any_file() {
         let s = Settings::load_with_env(None, env(&[])).unwrap();
         assert_eq!(s.server.bind, "127.0.0.1:9000");
@@ -595,6 +891,12 @@ mod tests {
 
     #[test]
     fn trusted_proxies_must_be_addresses_or_networks() {
+        let s = Settings::load_with_env(
+            None,
+            env(&[("MCP_OAUTH__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,::1")]),
+        )
+        .unwrap();
+        assert_eq!(s.server.trusted_proxies, ["10.0.0.0/8", "::1"]);
         let f = write("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n");
         let s = Settings::load_with_env(Some(&f.0), env(&[])).unwrap();
         assert_eq!(s.server.trusted_proxies.len(), 2);
@@ -652,6 +954,76 @@ mod tests {
             ]),
         );
         assert!(ok.is_ok(), "the bounds themselves are allowed: {ok:?}");
+    }
+
+    #[test]
+    fn limits_have_safe_defaults_and_bad_values_are_refused() {
+        let s = Settings::load_with_env(None, env(&[])).unwrap();
+        let l = &s.limits;
+        assert!(l.rate_limits);
+        assert!(l.token_per_minute > 0 && l.register_per_minute > 0);
+        assert_eq!(l.max_state_bytes, 1024);
+        assert_eq!(l.header_read_timeout, Duration::from_secs(10));
+        for (key, value, expect) in [
+            ("MCP_OAUTH__LIMITS__TOKEN_BURST", "0", "limits.token_burst"),
+            (
+                "MCP_OAUTH__LIMITS__MAX_STATE_BYTES",
+                "10",
+                "max_state_bytes",
+            ),
+            (
+                "MCP_OAUTH__LIMITS__MAX_PARAMETER_BYTES",
+                "100",
+                "max_parameter_bytes",
+            ),
+            (
+                "MCP_OAUTH__LIMITS__MAX_QUERY_BYTES",
+                "1000",
+                "max_query_bytes",
+            ),
+            (
+                "MCP_OAUTH__LIMITS__HEADER_READ_TIMEOUT",
+                "0s",
+                "header_read_timeout",
+            ),
+            (
+                "MCP_OAUTH__LIMITS__BODY_READ_TIMEOUT",
+                "2h",
+                "body_read_timeout",
+            ),
+            (
+                "MCP_OAUTH__LIMITS__HANDLER_TIMEOUT",
+                "500ms",
+                "handler_timeout",
+            ),
+            ("MCP_OAUTH__LIMITS__MAX_CONNECTIONS", "1", "max_connections"),
+            ("MCP_OAUTH__LIMITS__RATE_LIMITS", "maybe", "rate_limits"),
+        ] {
+            let err = Settings::load_with_env(None, env(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expect), "{key}={value}: {err}");
+        }
+        let err = Settings::load_with_env(
+            None,
+            env(&[
+                ("MCP_OAUTH__LIMITS__MAX_CONNECTIONS", "10"),
+                ("MCP_OAUTH__LIMITS__MAX_CONNECTIONS_PER_ADDRESS", "10"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("max_connections_per_address"), "{err}");
+        // 0 per minute switches one limit off; the switch turns them all off.
+        Settings::load_with_env(
+            None,
+            env(&[
+                ("MCP_OAUTH__LIMITS__TOKEN_PER_MINUTE", "0"),
+                ("MCP_OAUTH__LIMITS__TOKEN_BURST", "0"),
+                ("MCP_OAUTH__LIMITS__RATE_LIMITS", "false"),
+            ]),
+        )
+        .unwrap();
     }
 
     #[test]

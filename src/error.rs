@@ -25,10 +25,13 @@ pub enum ErrorCode {
     AccessDenied,
     InvalidRedirectUri,
     InvalidClientMetadata,
+    /// RFC 6750 §3.1: a bad initial access token at `/register` (RFC 7591 §3).
+    InvalidToken,
     UnsupportedTokenType,
     NotFound,
     ServerError,
     TemporarilyUnavailable,
+    SlowDown,
 }
 
 /// The one table: code → (wire string, HTTP status when answered as JSON).
@@ -91,6 +94,11 @@ const TABLE: &[(ErrorCode, &str, StatusCode)] = &[
         "invalid_client_metadata",
         StatusCode::BAD_REQUEST,
     ),
+    (
+        ErrorCode::InvalidToken,
+        "invalid_token",
+        StatusCode::UNAUTHORIZED,
+    ),
     // RFC 7009 §2.2.1.
     (
         ErrorCode::UnsupportedTokenType,
@@ -107,6 +115,13 @@ const TABLE: &[(ErrorCode, &str, StatusCode)] = &[
         ErrorCode::TemporarilyUnavailable,
         "temporarily_unavailable",
         StatusCode::SERVICE_UNAVAILABLE,
+    ),
+    // Per-address request limits: the registered token-endpoint code for "too fast" (RFC 8628
+    // §3.5) with the HTTP status every client and proxy understands (RFC 6585 §4) and Retry-After.
+    (
+        ErrorCode::SlowDown,
+        "slow_down",
+        StatusCode::TOO_MANY_REQUESTS,
     ),
 ];
 
@@ -142,8 +157,11 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        let www_authenticate = (code == ErrorCode::InvalidClient)
-            .then_some(r#"Basic realm="mcp-oauth", charset="UTF-8""#);
+        let www_authenticate = match code {
+            ErrorCode::InvalidClient => Some(r#"Basic realm="mcp-oauth", charset="UTF-8""#),
+            ErrorCode::InvalidToken => Some(r#"Bearer error="invalid_token""#),
+            _ => None,
+        };
         Self {
             code,
             description: description.into(),
@@ -236,6 +254,14 @@ pub enum AuthorizeError {
         state: Option<String>,
         error: OAuthError,
     },
+    /// The same error for a client no user has approved and no administrator created: shown on a
+    /// page that names the redirect host and links to it, never redirected automatically (RFC 9700
+    /// §4.11.2, OAuth 2.1 §7.12.2: not an open redirector).
+    Held {
+        redirect_uri: String,
+        state: Option<String>,
+        error: OAuthError,
+    },
 }
 
 impl AuthorizeError {
@@ -268,10 +294,12 @@ mod tests {
         ErrorCode::AccessDenied,
         ErrorCode::InvalidRedirectUri,
         ErrorCode::InvalidClientMetadata,
+        ErrorCode::InvalidToken,
         ErrorCode::UnsupportedTokenType,
         ErrorCode::NotFound,
         ErrorCode::ServerError,
         ErrorCode::TemporarilyUnavailable,
+        ErrorCode::SlowDown,
     ];
 
     #[test]

@@ -11,6 +11,8 @@
 //! - [`registry`]: config → provider; built-in and plugin factories by name.
 //! - [`state`]: `AppState`, what every handler sees.
 //! - [`app`]: the axum router (CORS where MCP clients need it) and `run(listener, state, shutdown)`.
+//! - [`listener`]: the accept loop: header read timeout, connection limits, graceful shutdown.
+//! - [`request_timeouts`]: the body read deadline and the handler timeout.
 //! - [`error`]: the error-code table (code → RFC string → HTTP status), `OAuthError`, `AuthorizeError`.
 //! - [`oauth`]: the protocol core, one module per endpoint plus PKCE, redirect URIs, resources,
 //!   client authentication, JWTs, keys, secrets, parameters, pages.
@@ -23,8 +25,10 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod listener;
 pub mod oauth;
 pub mod registry;
+pub mod request_timeouts;
 pub mod resource;
 pub mod state;
 pub mod users;

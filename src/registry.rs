@@ -146,9 +146,28 @@ impl Registry {
             .with_context(|| format!("opening the {kind} storage backend"))
     }
 
+    /// Checks `[users]` for `config check`: builds the configured user authenticator on a throwaway
+    /// in-memory storage, so its factory validates its own table (the built-in ones connect to
+    /// nothing while building).
+    pub async fn check_users(&self, settings: &Settings) -> anyhow::Result<()> {
+        let scratch = mcp_oauth_provider_memory::MemoryStore::new().storage();
+        self.build_users(settings, &scratch).await.map(drop)
+    }
+
     /// Opens storage and builds the user authenticator on top of it.
     pub async fn build(&self, settings: &Settings) -> anyhow::Result<Built> {
         let storage = self.open_storage(settings).await?;
+        let authenticator = self.build_users(settings, &storage).await?;
+        let provider: Arc<dyn OAuthServerProvider> =
+            Arc::new(StandardProvider::new(storage.clone(), authenticator));
+        Ok(Built { provider, storage })
+    }
+
+    async fn build_users(
+        &self,
+        settings: &Settings,
+        storage: &Storage,
+    ) -> anyhow::Result<Arc<dyn mcp_oauth_provider::UserAuthenticator>> {
         let kind = settings.users.kind.as_str();
         let factory = self.users.get(kind).with_context(|| {
             let known: Vec<_> = self.users.keys().copied().collect();
@@ -161,13 +180,10 @@ impl Registry {
             settings: settings.users_table(),
             data_dir: settings.data_dir(),
         };
-        let authenticator = factory
-            .build(&ctx, &storage)
+        factory
+            .build(&ctx, storage)
             .await
-            .with_context(|| format!("building the {kind} user authenticator"))?;
-        let provider: Arc<dyn OAuthServerProvider> =
-            Arc::new(StandardProvider::new(storage.clone(), authenticator));
-        Ok(Built { provider, storage })
+            .with_context(|| format!("building the {kind} user authenticator"))
     }
 }
 

@@ -6,12 +6,14 @@ use std::sync::Arc;
 
 use mcp_oauth_provider::{OAuthServerProvider, TokenLifetimes, UnixTime};
 
-use crate::config::Settings;
+use crate::config::{LimitsSettings, Settings};
 use crate::oauth::client_address::TrustedProxies;
 use crate::oauth::key_encryption::KeyEncryptionKey;
 use crate::oauth::keys::KeyManager;
 use crate::oauth::login_throttle::{AddressGate, LoginThrottle};
 use crate::oauth::pages::Pages;
+use crate::oauth::rate_limit::RateLimits;
+use crate::oauth::register::RegistrationPolicy;
 use crate::oauth::resources::Resources;
 use crate::resource::demo::DemoMount;
 
@@ -30,6 +32,16 @@ pub struct Inner {
     pub lifetimes: TokenLifetimes,
     /// Seconds a rotated refresh token may be reused without revoking its family.
     pub refresh_reuse_grace: i64,
+    /// Seconds a grant lives at most, however often it is refreshed.
+    pub max_grant_lifetime: i64,
+    /// Seals refresh-token successors kept for the grace window (the signing keys' KEK).
+    pub kek: KeyEncryptionKey,
+    /// Who may register clients, and the bounds of a registration.
+    pub registration: RegistrationPolicy,
+    /// Seconds a remembered consent holds.
+    pub consent_ttl: i64,
+    /// How often the background purge runs.
+    pub purge_interval: std::time::Duration,
     /// Seconds a login transaction lives.
     pub login_ttl: i64,
     pub allow_remember_consent: bool,
@@ -43,6 +55,10 @@ pub struct Inner {
     pub demo_mcp: Option<DemoMount>,
     /// Whose `X-Forwarded-For` is believed (`[server] trusted_proxies`).
     pub trusted_proxies: TrustedProxies,
+    /// `[limits]`: request sizes, timeouts, connection limits.
+    pub limits: LimitsSettings,
+    /// Per-address request rates and open login transactions.
+    pub rate_limits: RateLimits,
 }
 
 impl Deref for AppState {
@@ -64,7 +80,7 @@ impl AppState {
             crate::oauth::keys::parse_algorithm(&settings.keys.algorithm).ok_or_else(|| {
                 anyhow::anyhow!("unsupported keys.algorithm {}", settings.keys.algorithm)
             })?;
-        let keys = KeyManager::new(algorithm, kek);
+        let keys = KeyManager::new(algorithm, kek.clone());
         keys.init(provider.keys(), now()).await?;
         let t = &settings.tokens;
         let demo_mcp = DemoMount::from_settings(settings)?;
@@ -73,6 +89,8 @@ impl AppState {
         Ok(Self(Arc::new(Inner {
             demo_mcp,
             trusted_proxies,
+            limits: settings.limits.clone(),
+            rate_limits: RateLimits::new(&settings.limits, settings.login.transaction_ttl),
             provider,
             secure_cookies: issuer.starts_with("https://"),
             issuer,
@@ -85,6 +103,11 @@ impl AppState {
                 code: secs(t.code_ttl),
             },
             refresh_reuse_grace: secs(t.refresh_reuse_grace),
+            max_grant_lifetime: secs(t.max_grant_lifetime),
+            kek,
+            registration: RegistrationPolicy::from_settings(&settings.registration)?,
+            consent_ttl: secs(settings.login.consent_ttl),
+            purge_interval: settings.server.purge_interval,
             login_ttl: secs(settings.login.transaction_ttl),
             allow_remember_consent: settings.login.allow_remember_consent,
             login_throttle: LoginThrottle::new(&settings.login),

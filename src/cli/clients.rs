@@ -6,10 +6,11 @@ use serde_json::json;
 
 use crate::cli::admin::{format_time, open};
 use crate::config::Settings;
-use crate::oauth::register::client_from_metadata;
+use crate::oauth::register::{RegistrationPolicy, client_from_metadata};
 use crate::oauth::resources::Resources;
 use crate::registry::Registry;
 use crate::state::now;
+use mcp_oauth_provider::ClientOrigin;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
@@ -23,13 +24,18 @@ pub enum ClientsCommand {
         /// A public client (no secret; PKCE protects its codes).
         #[arg(long)]
         public: bool,
-        /// Space-separated scopes the client may request (default: any).
+        /// Space-separated scopes. For user-consented grants, the default when a request names
+        /// none; for client_credentials, the explicit allow-list (without it the client gets no
+        /// scope).
         #[arg(long)]
         scope: Option<String>,
         /// Grant types (default: authorization_code refresh_token, or client_credentials when no
-        /// redirect URI is given).
-        #[arg(long = "grant-type")]
+        /// redirect URI is given); repeat for several.
+        #[arg(long = "grant-type", alias = "grant")]
         grant_types: Vec<String>,
+        /// Mark the client as a resource server: it may introspect any access token (RFC 7662).
+        #[arg(long)]
+        resource_server: bool,
     },
     /// List clients.
     List,
@@ -50,6 +56,7 @@ pub async fn run(
             public,
             scope,
             grant_types,
+            resource_server,
         } => {
             let grant_types = if !grant_types.is_empty() {
                 grant_types
@@ -71,8 +78,16 @@ pub async fn run(
                 metadata["scope"] = json!(scope);
             }
             let resources = Resources::new(settings.resources()?);
-            let (client, secret) = client_from_metadata(&resources, &metadata, now())
-                .map_err(|e| anyhow::anyhow!("{}: {}", e.code.as_str(), e.description))?;
+            let policy = RegistrationPolicy::from_settings(&settings.registration)?;
+            let (mut client, secret) = client_from_metadata(
+                &resources,
+                &policy,
+                ClientOrigin::Administrator,
+                &metadata,
+                now(),
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.code.as_str(), e.description))?;
+            client.resource_server = resource_server;
             storage.clients.insert_client(client.clone()).await?;
             println!("client_id: {}", client.client_id);
             if let Some(secret) = secret {
@@ -83,12 +98,22 @@ pub async fn run(
         ClientsCommand::List => {
             for c in storage.clients.list_clients().await? {
                 println!(
-                    "{}\t{}\tauth={}\tgrants={}\tredirects={}\tcreated={}",
+                    "{}\t{}\tauth={}\tgrants={}\tscope={}\tredirects={}\torigin={}{}\tcreated={}",
                     c.client_id,
                     c.client_name.as_deref().unwrap_or("-"),
                     c.token_endpoint_auth_method.as_str(),
                     c.grant_types.join(","),
+                    c.scope
+                        .as_ref()
+                        .map(|s| s.join(" "))
+                        .unwrap_or_else(|| "-".into()),
                     c.redirect_uris.join(","),
+                    c.origin.as_str(),
+                    if c.resource_server {
+                        "\tresource-server"
+                    } else {
+                        ""
+                    },
                     format_time(c.client_id_issued_at)
                 );
             }

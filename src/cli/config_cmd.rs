@@ -11,7 +11,11 @@ pub enum ConfigCommand {
     Check,
 }
 
-pub fn run(command: ConfigCommand, settings: &Settings, registry: &Registry) -> anyhow::Result<()> {
+pub async fn run(
+    command: ConfigCommand,
+    settings: &Settings,
+    registry: &Registry,
+) -> anyhow::Result<()> {
     match command {
         ConfigCommand::Check => {
             let kinds = registry.storage_kinds();
@@ -22,6 +26,7 @@ pub fn run(command: ConfigCommand, settings: &Settings, registry: &Registry) -> 
                     kinds.join(", ")
                 );
             }
+            registry.check_users(settings).await?;
             println!("configuration OK");
             println!("  issuer:    {}", settings.issuer_url()?);
             println!("  bind:      {}", settings.server.bind);

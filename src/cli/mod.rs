@@ -4,6 +4,7 @@ pub mod admin;
 pub mod clients;
 pub mod config_cmd;
 pub mod demo_mcp;
+pub mod grants;
 pub mod keys;
 pub mod migrate;
 pub mod serve;
@@ -49,6 +50,11 @@ pub enum Command {
         #[command(subcommand)]
         command: clients::ClientsCommand,
     },
+    /// List and revoke grants (by user, client or id).
+    Grants {
+        #[command(subcommand)]
+        command: grants::GrantsCommand,
+    },
     /// Manage access-token signing keys.
     Keys {
         #[command(subcommand)]
@@ -93,7 +99,8 @@ pub async fn run_with(
         Command::Users { command } => users::run(command, &settings, &registry).await,
         Command::Clients { command } => clients::run(command, &settings, &registry).await,
         Command::Keys { command } => keys::run(command, &settings, &registry).await,
-        Command::Config { command } => config_cmd::run(command, &settings, &registry),
+        Command::Grants { command } => grants::run(command, &settings, &registry).await,
+        Command::Config { command } => config_cmd::run(command, &settings, &registry).await,
         // Already served above, without configuration; kept total rather than panicking.
         Command::DemoMcp(args) => demo_mcp::run(*args).await,
     }

@@ -6,6 +6,7 @@ use mcp_oauth_provider::{ProviderError, UserRecord};
 
 use crate::cli::admin::{format_time, open, read_stdin_secret};
 use crate::config::Settings;
+use crate::oauth::grants::{end_user_grants, remember_revoked_until};
 use crate::oauth::login_throttle::normalize_username;
 use crate::registry::Registry;
 use crate::state::now;
@@ -25,9 +26,14 @@ pub enum UsersCommand {
     },
     /// List accounts.
     List,
-    /// Change an account's password (read from stdin).
-    Passwd { name: String },
-    /// Delete an account.
+    /// Change an account's password (read from stdin); ends the user's grants.
+    Passwd {
+        name: String,
+        /// Read the password from stdin (the default; accepted for symmetry with `add`).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Delete an account; ends the user's grants.
     Delete { name: String },
     /// Read a password from stdin and print its argon2id PHC string (for [[users.accounts]]).
     HashPassword,
@@ -98,21 +104,39 @@ pub async fn run(
                 );
             }
         }
-        UsersCommand::Passwd { name } => {
-            if users.get_user(&name).await?.is_none() {
+        UsersCommand::Passwd { name, .. } => {
+            let Some(user) = users.get_user(&name).await? else {
                 anyhow::bail!("no user named {name}");
-            }
+            };
             let hash = hash_blocking(read_stdin_secret("password")?).await?;
             if !users.set_password_hash(&name, &hash).await? {
                 anyhow::bail!("no user named {name}");
             }
-            println!("password of {name} changed");
+            // A new password ends every session the old one opened (issue 8 §3).
+            let n = end_user_grants(
+                storage.tokens.as_ref(),
+                storage.interactions.as_ref(),
+                &user.subject,
+                remember_revoked_until(&settings.tokens, now()),
+            )
+            .await?;
+            println!("password of {name} changed; revoked {n} grant(s)");
         }
         UsersCommand::Delete { name } => {
+            let Some(user) = users.get_user(&name).await? else {
+                anyhow::bail!("no user named {name}");
+            };
             if !users.delete_user(&name).await? {
                 anyhow::bail!("no user named {name}");
             }
-            println!("deleted user {name}");
+            let n = end_user_grants(
+                storage.tokens.as_ref(),
+                storage.interactions.as_ref(),
+                &user.subject,
+                remember_revoked_until(&settings.tokens, now()),
+            )
+            .await?;
+            println!("deleted user {name}; revoked {n} grant(s)");
         }
         // Dispatched by `cli::run_with` before any configuration is read.
         UsersCommand::HashPassword => hash_password_cmd()?,

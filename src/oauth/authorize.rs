@@ -5,6 +5,8 @@
 //!    (exact, loopback port-agnostic per RFC 8252 §7.3). Otherwise an error *page*: the server never
 //!    redirects to an unverified URI (OAuth 2.1 §7.12.2).
 //! 2. Everything else is answered by redirect with `error`, `error_description`, `state` and `iss`
+//!    — for a client no user approved and no administrator created, on a page with a link instead
+//!    (RFC 9700 §4.11.2) —
 //!    (RFC 9207 §2): `response_type=code` only; PKCE with `code_challenge_method=S256` required and
 //!    `plain` refused (RFC 7636 §4.3, OAuth 2.1 §4.1.1); `resource` must be a declared resource
 //!    (RFC 8707 §2, `invalid_target`); requested scopes must be offered by that resource
@@ -85,18 +87,49 @@ pub fn error_response(state: &AppState, err: AuthorizeError) -> Response {
             redirect_uri,
             state: client_state,
             error,
+        } => redirect(&error_redirect_uri(
+            state,
+            &redirect_uri,
+            client_state.as_deref(),
+            &error,
+        )),
+        AuthorizeError::Held {
+            redirect_uri,
+            state: client_state,
+            error,
         } => {
-            let mut params: Vec<(&str, &str)> = vec![
-                ("error", error.code.as_str()),
-                ("error_description", &error.description),
-            ];
-            if let Some(s) = client_state.as_deref() {
-                params.push(("state", s));
-            }
-            params.push(("iss", &state.issuer));
-            redirect(&with_params(&redirect_uri, &params))
+            let link = error_redirect_uri(state, &redirect_uri, client_state.as_deref(), &error);
+            let host = url::Url::parse(&redirect_uri)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_else(|| redirect_uri.clone());
+            state.pages.error_with_link(
+                StatusCode::BAD_REQUEST,
+                "Invalid authorization request",
+                &error.description,
+                &link,
+                &host,
+            )
         }
     }
+}
+
+/// The redirect URI carrying an error response (RFC 6749 §4.1.2.1, with `iss` per RFC 9207).
+fn error_redirect_uri(
+    state: &AppState,
+    redirect_uri: &str,
+    client_state: Option<&str>,
+    error: &OAuthError,
+) -> String {
+    let mut params: Vec<(&str, &str)> = vec![
+        ("error", error.code.as_str()),
+        ("error_description", &error.description),
+    ];
+    if let Some(s) = client_state {
+        params.push(("state", s));
+    }
+    params.push(("iss", &state.issuer));
+    with_params(redirect_uri, &params)
 }
 
 /// A 302 with `Cache-Control: no-store`.
@@ -123,6 +156,16 @@ async fn authorize(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Response, AuthorizeError> {
+    // --- Step 0: sizes, before any lookup; never echoed to a redirect URI ([limits]). ---
+    let l = &state.limits;
+    if let Some(why) = params.oversize(l.max_state_bytes, l.max_parameter_bytes, l.max_query_bytes)
+    {
+        return Err(AuthorizeError::page(
+            StatusCode::BAD_REQUEST,
+            "Request too large",
+            why,
+        ));
+    }
     // --- Step 1: identify the client and the redirect URI. Errors here are pages. ---
     let client_id = params
         .get("client_id")
@@ -164,15 +207,28 @@ async fn authorize(
         },
     };
 
-    // --- Step 2: the redirect target is trusted; errors go back to the client. ---
+    // --- Step 2: the redirect target is registered; errors go back to the client, but only
+    // automatically when the client is trusted (approved by a user, or not anonymous): otherwise
+    // a page shows the error and links to the client (RFC 9700 §4.11.2). ---
+    let trusted = client.redirects_are_trusted();
     let client_state = match params.get("state") {
         Ok(s) => s.map(str::to_string),
         Err(_) => None,
     };
-    let fail = |error: OAuthError| AuthorizeError::Redirect {
-        redirect_uri: redirect_uri.clone(),
-        state: client_state.clone(),
-        error,
+    let fail = |error: OAuthError| {
+        if trusted {
+            AuthorizeError::Redirect {
+                redirect_uri: redirect_uri.clone(),
+                state: client_state.clone(),
+                error,
+            }
+        } else {
+            AuthorizeError::Held {
+                redirect_uri: redirect_uri.clone(),
+                state: client_state.clone(),
+                error,
+            }
+        }
     };
     if params.get("state").is_err() {
         return Err(fail(OAuthError::invalid_request(

@@ -213,6 +213,7 @@ mod tests {
         assert!(err.contains("10.0.0.0/33"), "{err}");
         assert!(TrustedProxies::parse(&["proxy.example".into()]).is_err());
         assert!(proxies(&[]).is_empty());
+        assert!(!proxies(&["::1"]).is_empty());
         assert!(proxies(&["10.0.0.0/8"]).contains(ip("10.200.0.1")));
         assert!(!proxies(&["10.0.0.0/8"]).contains(ip("11.0.0.1")));
     }

@@ -1,12 +1,19 @@
 //! Client authentication at the token, revocation and introspection endpoints (RFC 6749 §2.3.1,
 //! RFC 7591 §2 `token_endpoint_auth_method`): `client_secret_basic`, `client_secret_post`, and `none`
 //! for public clients. Secrets are compared as SHA-256 hashes in constant time.
+//!
+//! A client must use the method it registered (RFC 7591 §2: `token_endpoint_auth_method` is "the
+//! requested authentication method for the token endpoint"; OpenID Connect Dynamic Registration
+//! §2 and RFC 9700 §2.5 expect the server to hold clients to it). A secret that leaked through
+//! one channel (form bodies reach logs far more often than `Authorization` headers) is then useless
+//! through the other. The mismatch is reported only after the secret was verified, so it tells an
+//! outsider nothing about the client.
 
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use mcp_oauth_provider::{Client, UnixTime};
+use mcp_oauth_provider::{Client, TokenEndpointAuthMethod, UnixTime};
 
 use crate::error::OAuthError;
 use crate::oauth::params::{FormParams, Params};
@@ -155,6 +162,17 @@ pub async fn authenticate_client(
             ));
         }
         (None, None) => {}
+    }
+    let registered = match client.token_endpoint_auth_method {
+        TokenEndpointAuthMethod::None => AuthMethod::None,
+        TokenEndpointAuthMethod::ClientSecretPost => AuthMethod::Post,
+        TokenEndpointAuthMethod::ClientSecretBasic => AuthMethod::Basic,
+    };
+    if method != registered {
+        return Err(OAuthError::invalid_client(format!(
+            "this client is registered for token_endpoint_auth_method {}",
+            client.token_endpoint_auth_method.as_str()
+        )));
     }
     Ok(AuthenticatedClient { client, method })
 }

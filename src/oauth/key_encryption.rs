@@ -59,10 +59,15 @@ impl KeyEncryptionKey {
         Ok(Self(key))
     }
 
-    /// Reads `dir/key-encryption-key`, creating it (mode 0600) when missing.
+    /// Reads `dir/key-encryption-key`, creating it (mode 0600) when missing; an existing file or
+    /// directory that others can read is made owner-only, with a warning.
     pub fn load_or_create_file(dir: &Path) -> anyhow::Result<Self> {
         let path = dir.join(KEK_FILE);
         if path.exists() {
+            // A key file (or its directory) others can read is repaired with a warning (see
+            // `mcp_oauth_provider_sql::file_mode` for why repair, not refuse).
+            mcp_oauth_provider_sql::create_private_dir(dir)?;
+            mcp_oauth_provider_sql::file_mode::secure_existing_file(&path)?;
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
             return Self::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));

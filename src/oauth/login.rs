@@ -4,7 +4,10 @@
 //! - `GET /login?tx=…` renders the sign-in form; `POST /login` checks the credentials.
 //! - Then the consent page names the client, its redirect host, the resource and the scopes;
 //!   `POST /consent` approves (a code is issued, RFC 6749 §4.1.2, with `iss` per RFC 9207) or denies
-//!   (`access_denied`). Consent may be remembered per user + client + scopes.
+//!   (`access_denied`). Consent may be remembered per user + client + resource (RFC 8707) for
+//!   `[login] consent_ttl`; it is never reused for another resource and is forgotten with the
+//!   user's grants. The first approval marks the client approved (RFC 9700 §4.11.2: only then may
+//!   `/authorize` redirect its errors without a page).
 //!
 //! Every form carries the transaction's CSRF token and must come from the browser holding the
 //! transaction's binding cookie. A wrong password re-renders the form with one generic message,
@@ -389,7 +392,7 @@ async fn login(state: &AppState, client: IpAddr, req: Request) -> Result<Respons
     let remembered = state
         .provider
         .interactions()
-        .get_consent(&user.subject, &l.client.client_id)
+        .get_consent(&user.subject, &l.client.client_id, &l.tx.resource, now())
         .await
         .map_err(storage_page)?;
     if remembered.is_some_and(|c| scopes.iter().all(|s| c.scopes.contains(s))) {
@@ -488,8 +491,10 @@ async fn finish(
         let consent = ConsentRecord {
             subject: user.subject.clone(),
             client_id: client.client_id.clone(),
+            resource: tx.resource.clone(),
             scopes: scopes.clone(),
             granted_at: t,
+            expires_at: t.saturating_add(state.consent_ttl),
         };
         state
             .provider
@@ -519,6 +524,14 @@ async fn finish(
         .insert_code(record)
         .await
         .map_err(|e| fail(e.into()))?;
+    if client.approved_at.is_none() {
+        state
+            .provider
+            .clients()
+            .mark_client_approved(&client.client_id, t)
+            .await
+            .map_err(|e| fail(e.into()))?;
+    }
     tracing::info!(subject = %user.subject, client_id = %client.client_id, "authorization code issued");
     let mut params: Vec<(&str, &str)> = vec![("code", &code)];
     if let Some(s) = tx.state.as_deref() {

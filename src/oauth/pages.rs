@@ -54,6 +54,23 @@ impl Pages {
     pub fn error(&self, status: StatusCode, title: &str, message: &str) -> Response {
         self.render(status, "error.html", minijinja::context! { title, message })
     }
+
+    /// An error page that names `link_host` and offers `link` (an error response held back from a
+    /// client no user has approved).
+    pub fn error_with_link(
+        &self,
+        status: StatusCode,
+        title: &str,
+        message: &str,
+        link: &str,
+        link_host: &str,
+    ) -> Response {
+        self.render(
+            status,
+            "error.html",
+            minijinja::context! { title, message, link, link_host },
+        )
+    }
 }
 
 /// An HTML response with the security headers every page carries.

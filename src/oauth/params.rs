@@ -55,6 +55,33 @@ impl Params {
         self.get(name).map_err(OAuthError::from)
     }
 
+    /// Why these parameters are too large for `/authorize`, if they are: a `state` longer than
+    /// `max_state`, any one name or value longer than `max_param`, or more than `max_total` bytes in
+    /// all (names and values, decoded).
+    pub fn oversize(&self, max_state: usize, max_param: usize, max_total: usize) -> Option<String> {
+        let mut total = 0usize;
+        for (k, v) in &self.0 {
+            if k == "state" && v.len() > max_state {
+                return Some(format!(
+                    "The state parameter is longer than {max_state} bytes."
+                ));
+            }
+            if k.len() > max_param {
+                return Some(format!(
+                    "A parameter name is longer than {max_param} bytes."
+                ));
+            }
+            if v.len() > max_param {
+                return Some(format!(
+                    "The {k} parameter is longer than {max_param} bytes."
+                ));
+            }
+            total += k.len() + v.len();
+        }
+        (total > max_total)
+            .then(|| format!("The request parameters are longer than {max_total} bytes in all."))
+    }
+
     /// A required parameter.
     pub fn required(&self, name: &str) -> Result<&str, OAuthError> {
         self.single(name)?
@@ -126,5 +153,18 @@ mod tests {
         assert_eq!(p.get("c").ok().flatten(), Some("x y"));
         assert!(p.get("d").is_err());
         assert!(p.required("zz").is_err());
+    }
+
+    #[test]
+    fn oversize_names_the_rule_that_was_broken() {
+        let p = Params::parse(b"state=abcd&scope=xyz12");
+        assert_eq!(p.oversize(4, 5, 100), None);
+        assert!(p.oversize(3, 5, 100).unwrap().contains("state parameter"));
+        assert!(p.oversize(4, 4, 100).unwrap().contains("name"));
+        let q = Params::parse(b"s=abcd&t=xyz12");
+        assert!(q.oversize(5, 4, 100).unwrap().contains("The t parameter"));
+        // Totals count names and values: 5+4+5+5 = 19.
+        assert_eq!(p.oversize(4, 5, 19), None);
+        assert!(p.oversize(4, 5, 18).unwrap().contains("in all"));
     }
 }

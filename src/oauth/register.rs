@@ -7,21 +7,103 @@
 //! - §3.2.2: `invalid_redirect_uri` and `invalid_client_metadata` errors. Nothing is stored when the
 //!   request is refused.
 //! - MCP: redirect URIs must be https or loopback; public clients (`none`) are first-class.
+//! - Registration policy (issue 8 §1, DESIGN §4 "Secure by default"): open registration admits only
+//!   `authorization_code` + `refresh_token` clients. A client with no user behind it
+//!   (`client_credentials`) comes from an administrator or from a registration presenting the
+//!   RFC 7591 §3 initial access token (compared in constant time); with `[registration] open =
+//!   false` every registration needs that token. A bad token is RFC 6750 §3.1 `invalid_token` (401).
+//! - Bounded metadata: number and length of redirect URIs, request size, no control or bidi
+//!   characters in `client_name`, informational URIs (`client_uri`, `logo_uri`, `policy_uri`,
+//!   `tos_uri`) https only. Unapproved anonymous registrations are purged after
+//!   `[registration] unused_client_ttl`.
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use mcp_oauth_provider::{Client, TokenEndpointAuthMethod};
+use mcp_oauth_provider::{Client, ClientOrigin, TokenEndpointAuthMethod};
 use serde_json::{Map, Value};
 
+use crate::config::RegistrationSettings;
 use crate::error::{ErrorCode, OAuthError, no_store_headers};
-use crate::oauth::params::read_body;
 use crate::oauth::redirect_uri::validate_for_registration;
 use crate::oauth::resources::{Resources, parse_scope};
-use crate::oauth::secrets::{hash_secret, new_secret};
+use crate::oauth::secrets::{constant_time_eq, hash_secret, new_secret};
 use crate::state::{AppState, now};
 
 const SUPPORTED_GRANTS: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+
+/// Informational URIs a consent page may show or link: https only (RFC 7591 §2 lets servers refuse
+/// metadata they consider unsafe).
+const INFORMATIONAL_URIS: &[&str] = &["client_uri", "logo_uri", "tos_uri", "policy_uri"];
+
+/// Longest `client_name`, in characters.
+const MAX_CLIENT_NAME_CHARS: usize = 200;
+
+/// What a registration may do and hold (`[registration]`).
+#[derive(Clone)]
+pub struct RegistrationPolicy {
+    pub open: bool,
+    initial_access_token: Option<String>,
+    /// Seconds an anonymous registration may stay unapproved.
+    pub unused_client_ttl: i64,
+    pub max_redirect_uris: usize,
+    pub max_redirect_uri_length: usize,
+    pub max_request_bytes: usize,
+}
+
+impl std::fmt::Debug for RegistrationPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrationPolicy")
+            .field("open", &self.open)
+            .field("initial_access_token", &self.initial_access_token.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistrationPolicy {
+    pub fn from_settings(settings: &RegistrationSettings) -> anyhow::Result<Self> {
+        Ok(Self {
+            open: settings.open,
+            initial_access_token: settings.initial_access_token()?,
+            unused_client_ttl: i64::try_from(settings.unused_client_ttl.as_secs())
+                .unwrap_or(i64::MAX),
+            max_redirect_uris: settings.max_redirect_uris,
+            max_redirect_uri_length: settings.max_redirect_uri_length,
+            max_request_bytes: settings.max_request_bytes,
+        })
+    }
+
+    /// Who is registering: anonymous, or the holder of the initial access token. A presented but
+    /// wrong token is an error (RFC 6750 §3.1), never a silent downgrade to anonymous.
+    pub fn registrant(&self, headers: &HeaderMap) -> Result<ClientOrigin, OAuthError> {
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            if self.open {
+                return Ok(ClientOrigin::Registration);
+            }
+            return Err(OAuthError::new(
+                ErrorCode::InvalidToken,
+                "registration requires an initial access token (RFC 7591 §3)",
+            ));
+        };
+        let presented = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.split_once(' ')
+                    .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            })
+            .map(|(_, token)| token.trim());
+        match (presented, &self.initial_access_token) {
+            (Some(token), Some(expected)) if constant_time_eq(token, expected) => {
+                Ok(ClientOrigin::InitialAccessToken)
+            }
+            _ => Err(OAuthError::new(
+                ErrorCode::InvalidToken,
+                "the initial access token is not valid",
+            )),
+        }
+    }
+}
 
 /// Metadata we store and echo as given (strings, or arrays of strings).
 const PASSTHROUGH: &[&str] = &[
@@ -63,9 +145,28 @@ fn string_list(obj: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>
     }
 }
 
-/// Validates the request metadata into a client (with its plain secret, if any).
+/// True for characters that must not appear in a name shown to users: C0/C1 controls and the
+/// Unicode bidirectional controls and invisible formatters that let a name display as something
+/// else (Unicode TR #9; CVE-2021-42574 "Trojan Source").
+fn is_deceptive_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
+}
+
+/// Validates the request metadata into a client (with its plain secret, if any). `origin` says who
+/// registers: only an administrator or the initial-access-token holder may create
+/// `client_credentials` clients.
 pub fn client_from_metadata(
     resources: &Resources,
+    policy: &RegistrationPolicy,
+    origin: ClientOrigin,
     body: &Value,
     issued_at: i64,
 ) -> Result<(Client, Option<String>), OAuthError> {
@@ -89,10 +190,19 @@ pub fn client_from_metadata(
             return Err(metadata_error(format!("grant type {g:?} is not supported")));
         }
     }
-    if grant_types.iter().any(|g| g == "client_credentials") && !auth_method.is_confidential() {
-        return Err(metadata_error(
-            "client_credentials requires a confidential client (not token_endpoint_auth_method none)",
-        ));
+    if grant_types.iter().any(|g| g == "client_credentials") {
+        if !auth_method.is_confidential() {
+            return Err(metadata_error(
+                "client_credentials requires a confidential client (not token_endpoint_auth_method none)",
+            ));
+        }
+        if origin == ClientOrigin::Registration {
+            return Err(metadata_error(
+                "open registration admits only authorization_code and refresh_token clients; a \
+                 client_credentials client is created by an administrator or with the initial \
+                 access token",
+            ));
+        }
     }
     let uses_code = grant_types.iter().any(|g| g == "authorization_code");
     let response_types = string_list(obj, "response_types")?.unwrap_or_else(|| {
@@ -122,7 +232,25 @@ pub fn client_from_metadata(
             "redirect_uris is required for the authorization_code grant",
         ));
     }
+    if redirect_uris.len() > policy.max_redirect_uris {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRedirectUri,
+            format!(
+                "at most {} redirect URIs may be registered",
+                policy.max_redirect_uris
+            ),
+        ));
+    }
     for uri in &redirect_uris {
+        if uri.len() > policy.max_redirect_uri_length {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRedirectUri,
+                format!(
+                    "a redirect URI is longer than {} characters",
+                    policy.max_redirect_uri_length
+                ),
+            ));
+        }
         validate_for_registration(uri)
             .map_err(|msg| OAuthError::new(ErrorCode::InvalidRedirectUri, msg))?;
     }
@@ -142,11 +270,26 @@ pub fn client_from_metadata(
         }
     };
     let client_name = string_field(obj, "client_name")?;
-    if client_name
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > 200)
-    {
-        return Err(metadata_error("client_name is longer than 200 characters"));
+    if let Some(name) = &client_name {
+        if name.chars().count() > MAX_CLIENT_NAME_CHARS {
+            return Err(metadata_error(format!(
+                "client_name is longer than {MAX_CLIENT_NAME_CHARS} characters"
+            )));
+        }
+        if name.chars().any(is_deceptive_char) {
+            return Err(metadata_error(
+                "client_name must not contain control or bidirectional-formatting characters",
+            ));
+        }
+    }
+    for key in INFORMATIONAL_URIS {
+        if let Some(uri) = string_field(obj, key)? {
+            let ok = uri.len() <= policy.max_redirect_uri_length
+                && url::Url::parse(&uri).is_ok_and(|u| u.scheme() == "https" && u.host().is_some());
+            if !ok {
+                return Err(metadata_error(format!("{key} must be an https URL")));
+            }
+        }
     }
 
     let mut extra = Map::new();
@@ -180,6 +323,9 @@ pub fn client_from_metadata(
         token_endpoint_auth_method: auth_method,
         scope,
         extra_metadata: extra,
+        origin,
+        approved_at: None,
+        resource_server: false,
     };
     Ok((client, secret))
 }
@@ -223,17 +369,27 @@ pub async fn register_post(
     State(state): State<AppState>,
     req: Request,
 ) -> Result<Response, OAuthError> {
-    let body = read_body(req, &()).await?;
+    let origin = state.registration.registrant(req.headers())?;
+    let limit = state.registration.max_request_bytes;
+    let body = axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| {
+            OAuthError::invalid_request(format!(
+                "the registration request is unreadable or larger than {limit} bytes \
+                 ([registration] max_request_bytes)"
+            ))
+        })?;
     let json: Value = serde_json::from_slice(&body).map_err(|e| {
         OAuthError::invalid_request(format!("the request body is not valid JSON: {e}"))
     })?;
-    let (client, secret) = client_from_metadata(&state.resources, &json, now())?;
+    let (client, secret) =
+        client_from_metadata(&state.resources, &state.registration, origin, &json, now())?;
     state
         .provider
         .clients()
         .insert_client(client.clone())
         .await?;
-    tracing::info!(client_id = %client.client_id, public = secret.is_none(), "registered a client");
+    tracing::info!(client_id = %client.client_id, public = secret.is_none(), origin = client.origin.as_str(), "registered a client");
     let mut resp = (
         StatusCode::CREATED,
         axum::Json(client_information(&client, secret.as_deref())),

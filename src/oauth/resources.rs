@@ -121,20 +121,26 @@ pub enum ClientScope {
     /// MCP clients register with the scope of their first challenge and later step up to more
     /// (MCP *Scope Challenge Handling*); the user, the user's own limits and the resource decide.
     Default,
-    /// The registered scope is a hard limit. Used where no user is involved (client credentials).
+    /// The registered scope is an explicit allow-list. Used where no user is involved (client
+    /// credentials): a client that registered no scope gets none, never "all" (issue 8 §1).
     Limit,
 }
 
-/// The scopes of a request for `resource` by a client registered with `client_scope` (`None` = any):
-/// the requested ones, which must all be offered by the resource (`invalid_scope`) and, under
-/// [`ClientScope::Limit`], registered for the client; by default the resource scopes the client
-/// registered (all of them when it registered none).
+/// The scopes of a request for `resource` by a client registered with `client_scope`: the requested
+/// ones, which must all be offered by the resource (`invalid_scope`) and, under
+/// [`ClientScope::Limit`], on the client's allow-list (`None` = an empty list); when none are
+/// requested, the resource scopes the client registered (under [`ClientScope::Default`], all of them
+/// when it registered none).
 pub fn select_scopes(
     resource: &Resource,
     client_scope: Option<&[String]>,
     requested: Option<&str>,
     rule: ClientScope,
 ) -> Result<Vec<String>, OAuthError> {
+    let client_scope: Option<&[String]> = match rule {
+        ClientScope::Limit => Some(client_scope.unwrap_or(&[])),
+        ClientScope::Default => client_scope,
+    };
     let scopes = match requested {
         Some(raw) => parse_scope(raw)?,
         None => resource
@@ -169,6 +175,31 @@ pub fn join_scope(scopes: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_an_allow_list_a_machine_client_gets_no_scope() {
+        let r = Resource {
+            uri: "http://127.0.0.1:9000/mcp".into(),
+            name: "x".into(),
+            scopes: vec!["mcp:tools".into(), "mcp:admin".into()],
+        };
+        assert_eq!(
+            select_scopes(&r, None, None, ClientScope::Limit).unwrap(),
+            Vec::<String>::new()
+        );
+        assert!(select_scopes(&r, None, Some("mcp:tools"), ClientScope::Limit).is_err());
+        let allowed = vec!["mcp:tools".to_string()];
+        assert_eq!(
+            select_scopes(&r, Some(&allowed), None, ClientScope::Limit).unwrap(),
+            allowed
+        );
+        assert!(select_scopes(&r, Some(&allowed), Some("mcp:admin"), ClientScope::Limit).is_err());
+        // Where a user consents, no registered scope means the resource's scopes.
+        assert_eq!(
+            select_scopes(&r, None, None, ClientScope::Default).unwrap(),
+            r.scopes
+        );
+    }
 
     fn res(uri: &str) -> Resource {
         Resource {

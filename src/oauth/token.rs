@@ -5,15 +5,22 @@
 //!   verifier (RFC 7636 §4.6); `redirect_uri` must repeat the authorization request's (RFC 6749
 //!   §4.1.3); `resource` must match the code's (RFC 8707 §2.2, else `invalid_target`).
 //! - `refresh_token`: rotation on every use (OAuth 2.1 §4.3.1); reuse of a rotated token outside the
-//!   grace window revokes the whole family; requested scopes ⊆ original (RFC 6749 §6, `invalid_scope`).
-//! - `client_credentials`: confidential clients only (RFC 6749 §4.4); no refresh token.
+//!   grace window revokes the whole family; a replay inside the window gets the very successor the
+//!   first rotation issued (kept sealed under the key-encryption key), so a family never has two
+//!   live branches; requested scopes ⊆ original (RFC 6749 §6, `invalid_scope`). Every refresh
+//!   re-checks the user with the authenticator (a deleted user's grant ends) and the grant's
+//!   absolute lifetime (`[tokens] max_grant_lifetime`): rotation never extends a grant.
+//! - `client_credentials`: confidential clients only (RFC 6749 §4.4); no refresh token; scopes only
+//!   from the client's explicit allow-list (none without one); `sub` is the client id and no user
+//!   claim is present (RFC 9068 §2.2).
 //!
 //! Responses carry `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
 
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use mcp_oauth_provider::{CodeRedemption, RotateRefreshToken, Rotation};
+use mcp_oauth_provider::{CodeRedemption, RotateRefreshToken, Rotation, SubjectStatus};
+use serde_json::Value;
 
 use crate::error::{ErrorCode, OAuthError, no_store_headers};
 use crate::oauth::client_auth::{AuthenticatedClient, ClientRequest};
@@ -32,10 +39,14 @@ pub async fn token_post(
         now: t,
     }: ClientRequest,
 ) -> Result<Response, OAuthError> {
-    let issued = match params.required("grant_type")? {
-        "authorization_code" => authorization_code(&state, &client, &params, t).await?,
+    let body = match params.required("grant_type")? {
+        "authorization_code" => {
+            response_body(&authorization_code(&state, &client, &params, t).await?)
+        }
         "refresh_token" => refresh_token(&state, &client, &params, t).await?,
-        "client_credentials" => client_credentials(&state, &client, &params, t).await?,
+        "client_credentials" => {
+            response_body(&client_credentials(&state, &client, &params, t).await?)
+        }
         _ => {
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -43,7 +54,7 @@ pub async fn token_post(
             ));
         }
     };
-    let mut resp = Json(response_body(&issued)).into_response();
+    let mut resp = Json(body).into_response();
     no_store_headers(resp.headers_mut());
     Ok(resp)
 }
@@ -155,6 +166,7 @@ async fn authorization_code(
             resource: &code.resource,
             access_ttl: lifetimes.access_token,
             refresh_ttl: issue_refresh.then_some(lifetimes.refresh_token),
+            grant_expires_at: code.issued_at.saturating_add(state.max_grant_lifetime),
         },
         t,
     )?;
@@ -166,12 +178,33 @@ async fn authorization_code(
     Ok(issued)
 }
 
+/// Additional authenticated data binding a sealed successor to the token it replaces.
+fn successor_aad(old_hash: &mcp_oauth_provider::SecretHash) -> String {
+    format!("refresh-successor:{}", old_hash.as_str())
+}
+
+/// Ends a refresh whose user may no longer hold the grant: revokes the family and says why.
+async fn end_grant(
+    state: &AppState,
+    family_id: &str,
+    t: i64,
+    why: &'static str,
+) -> Result<Value, OAuthError> {
+    state
+        .provider
+        .tokens()
+        .revoke_family(family_id, state.revoked_family_memory_until(t))
+        .await?;
+    tracing::info!(family_id = %family_id, reason = why, "grant ended at refresh");
+    Err(OAuthError::invalid_grant(why))
+}
+
 async fn refresh_token(
     state: &AppState,
     client: &AuthenticatedClient,
     params: &Params,
     t: i64,
-) -> Result<Issued, OAuthError> {
+) -> Result<Value, OAuthError> {
     require_grant(client, "refresh_token")?;
     let presented = params.required("refresh_token")?;
     let scope = params.single("scope")?;
@@ -207,6 +240,40 @@ async fn refresh_token(
             "resource does not match the original grant",
         ));
     }
+    if t >= old.grant_expires_at {
+        return Err(OAuthError::invalid_grant(
+            "the grant has reached its maximum lifetime ([tokens] max_grant_lifetime); sign in again",
+        ));
+    }
+    // The user behind the grant must still exist and still be allowed its scopes.
+    match state
+        .provider
+        .authenticator()
+        .check_subject(&old.subject)
+        .await?
+    {
+        SubjectStatus::Gone => {
+            return end_grant(
+                state,
+                &old.family_id,
+                t,
+                "the user of this grant no longer exists",
+            )
+            .await;
+        }
+        SubjectStatus::Active {
+            allowed_scopes: Some(allowed),
+        } if old.scopes.iter().any(|s| !allowed.contains(s)) => {
+            return end_grant(
+                state,
+                &old.family_id,
+                t,
+                "the user is no longer allowed every scope of this grant; sign in again",
+            )
+            .await;
+        }
+        SubjectStatus::Active { .. } | SubjectStatus::Unknown => {}
+    }
     let lifetimes = state
         .provider
         .token_lifetimes(&client.client, state.lifetimes);
@@ -221,6 +288,7 @@ async fn refresh_token(
             resource: &old.resource,
             access_ttl: lifetimes.access_token,
             refresh_ttl: Some(lifetimes.refresh_token),
+            grant_expires_at: old.grant_expires_at,
         },
         t,
     )?;
@@ -229,12 +297,19 @@ async fn refresh_token(
     else {
         return Err(OAuthError::server_error());
     };
+    let body = response_body(&issued);
+    let aad = successor_aad(&old_hash);
+    let sealed_successor = state
+        .kek
+        .seal(&aad, body.to_string().as_bytes())
+        .map_err(OAuthError::from)?;
     let request = RotateRefreshToken {
         old_hash,
         new_refresh,
         new_access,
         now: t,
         reuse_grace_since: t - state.refresh_reuse_grace,
+        sealed_successor,
     };
     match state
         .provider
@@ -242,7 +317,23 @@ async fn refresh_token(
         .rotate_refresh_token(request)
         .await?
     {
-        Rotation::Rotated(_) => Ok(issued),
+        Rotation::Rotated(_) => Ok(body),
+        Rotation::Replayed {
+            old,
+            sealed_successor,
+        } => {
+            // Inside the grace window: the same successor again, never a second branch.
+            let plain = state
+                .kek
+                .open(&aad, &sealed_successor)
+                .map_err(OAuthError::from)?;
+            let body: Value = serde_json::from_slice(&plain).map_err(|e| {
+                tracing::error!(error = %e, "a kept refresh successor is unreadable");
+                OAuthError::server_error()
+            })?;
+            tracing::info!(client_id = %old.client_id, family_id = %old.family_id, "refresh token replayed inside the grace window; same successor returned");
+            Ok(body)
+        }
         Rotation::Reused(old) => {
             // OAuth 2.1 §4.3.1: a rotated refresh token presented again means one of the two parties
             // holding it is an attacker; revoke the whole grant.
@@ -276,6 +367,7 @@ async fn client_credentials(
     }
     require_grant(client, "client_credentials")?;
     let resource = state.resources.resolve(params.single("resource")?)?;
+    // The client's registered scope is an explicit allow-list here: none registered, none granted.
     let scopes = select_scopes(
         resource,
         client.client.scope.as_deref(),
@@ -297,6 +389,7 @@ async fn client_credentials(
             resource: &resource.uri,
             access_ttl: lifetimes.access_token,
             refresh_ttl: None,
+            grant_expires_at: t.saturating_add(lifetimes.access_token),
         },
         t,
     )?;

@@ -44,6 +44,9 @@ pub struct Grant<'a> {
     pub access_ttl: i64,
     /// `Some(ttl)` to issue a refresh token.
     pub refresh_ttl: Option<i64>,
+    /// The absolute end of the grant (`[tokens] max_grant_lifetime` after approval): a refresh
+    /// token never outlives it.
+    pub grant_expires_at: UnixTime,
 }
 
 /// A minted token pair, with the records to store.
@@ -93,7 +96,8 @@ pub fn mint(state: &AppState, grant: &Grant<'_>, now: UnixTime) -> Result<Issued
                 scopes: grant.refresh_scopes.to_vec(),
                 resource: grant.resource.to_string(),
                 issued_at: now,
-                expires_at: now + ttl,
+                expires_at: (now + ttl).min(grant.grant_expires_at),
+                grant_expires_at: grant.grant_expires_at,
                 state: RefreshTokenState::Active,
             };
             (Some(token), Some(record))
@@ -127,6 +131,16 @@ pub fn response_body(issued: &Issued) -> serde_json::Value {
 /// Verifies a JWT this server issued: signature with a known key, `typ`, `iss`, `exp`, `nbf`.
 /// Returns `None` for anything else (foreign, forged, expired, malformed).
 pub fn verify_own(state: &AppState, token: &str) -> Option<AccessClaims> {
+    decode_own(state, token, true)
+}
+
+/// True when `token` is one of this server's JWTs, intact in every way except that `exp` has
+/// passed (so a resource can say "expired" rather than "invalid", RFC 6750 §3.1).
+pub fn is_expired_own(state: &AppState, token: &str) -> bool {
+    decode_own(state, token, false).is_some_and(|c| c.exp <= crate::state::now())
+}
+
+fn decode_own(state: &AppState, token: &str, check_exp: bool) -> Option<AccessClaims> {
     let header = jsonwebtoken::decode_header(token).ok()?;
     if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
         return None;
@@ -138,6 +152,7 @@ pub fn verify_own(state: &AppState, token: &str) -> Option<AccessClaims> {
     let mut v = Validation::new(alg);
     v.set_issuer(&[&state.issuer]);
     v.validate_aud = false;
+    v.validate_exp = check_exp;
     v.validate_nbf = true;
     v.leeway = 0;
     v.set_required_spec_claims(&["exp", "iss", "sub", "aud", "iat", "jti"]);

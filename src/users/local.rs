@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use mcp_oauth_provider::{
     AuthOutcome, AuthenticatedUser, FactoryContext, ProviderError, ProviderResult, Storage,
-    UserAuthenticator, UserAuthenticatorFactory, UserStore,
+    SubjectStatus, UserAuthenticator, UserAuthenticatorFactory, UserStore,
 };
 
 use crate::users::password::PasswordPool;
@@ -49,6 +49,16 @@ impl UserAuthenticator for LocalAuthenticator {
                 allowed_scopes: None,
             }),
             _ => AuthOutcome::Rejected,
+        })
+    }
+
+    /// A local account must still exist for its grants to be refreshed.
+    async fn check_subject(&self, subject: &str) -> ProviderResult<SubjectStatus> {
+        Ok(match self.users.get_user_by_subject(subject).await? {
+            Some(_) => SubjectStatus::Active {
+                allowed_scopes: None,
+            },
+            None => SubjectStatus::Gone,
         })
     }
 }

@@ -58,7 +58,10 @@ async fn attack_idle_keep_alive_connections_are_closed_after_the_timeout() {
         .await
         .unwrap();
     let took = closed_within(&mut conn, Duration::from_secs(15)).await;
-    assert!(took.is_some(), "an idle connection was still open after 15 s");
+    assert!(
+        took.is_some(),
+        "an idle connection was still open after 15 s"
+    );
 }
 
 #[tokio::test]
@@ -99,7 +102,10 @@ async fn attack_slow_body_is_cut_off() {
     }
     let took = answered.expect("a body trickled a byte at a time was still being read after 16 s");
     // The default body read timeout is 10 s.
-    assert!(took >= Duration::from_secs(9), "cut off too early: {took:?}");
+    assert!(
+        took >= Duration::from_secs(9),
+        "cut off too early: {took:?}"
+    );
 }
 
 /// A connection from `source` (any 127.0.0.0/8 address works on Linux loopback).

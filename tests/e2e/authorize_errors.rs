@@ -81,7 +81,7 @@ async fn loopback_redirect_uris_match_on_any_port() {
 #[tokio::test]
 async fn plain_pkce_is_refused() {
     let server = start().await;
-    let client_id = server.register_public().await;
+    let client_id = server.register_approved().await;
     let params = with(
         &server.auth_params(&client_id),
         "code_challenge_method",
@@ -99,7 +99,7 @@ async fn plain_pkce_is_refused() {
 #[tokio::test]
 async fn missing_pkce_is_refused() {
     let server = start().await;
-    let client_id = server.register_public().await;
+    let client_id = server.register_approved().await;
     let no_challenge = with(&server.auth_params(&client_id), "code_challenge", None);
     assert_redirect_error(
         &server,
@@ -131,7 +131,7 @@ async fn missing_pkce_is_refused() {
 #[tokio::test]
 async fn unknown_resource_is_invalid_target() {
     let server = start().await;
-    let client_id = server.register_public().await;
+    let client_id = server.register_approved().await;
     for bad in [
         "https://elsewhere.example/mcp",
         "not a uri",
@@ -149,7 +149,7 @@ async fn unknown_resource_is_invalid_target() {
 #[tokio::test]
 async fn resource_may_be_omitted_only_when_one_is_declared() {
     let server = start().await;
-    let client_id = server.register_public().await;
+    let client_id = server.register_approved().await;
     let params = with(&server.auth_params(&client_id), "resource", None);
     assert_eq!(
         server.authorize(&browser(), &params).await.status(),
@@ -163,7 +163,7 @@ async fn resource_may_be_omitted_only_when_one_is_declared() {
         ..Default::default()
     })
     .await;
-    let client_id = two.register_public().await;
+    let client_id = two.register_approved().await;
     let params = with(&two.auth_params(&client_id), "resource", None);
     assert_redirect_error(
         &two,
@@ -179,7 +179,7 @@ async fn scopes_must_be_offered_by_the_resource() {
         ..Default::default()
     })
     .await;
-    let client_id = server.register_public().await;
+    let client_id = server.register_approved().await;
     let params = with(
         &server.auth_params(&client_id),
         "scope",
@@ -252,14 +252,12 @@ async fn client_registered_scope_is_the_default_and_step_up_is_allowed() {
 #[tokio::test]
 async fn client_credentials_are_limited_to_the_registered_scope() {
     let server = start().await;
-    let r = server
-        .register(serde_json::json!({"grant_types": ["client_credentials"], "scope": "mcp:tools"}))
-        .await;
-    let v: serde_json::Value = r.json().await.unwrap();
-    let (id, secret) = (
-        v["client_id"].as_str().unwrap(),
-        v["client_secret"].as_str().unwrap(),
-    );
+    let (id, secret) = admin_client(
+        &server,
+        serde_json::json!({"grant_types": ["client_credentials"], "scope": "mcp:tools"}),
+    )
+    .await;
+    let (id, secret) = (id.as_str(), secret.as_str());
     let ask = |scope: &'static str| {
         http()
             .post(server.url("/token"))
@@ -281,7 +279,7 @@ async fn client_credentials_are_limited_to_the_registered_scope() {
 #[tokio::test]
 async fn wrong_response_type_and_repeated_parameters() {
     let server = start().await;
-    let client_id = server.register_public().await;
+    let client_id = server.register_approved().await;
     let token = with(
         &server.auth_params(&client_id),
         "response_type",

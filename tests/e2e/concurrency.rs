@@ -6,7 +6,12 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_concurrent_redemptions_of_one_code_yield_one_token() {
-    let server = start().await;
+    // 200 clients at once from one address: a load test, so no per-address connection limit.
+    let server = start_with(Options {
+        env: vec![("MCP_OAUTH__LIMITS__MAX_CONNECTIONS_PER_ADDRESS", "0".into())],
+        ..Default::default()
+    })
+    .await;
     let client_id = server.register_public().await;
     let code = server.obtain_code(&client_id).await;
     let client = http();

@@ -154,10 +154,12 @@ async fn jwks_verifier_accepts_tokens_for_the_demo_only() {
 #[tokio::test]
 async fn introspection_verifier_sees_revocation_at_once() {
     let mut pair = start_pair().await;
-    let (client_id, client_secret) = pair
-        .server
-        .register_confidential(&["client_credentials"])
-        .await;
+    let (client_id, client_secret) = admin_client_with(
+        &pair.server,
+        json!({"grant_types": ["client_credentials"]}),
+        true,
+    )
+    .await;
     pair.run_demo(VerifierChoice::Introspection {
         client_id,
         client_secret,

@@ -4,7 +4,7 @@
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::*;
 
@@ -199,7 +199,11 @@ async fn refresh_can_narrow_but_not_widen_scope() {
 #[tokio::test]
 async fn client_credentials_for_confidential_clients_only() {
     let server = start().await;
-    let (id, secret) = server.register_confidential(&["client_credentials"]).await;
+    let (id, secret) = admin_client(
+        &server,
+        json!({"grant_types": ["client_credentials"], "scope": "mcp:tools"}),
+    )
+    .await;
     let r = http()
         .post(server.url("/token"))
         .basic_auth(&id, Some(&secret))
@@ -216,7 +220,7 @@ async fn client_credentials_for_confidential_clients_only() {
     let claims = verify_jwt(&server, v["access_token"].as_str().unwrap()).await;
     assert_eq!(claims["sub"], id.as_str());
 
-    // client_secret_post works too.
+    // Only the registered method (client_secret_basic) is accepted (issue 8 §8).
     let r = server
         .token(&[
             ("grant_type", "client_credentials"),
@@ -224,7 +228,7 @@ async fn client_credentials_for_confidential_clients_only() {
             ("client_secret", &secret),
         ])
         .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     let public = server.register_public().await;
     let r = server
@@ -325,7 +329,8 @@ async fn metadata_documents_advertise_what_mcp_clients_need() {
 #[tokio::test]
 async fn no_secret_reaches_the_log() {
     let server = start().await;
-    let (conf_id, conf_secret) = server.register_confidential(&["client_credentials"]).await;
+    let (conf_id, conf_secret) =
+        admin_client(&server, json!({"grant_types": ["client_credentials"]})).await;
     let cc: Value = http()
         .post(server.url("/token"))
         .basic_auth(&conf_id, Some(&conf_secret))

@@ -253,7 +253,11 @@ async fn a_directory_outage_is_temporarily_unavailable_and_other_endpoints_keep_
         let r = http().get(server.url(path)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{path}");
     }
-    let (id, secret) = server.register_confidential(&["client_credentials"]).await;
+    let (id, secret) = admin_client(
+        &server,
+        serde_json::json!({"grant_types": ["client_credentials"], "scope": "mcp:tools"}),
+    )
+    .await;
     let r = http()
         .post(server.url("/token"))
         .basic_auth(id, Some(secret))
@@ -265,5 +269,89 @@ async fn a_directory_outage_is_temporarily_unavailable_and_other_endpoints_keep_
         r.status(),
         StatusCode::OK,
         "client_credentials needs no directory"
+    );
+}
+
+/// Runs `ldapadd` / `ldapdelete` as the test directory's root DN (scripts/services/slapd.sh
+/// installs ldap-utils).
+fn ldap_admin(url: &str, tool: &str, args: &[&str], stdin: Option<&str>) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(tool)
+        .args(["-x", "-H", url, "-D", "cn=admin,dc=example,dc=org"])
+        .args(["-w", "admin-test-password"])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{tool}: {e}"));
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{tool} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Issue 8 §3: in search mode a refresh looks the user up again; a deleted entry ends the grant.
+#[tokio::test]
+async fn a_deleted_directory_user_can_no_longer_refresh() {
+    let Some(url) = directory_url() else { return };
+    let password_file = PasswordFile::new();
+    let server = start_ldap_server(ldap_users_toml(&url, &password_file)).await;
+    let uid = format!(
+        "carol{}",
+        &mcp_oauth::oauth::secrets::new_secret()[..8].to_lowercase()
+    );
+    let uid: String = uid.chars().filter(char::is_ascii_alphanumeric).collect();
+    let dn = format!("uid={uid},ou=people,dc=example,dc=org");
+    ldap_admin(
+        &url,
+        "ldapadd",
+        &[],
+        Some(&format!(
+            "dn: {dn}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: Carol\nsn: Test\n\
+             userPassword: carol-test-password\n"
+        )),
+    );
+    let client_id = server.register_public().await;
+    let b = browser();
+    let (tx, csrf, _) = server
+        .start_login(&b, &server.auth_params(&client_id))
+        .await;
+    let r = server
+        .post_login(&b, &tx, &csrf, &uid, "carol-test-password")
+        .await;
+    assert!(r.text().await.unwrap().contains("Allow access?"));
+    let r = server.post_consent(&b, &tx, &csrf, "approve", false).await;
+    let code = query_param(&location(&r), "code").expect("code");
+    let tokens: Value = server
+        .exchange(&client_id, &code)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let r = server.refresh(&client_id, refresh).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "the entry exists: refresh works"
+    );
+    let refresh: String = r.json::<Value>().await.unwrap()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .into();
+    ldap_admin(&url, "ldapdelete", &[&dn], None);
+    let (status, err) = error_of(server.refresh(&client_id, &refresh).await).await;
+    assert_eq!(
+        (status, err.as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_grant"),
+        "the entry is gone: the grant ends"
     );
 }

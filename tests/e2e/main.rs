@@ -2,8 +2,18 @@
 //! starts its own server on an ephemeral port with its own in-memory storage).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod attack_client_auth_method;
+mod attack_consent;
+mod attack_expired_token;
+mod attack_file_permissions;
+mod attack_grants;
+mod attack_introspection;
+mod attack_ldap_plaintext;
 mod attack_rate_limits;
 mod attack_sign_in;
+mod attack_redirect;
+mod attack_redirect_uris;
+mod attack_registration;
 mod attack_slow_clients;
 mod authorize_errors;
 mod cli;

@@ -151,9 +151,10 @@ impl ServeProcess {
         let stdout = collect(child.stdout.take().unwrap());
         let stderr = collect(child.stderr.take().unwrap());
         let base = format!("http://127.0.0.1:{port}");
-        let ep = Endpoint {
+        let mut ep = Endpoint {
             base: base.clone(),
             resource: format!("http://127.0.0.1:{issuer_port}/mcp"),
+            introspector: None,
         };
         let client = crate::support::http();
         for _ in 0..200 {
@@ -166,6 +167,7 @@ impl ServeProcess {
                 .await
                 && r.status().is_success()
             {
+                ep.introspector = add_introspector(config, env).await;
                 return Self {
                     child,
                     ep,
@@ -300,4 +302,36 @@ impl Drop for FlakyProxy {
         self.accept.abort();
         self.cut();
     }
+}
+
+/// Creates a resource-server client with `clients add` on the server's own storage (None when the
+/// storage is not shared with the CLI, e.g. memory).
+async fn add_introspector(
+    config: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Option<(String, String)> {
+    let (ok, out, _) = run_cli(
+        Some(config),
+        &[
+            "clients",
+            "add",
+            "--name",
+            "test introspector",
+            "--grant",
+            "client_credentials",
+            "--resource-server",
+        ],
+        env,
+        None,
+    )
+    .await;
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    if !ok {
+        return None;
+    }
+    Some((field("client_id:")?, field("client_secret:")?))
 }

@@ -27,6 +27,9 @@ pub fn password_hash() -> &'static str {
 pub struct Endpoint {
     pub base: String,
     pub resource: String,
+    /// A client an administrator marked as a resource server: (id, secret). Only such clients may
+    /// introspect tokens issued to others.
+    pub introspector: Option<(String, String)>,
 }
 
 /// A running in-process server.
@@ -202,8 +205,18 @@ scopes = ["mcp:tools", "mcp:admin"]
         .await
         .unwrap();
     });
+    let (id, secret) = admin_client_on(
+        &state,
+        json!({"grant_types": ["client_credentials"], "client_name": "Test introspector"}),
+        true,
+    )
+    .await;
     TestServer {
-        ep: Endpoint { base, resource },
+        ep: Endpoint {
+            base,
+            resource,
+            introspector: Some((id, secret)),
+        },
         state,
         shutdown: Some(tx),
         handle: Some(handle),
@@ -240,6 +253,20 @@ impl TestServer {
         if let Some(h) = self.handle.take() {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), h).await;
         }
+    }
+}
+
+impl TestServer {
+    /// A public client that a user has already approved (so `/authorize` errors redirect to it).
+    pub async fn register_approved(&self) -> String {
+        let id = self.register_public().await;
+        self.state
+            .provider
+            .clients()
+            .mark_client_approved(&id, mcp_oauth::state::now())
+            .await
+            .unwrap();
+        id
     }
 }
 
@@ -286,7 +313,8 @@ impl Endpoint {
             .to_string()
     }
 
-    /// A confidential client; returns (id, secret).
+    /// A confidential client; returns (id, secret). Open registration admits only
+    /// authorization_code / refresh_token clients: machine clients come from [`admin_client`].
     pub async fn register_confidential(&self, grants: &[&str]) -> (String, String) {
         let r = self
             .register(json!({
@@ -467,9 +495,12 @@ impl Endpoint {
             .to_string()
     }
 
-    /// Introspection as a fresh confidential client.
+    /// Introspection as the resource-server client every test server has.
     pub async fn introspect(&self, token: &str) -> Value {
-        let (id, secret) = self.register_confidential(&["client_credentials"]).await;
+        let (id, secret) = self
+            .introspector
+            .clone()
+            .expect("this endpoint has an introspecting client");
         let r = http()
             .post(self.url("/introspect"))
             .basic_auth(id, Some(secret))
@@ -527,4 +558,63 @@ pub fn with(params: &[(String, String)], name: &str, value: Option<&str>) -> Vec
         out.push((name.to_string(), v.to_string()));
     }
     out
+}
+
+/// A confidential client created the way an administrator creates one (`clients add`), from RFC 7591
+/// metadata; returns (id, secret).
+pub async fn admin_client(s: &TestServer, metadata: Value) -> (String, String) {
+    admin_client_with(s, metadata, false).await
+}
+
+/// Like [`admin_client`]; `resource_server` marks it as allowed to introspect any access token.
+pub async fn admin_client_with(
+    s: &TestServer,
+    metadata: Value,
+    resource_server: bool,
+) -> (String, String) {
+    admin_client_on(&s.state, metadata, resource_server).await
+}
+
+async fn admin_client_on(
+    state: &AppState,
+    metadata: Value,
+    resource_server: bool,
+) -> (String, String) {
+    let mut metadata = metadata;
+    let obj = metadata.as_object_mut().unwrap();
+    obj.entry("client_name")
+        .or_insert(json!("Admin-made client"));
+    obj.entry("token_endpoint_auth_method")
+        .or_insert(json!("client_secret_basic"));
+    let (mut client, secret) = mcp_oauth::oauth::register::client_from_metadata(
+        &state.resources,
+        &state.registration,
+        mcp_oauth_provider::ClientOrigin::Administrator,
+        &metadata,
+        mcp_oauth::state::now(),
+    )
+    .unwrap();
+    client.resource_server = resource_server;
+    state
+        .provider
+        .clients()
+        .insert_client(client.clone())
+        .await
+        .unwrap();
+    (client.client_id, secret.unwrap())
+}
+
+/// Introspection as a client an administrator marked as a resource server.
+pub async fn introspect_as_resource_server(s: &TestServer, token: &str) -> Value {
+    let (id, secret) =
+        admin_client_with(s, json!({"grant_types": ["client_credentials"]}), true).await;
+    let r = http()
+        .post(s.url("/introspect"))
+        .basic_auth(id, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
 }

@@ -179,9 +179,11 @@ async fn expired_code_is_refused() {
 #[tokio::test]
 async fn bad_client_secret_is_401_invalid_client() {
     let server = start().await;
-    let (id, secret) = server
-        .register_confidential(&["authorization_code", "client_credentials"])
-        .await;
+    let (id, secret) = admin_client(
+        &server,
+        serde_json::json!({"grant_types": ["authorization_code", "client_credentials"], "redirect_uris": [REDIRECT]}),
+    )
+    .await;
     let r = http()
         .post(server.url("/token"))
         .basic_auth(&id, Some("wrong-secret"))

@@ -33,13 +33,16 @@ pub struct LoginTransaction {
     pub expires_at: UnixTime,
 }
 
-/// A user's remembered approval of a client for a set of scopes.
+/// A user's remembered approval of a client for a set of scopes at one resource (RFC 8707): consent
+/// given for one resource is never reused for another, and it expires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentRecord {
     pub subject: String,
     pub client_id: String,
+    pub resource: String,
     pub scopes: Vec<String>,
     pub granted_at: UnixTime,
+    pub expires_at: UnixTime,
 }
 
 /// Where login transactions and consents live.
@@ -47,8 +50,10 @@ pub struct ConsentRecord {
 /// Contract:
 /// - `take_transaction` MUST be atomic: of concurrent calls for one id exactly one gets `Some`.
 /// - `set_transaction_user` returns `Ok(false)` when the transaction is gone.
-/// - `remember_consent` replaces any earlier consent of that subject for that client.
-/// - `purge_expired` removes only transactions with `expires_at` ≤ `now`.
+/// - `remember_consent` replaces any earlier consent of that subject for that client and resource.
+/// - `get_consent` MUST NOT return a consent whose `expires_at` ≤ `now`.
+/// - `forget_consents` removes every consent of the subject and returns how many.
+/// - `purge_expired` removes only transactions and consents with `expires_at` ≤ `now`.
 #[async_trait]
 pub trait InteractionStore: Send + Sync {
     async fn insert_transaction(&self, tx: LoginTransaction) -> ProviderResult<()>;
@@ -70,6 +75,9 @@ pub trait InteractionStore: Send + Sync {
         &self,
         subject: &str,
         client_id: &str,
+        resource: &str,
+        now: UnixTime,
     ) -> ProviderResult<Option<ConsentRecord>>;
+    async fn forget_consents(&self, subject: &str) -> ProviderResult<u64>;
     async fn purge_expired(&self, now: UnixTime) -> ProviderResult<u64>;
 }

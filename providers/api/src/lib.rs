@@ -35,7 +35,7 @@ pub mod testkit;
 
 use serde::{Deserialize, Serialize};
 
-pub use client::{Client, ClientStore, TokenEndpointAuthMethod};
+pub use client::{Client, ClientOrigin, ClientStore, TokenEndpointAuthMethod};
 pub use error::{BoxError, ProviderError, ProviderResult};
 pub use factory::{
     FactoryContext, MigrationInfo, MigrationPolicy, ProviderFactory, SchemaStatus,
@@ -48,10 +48,12 @@ pub use throttle::{
     SignInAttempt, SignInThrottleStore, ThrottleCounter, ThrottleDecision, ThrottlePolicy,
 };
 pub use token::{
-    AccessTokenRecord, AuthorizationCode, CodeRedemption, PurgeCounts, RefreshTokenRecord,
-    RefreshTokenState, RevokeTarget, RotateRefreshToken, Rotation, TokenStore,
+    AccessTokenRecord, AuthorizationCode, CodeRedemption, GrantFilter, GrantSummary, PurgeCounts,
+    RefreshTokenRecord, RefreshTokenState, RevokeTarget, RotateRefreshToken, Rotation, TokenStore,
 };
-pub use user::{AuthOutcome, AuthenticatedUser, UserAuthenticator, UserRecord, UserStore};
+pub use user::{
+    AuthOutcome, AuthenticatedUser, SubjectStatus, UserAuthenticator, UserRecord, UserStore,
+};
 
 /// Seconds since the Unix epoch.
 pub type UnixTime = i64;

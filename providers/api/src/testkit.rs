@@ -47,6 +47,9 @@ pub fn sample_client(client_id: &str) -> Client {
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
         scope: Some(vec!["mcp:tools".into()]),
         extra_metadata: extra,
+        origin: ClientOrigin::Registration,
+        approved_at: None,
+        resource_server: false,
     }
 }
 
@@ -90,6 +93,7 @@ pub fn sample_refresh(family_id: &str, expires_at: UnixTime) -> RefreshTokenReco
         resource: "http://127.0.0.1:9000/mcp".into(),
         issued_at: now(),
         expires_at,
+        grant_expires_at: expires_at + 86_400,
         state: RefreshTokenState::Active,
     }
 }
@@ -131,6 +135,7 @@ fn rotate_request(old: &SecretHash, family: &str, grace_since: UnixTime) -> Rota
         new_access: sample_access(family, t + 600),
         now: t,
         reuse_grace_since: grace_since,
+        sealed_successor: format!("sealed-{}", unique("successor")).into_bytes(),
     }
 }
 
@@ -337,7 +342,7 @@ pub async fn unknown_ids_are_none(storage: Storage) {
     assert!(
         storage
             .interactions
-            .get_consent("nobody", "no-client")
+            .get_consent("nobody", "no-client", "http://127.0.0.1:9000/mcp", now())
             .await
             .unwrap()
             .is_none()
@@ -514,6 +519,7 @@ pub async fn rotation_and_reuse(storage: Storage) {
         .unwrap();
 
     let req = rotate_request(&first.token_hash, &family, now() + 1);
+    let first_sealed = req.sealed_successor.clone();
     let second = req.new_refresh.clone();
     let second_access = req.new_access.clone();
     match storage.tokens.rotate_refresh_token(req).await.unwrap() {
@@ -567,11 +573,42 @@ pub async fn rotation_and_reuse(storage: Storage) {
         "a Reused rotation must store nothing"
     );
 
-    // Reuse inside the grace window: rotated again.
+    // Reuse inside the grace window: the same successor comes back, nothing new is stored (a
+    // family never has two live branches).
     let grace = rotate_request(&first.token_hash, &family, now() - 60);
+    let grace_hash = grace.new_refresh.token_hash.clone();
     match storage.tokens.rotate_refresh_token(grace).await.unwrap() {
-        Rotation::Rotated(_) => {}
-        other => panic!("a reuse inside the grace window must rotate again, got {other:?}"),
+        Rotation::Replayed {
+            old,
+            sealed_successor,
+        } => {
+            assert_eq!(old.token_hash, first.token_hash);
+            assert_eq!(
+                sealed_successor, first_sealed,
+                "a replay inside the grace window returns the first rotation's successor"
+            );
+        }
+        other => panic!("a reuse inside the grace window must be Replayed, got {other:?}"),
+    }
+    assert!(
+        storage
+            .tokens
+            .get_refresh_token(&grace_hash)
+            .await
+            .unwrap()
+            .is_none(),
+        "a Replayed rotation must store nothing"
+    );
+    // Once the successors are cleared, a replay is reuse.
+    assert!(storage.tokens.clear_successors(now() + 10).await.unwrap() >= 1);
+    match storage
+        .tokens
+        .rotate_refresh_token(rotate_request(&first.token_hash, &family, now() - 60))
+        .await
+        .unwrap()
+    {
+        Rotation::Reused(_) => {}
+        other => panic!("without a kept successor a replay is reuse, got {other:?}"),
     }
 
     // Expired tokens never rotate.
@@ -612,7 +649,7 @@ pub async fn racing_rotations_have_one_winner(storage: Storage) {
     for t in tasks {
         match t.await.unwrap() {
             Rotation::Rotated(_) => rotated += 1,
-            Rotation::Reused(_) => {}
+            Rotation::Reused(_) | Rotation::Replayed { .. } => {}
             Rotation::Unknown => panic!("a racing rotation of a live token must not be Unknown"),
         }
     }
@@ -969,8 +1006,10 @@ pub async fn transactions_and_consent(storage: Storage) {
     let c1 = ConsentRecord {
         subject: subject.clone(),
         client_id: "c".into(),
+        resource: RESOURCE.into(),
         scopes: vec!["a".into()],
         granted_at: now(),
+        expires_at: now() + 3600,
     };
     storage
         .interactions
@@ -980,7 +1019,7 @@ pub async fn transactions_and_consent(storage: Storage) {
     assert_eq!(
         storage
             .interactions
-            .get_consent(&subject, "c")
+            .get_consent(&subject, "c", RESOURCE, now())
             .await
             .unwrap(),
         Some(c1)
@@ -997,7 +1036,7 @@ pub async fn transactions_and_consent(storage: Storage) {
     assert_eq!(
         storage
             .interactions
-            .get_consent(&subject, "c")
+            .get_consent(&subject, "c", RESOURCE, now())
             .await
             .unwrap(),
         Some(c2),
@@ -1006,19 +1045,72 @@ pub async fn transactions_and_consent(storage: Storage) {
     assert!(
         storage
             .interactions
-            .get_consent(&subject, "other")
+            .get_consent(&subject, "other", RESOURCE, now())
             .await
             .unwrap()
             .is_none()
     );
+    assert!(
+        storage
+            .interactions
+            .get_consent(&subject, "c", "http://127.0.0.1:9000/other", now())
+            .await
+            .unwrap()
+            .is_none(),
+        "consent for one resource is not consent for another"
+    );
+    assert!(
+        storage
+            .interactions
+            .get_consent(&subject, "c", RESOURCE, now() + 7200)
+            .await
+            .unwrap()
+            .is_none(),
+        "an expired consent is not returned"
+    );
+    let elsewhere = ConsentRecord {
+        resource: "http://127.0.0.1:9000/other".into(),
+        expires_at: now() - 1,
+        ..sample_consent(&subject)
+    };
+    storage
+        .interactions
+        .remember_consent(elsewhere)
+        .await
+        .unwrap();
+    assert!(
+        storage.interactions.purge_expired(now()).await.unwrap() >= 1,
+        "expired consents are purged"
+    );
+    assert_eq!(
+        storage
+            .interactions
+            .forget_consents(&subject)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        storage
+            .interactions
+            .get_consent(&subject, "c", RESOURCE, now())
+            .await
+            .unwrap()
+            .is_none(),
+        "forgotten"
+    );
 }
+
+const RESOURCE: &str = "http://127.0.0.1:9000/mcp";
 
 fn sample_consent(subject: &str) -> ConsentRecord {
     ConsentRecord {
         subject: subject.into(),
         client_id: "c".into(),
+        resource: RESOURCE.into(),
         scopes: vec![],
         granted_at: now(),
+        expires_at: now() + 3600,
     }
 }
 
@@ -1049,6 +1141,17 @@ pub async fn local_users(storage: Storage) {
         other => panic!("a duplicate username must give Conflict, got {other:?}"),
     }
     assert_eq!(users.get_user(&name).await.unwrap(), Some(rec.clone()));
+    assert_eq!(
+        users.get_user_by_subject(&rec.subject).await.unwrap(),
+        Some(rec.clone())
+    );
+    assert!(
+        users
+            .get_user_by_subject("no-such-subject")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(
         users
             .set_password_hash(&name, "$argon2id$v=19$two")
@@ -1362,6 +1465,184 @@ pub async fn throttle_purge_removes_only_expired(storage: Storage) {
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// Client approval, unused registrations, grants by user
+// ---------------------------------------------------------------------------------------------
+
+pub async fn unused_registrations_are_purged(storage: Storage) {
+    let old = now() - 1000;
+    let unused = Client {
+        client_id: unique("unused"),
+        client_id_issued_at: old,
+        ..sample_client("x")
+    };
+    let approved = Client {
+        client_id: unique("approved"),
+        client_id_issued_at: old,
+        ..sample_client("x")
+    };
+    let admin = Client {
+        client_id: unique("admin"),
+        client_id_issued_at: old,
+        origin: ClientOrigin::Administrator,
+        resource_server: true,
+        ..sample_client("x")
+    };
+    let fresh = Client {
+        client_id: unique("fresh"),
+        ..sample_client("x")
+    };
+    for c in [&unused, &approved, &admin, &fresh] {
+        storage.clients.insert_client(c.clone()).await.unwrap();
+    }
+    storage
+        .clients
+        .mark_client_approved(&approved.client_id, old + 5)
+        .await
+        .unwrap();
+    storage
+        .clients
+        .mark_client_approved(&approved.client_id, old + 50)
+        .await
+        .unwrap();
+    storage
+        .clients
+        .mark_client_approved("no-such-client", old)
+        .await
+        .unwrap();
+    let got = storage
+        .clients
+        .get_client(&approved.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.approved_at, Some(old + 5), "the first approval is kept");
+    let got_admin = storage
+        .clients
+        .get_client(&admin.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got_admin, admin, "origin and resource_server round-trip");
+    let purged = storage
+        .clients
+        .purge_unused_clients(now() - 100)
+        .await
+        .unwrap();
+    assert!(purged >= 1);
+    let exists = |id: String| {
+        let clients = Arc::clone(&storage.clients);
+        async move { clients.get_client(&id).await.unwrap().is_some() }
+    };
+    assert!(
+        !exists(unused.client_id.clone()).await,
+        "unused and old: purged"
+    );
+    assert!(exists(approved.client_id.clone()).await, "approved: kept");
+    assert!(exists(admin.client_id.clone()).await, "admin-made: kept");
+    assert!(exists(fresh.client_id.clone()).await, "recent: kept");
+}
+
+pub async fn grants_are_listed_and_revoked_by_user(storage: Storage) {
+    let alice = unique("alice");
+    let bob = unique("bob");
+    let mine = unique("fam");
+    let pending = unique("fam");
+    let theirs = unique("fam");
+    let mut a = sample_access(&mine, now() + 600);
+    a.subject = alice.clone();
+    let mut r = sample_refresh(&mine, now() + 3600);
+    r.subject = alice.clone();
+    storage
+        .tokens
+        .insert_tokens(a.clone(), Some(r.clone()))
+        .await
+        .unwrap();
+    let mut code = sample_code(&pending, now() + 60);
+    code.code_hash = hash("code");
+    code.subject = alice.clone();
+    storage.tokens.insert_code(code.clone()).await.unwrap();
+    let mut b = sample_access(&theirs, now() + 600);
+    b.subject = bob.clone();
+    storage.tokens.insert_tokens(b.clone(), None).await.unwrap();
+
+    let filter = GrantFilter {
+        subject: Some(alice.clone()),
+        client_id: None,
+    };
+    let listed = storage.tokens.list_grants(&filter, now()).await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].family_id, mine);
+    assert_eq!(listed[0].subject, alice);
+    assert!(listed[0].refreshable);
+    assert_eq!(listed[0].expires_at, r.expires_at);
+    let revoked = storage
+        .tokens
+        .revoke_grants(&filter, now() + 7200)
+        .await
+        .unwrap();
+    assert_eq!(revoked, 2, "the token family and the pending code's family");
+    assert!(
+        storage
+            .tokens
+            .list_grants(&filter, now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        storage
+            .tokens
+            .get_access_token(&a.jti)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    assert_eq!(
+        storage.tokens.take_code(&code.code_hash).await.unwrap(),
+        CodeRedemption::Replayed {
+            family_id: pending.clone()
+        },
+        "a pending code of the user can no longer be redeemed"
+    );
+    // A racing insert into a revoked family is born revoked.
+    let mut late = sample_access(&pending, now() + 600);
+    late.subject = alice.clone();
+    storage
+        .tokens
+        .insert_tokens(late.clone(), None)
+        .await
+        .unwrap();
+    assert!(
+        storage
+            .tokens
+            .get_access_token(&late.jti)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    // Bob is untouched.
+    assert!(
+        !storage
+            .tokens
+            .get_access_token(&b.jti)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    assert!(
+        storage
+            .tokens
+            .revoke_grants(&GrantFilter::default(), now())
+            .await
+            .is_err(),
+        "an empty filter never revokes everything"
+    );
+}
+
 /// Generates one `#[tokio::test]` per conformance check. `$make` is an async expression evaluating to
 /// a fresh [`Storage`]; it is evaluated once per test. With `optional:`, `$make` evaluates to
 /// `Option<Storage>` and `None` skips (for backends whose service may be absent; the `$make` itself
@@ -1392,6 +1673,8 @@ macro_rules! storage_conformance_tests {
             throttle_backoff_spares_known_addresses,
             throttle_dates_a_failure_when_its_check_ends,
             throttle_purge_removes_only_expired,
+            unused_registrations_are_purged,
+            grants_are_listed_and_revoked_by_user,
         );
     };
     (@optional $make:expr; $($check:ident),* $(,)?) => {
@@ -1426,6 +1709,8 @@ macro_rules! storage_conformance_tests {
             throttle_backoff_spares_known_addresses,
             throttle_dates_a_failure_when_its_check_ends,
             throttle_purge_removes_only_expired,
+            unused_registrations_are_purged,
+            grants_are_listed_and_revoked_by_user,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {

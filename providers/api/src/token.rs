@@ -79,6 +79,9 @@ pub struct RefreshTokenRecord {
     pub resource: String,
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
+    /// The absolute end of the grant this token belongs to (`[tokens] max_grant_lifetime` after the
+    /// user approved it). Rotation never moves it; no successor may expire after it.
+    pub grant_expires_at: UnixTime,
     pub state: RefreshTokenState,
 }
 
@@ -91,9 +94,13 @@ pub struct RotateRefreshToken {
     /// Current time; an old token expired at or before `now` is [`Rotation::Unknown`].
     pub now: UnixTime,
     /// A token already rotated at or after this instant is rotated again instead of being reported
-    /// as reuse (the grace window for a client refreshing twice concurrently). Pass `now + 1` to
-    /// disable the window.
+    /// as reuse, and answered with the successor it was rotated to (the grace window for a client
+    /// refreshing twice concurrently). Pass `now + 1` to disable the window.
     pub reuse_grace_since: UnixTime,
+    /// The token response for `new_refresh` + `new_access`, sealed by the core under the
+    /// key-encryption key. Kept with the old token so that a replay inside the grace window gets
+    /// this same successor back instead of a second branch of the family.
+    pub sealed_successor: Vec<u8>,
 }
 
 /// What [`TokenStore::rotate_refresh_token`] did.
@@ -101,8 +108,14 @@ pub struct RotateRefreshToken {
 pub enum Rotation {
     /// The old token was usable: it is now `Rotated` and the new pair is stored. Holds the old record.
     Rotated(RefreshTokenRecord),
-    /// The old token was already rotated before the grace window: nothing was stored. The caller
-    /// revokes the family. Holds the old record.
+    /// The old token was rotated inside the grace window: nothing was stored, and the successor it
+    /// was rotated to is returned (still sealed) so the caller answers with the same tokens.
+    Replayed {
+        old: RefreshTokenRecord,
+        sealed_successor: Vec<u8>,
+    },
+    /// The old token was already rotated before the grace window (or its successor is no longer
+    /// kept): nothing was stored. The caller revokes the family. Holds the old record.
     Reused(RefreshTokenRecord),
     /// Unknown, expired or revoked: nothing was stored.
     Unknown,
@@ -113,6 +126,30 @@ pub enum Rotation {
 pub enum RevokeTarget {
     AccessToken { jti: String },
     RefreshToken { token_hash: SecretHash },
+}
+
+/// Which grants [`TokenStore::list_grants`] and [`TokenStore::revoke_grants`] select. Empty fields
+/// match everything; at least one field must be set for `revoke_grants`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantFilter {
+    pub subject: Option<String>,
+    pub client_id: Option<String>,
+}
+
+/// One live grant (a family with an unexpired, unrevoked access or refresh token). Holds no token
+/// value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantSummary {
+    pub family_id: String,
+    pub client_id: String,
+    pub subject: String,
+    pub resource: String,
+    /// The earliest `issued_at` still stored for the family.
+    pub issued_at: UnixTime,
+    /// The latest `expires_at` of its live tokens.
+    pub expires_at: UnixTime,
+    /// True when a refresh token is among its live tokens.
+    pub refreshable: bool,
 }
 
 /// How many records [`TokenStore::purge_expired`] removed.
@@ -130,7 +167,14 @@ pub struct PurgeCounts {
 ///   `Redeemed`; the others get `Replayed`. It MUST NOT check expiry (the core does).
 /// - `insert_tokens` MUST store the access record and the optional refresh record together.
 /// - `rotate_refresh_token` MUST be atomic: of two concurrent rotations of one active token, exactly
-///   one gets `Rotated` (the other gets `Reused`, or `Rotated` only inside the grace window).
+///   one gets `Rotated`; the other gets `Replayed` with the first one's `sealed_successor` inside
+///   the grace window, else `Reused`. A family MUST never have two live branches: nothing is stored
+///   on `Replayed` or `Reused`.
+/// - `clear_successors` MUST drop the sealed successors of tokens rotated before `rotated_before`.
+/// - `list_grants` MUST return live families only, never token values.
+/// - `revoke_grants` MUST revoke (as `revoke_family` does, remembered until `remember_until`)
+///   every family with a code, access token or refresh token matching the filter, and return how
+///   many families it revoked.
 /// - `revoke` MUST be idempotent and return `Ok(false)` when nothing matched.
 /// - `revoke_family` MUST mark every code (as used), access token and refresh token of the family as
 ///   revoked, and MUST remember the family as revoked until `remember_until`, so that tokens a racing
@@ -155,4 +199,15 @@ pub trait TokenStore: Send + Sync {
     async fn revoke(&self, target: RevokeTarget) -> ProviderResult<bool>;
     async fn revoke_family(&self, family_id: &str, remember_until: UnixTime) -> ProviderResult<()>;
     async fn purge_expired(&self, now: UnixTime) -> ProviderResult<PurgeCounts>;
+    async fn clear_successors(&self, rotated_before: UnixTime) -> ProviderResult<u64>;
+    async fn list_grants(
+        &self,
+        filter: &GrantFilter,
+        now: UnixTime,
+    ) -> ProviderResult<Vec<GrantSummary>>;
+    async fn revoke_grants(
+        &self,
+        filter: &GrantFilter,
+        remember_until: UnixTime,
+    ) -> ProviderResult<u64>;
 }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ldap3::{Ldap, Scope, SearchEntry};
 use mcp_oauth_provider::{
-    AuthOutcome, AuthenticatedUser, ProviderError, ProviderResult, UserAuthenticator,
+    AuthOutcome, AuthenticatedUser, ProviderError, ProviderResult, SubjectStatus, UserAuthenticator,
 };
 
 use crate::connection::{BindOutcome, Connector, ServiceConnection, close};
@@ -320,6 +320,44 @@ impl UserAuthenticator for LdapAuthenticator {
             tracing::debug!(%error, "LDAP sign-in check failed");
         }
         outcome
+    }
+
+    /// Search mode: the service account looks the subject up again (`(<subject_attribute>=…)` under
+    /// `base_dn`); no entry means the user is gone, else their groups give today's scopes. Direct
+    /// mode cannot search without the user's password: `Unknown`, and grants end at
+    /// `[tokens] max_grant_lifetime` (or `mcp-oauth grants revoke --user <subject>`).
+    async fn check_subject(&self, subject: &str) -> ProviderResult<SubjectStatus> {
+        let Users::Search {
+            base_dn, service, ..
+        } = &self.users
+        else {
+            return Ok(SubjectStatus::Unknown);
+        };
+        if subject.is_empty() {
+            return Ok(SubjectStatus::Gone);
+        }
+        let filter = format!(
+            "({}={})",
+            self.subject_attribute,
+            escape_filter_value(subject)
+        );
+        let attrs = self.user_attributes();
+        let found = service
+            .search(base_dn, &filter, &attrs, USER_SEARCH_LIMIT)
+            .await?;
+        let mut entries = found.entries;
+        if entries.len() != 1 || found.truncated {
+            return Ok(SubjectStatus::Gone);
+        }
+        let entry = entries.remove(0);
+        // Group searches may name the username; the entry's `uid` is what sign-in used by default.
+        let username = first_value(&entry, "uid").unwrap_or_else(|| subject.to_string());
+        let user = self
+            .user_from(entry, &username, GroupSearcher::Service(service))
+            .await?;
+        Ok(SubjectStatus::Active {
+            allowed_scopes: user.allowed_scopes,
+        })
     }
 }
 

@@ -87,6 +87,10 @@ pub struct LdapSettings {
     /// Upgrade `ldap://` connections with the StartTLS extended operation (RFC 4511 §4.14).
     #[serde(default)]
     pub starttls: bool,
+    /// Allow `ldap://` without StartTLS to a directory that is not on this machine: passwords
+    /// then cross the network in clear text (RFC 4513 §6.3.1). Off by default.
+    #[serde(default)]
+    pub allow_insecure: bool,
     /// PEM file of the CA certificates that may sign the directory's certificate (instead of the
     /// system's roots).
     #[serde(default)]
@@ -200,6 +204,19 @@ pub enum GroupLookup {
     None,
 }
 
+/// True when the `host[:port]` of an LDAP URL is this machine: `localhost`, 127.0.0.0/8 or `[::1]`.
+fn is_loopback_host(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
 impl LdapSettings {
     /// Parses the `ldap` member of the `[users]` table.
     pub fn from_users_table(users: &serde_json::Value) -> Result<Self, SettingsError> {
@@ -214,6 +231,37 @@ impl LdapSettings {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<UserLookup, SettingsError> {
         self.check_common()?;
+        let lookup = self.resolve_user_lookup(env)?;
+        self.check_transport()?;
+        Ok(lookup)
+    }
+
+    /// RFC 4513 §5.1.1 / §6.3.1: a simple bind sends the password as is; without TLS it must not
+    /// leave the machine unless the operator says so (`allow_insecure`). Checked last, so the
+    /// other mistakes of a configuration are reported first.
+    fn check_transport(&self) -> Result<(), SettingsError> {
+        let Some((scheme, rest)) = self.url.split_once("://") else {
+            return Ok(());
+        };
+        let host = rest.split(['/', '?']).next().unwrap_or("");
+        if scheme == "ldap" && !self.starttls && !self.allow_insecure && !is_loopback_host(host) {
+            return Err(key_error(
+                "url",
+                format!(
+                    "{:?} is plain ldap:// to another host, which would send every password in \
+                     clear text: use ldaps://, or starttls = true, or (on a network you trust) \
+                     allow_insecure = true",
+                    self.url
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn resolve_user_lookup(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<UserLookup, SettingsError> {
         match self.mode {
             BindMode::Direct => {
                 for (key, set) in [
@@ -543,6 +591,40 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("bind_password_file"), "{err}");
+    }
+
+    #[test]
+    fn plaintext_ldap_leaves_the_machine_only_when_allowed() {
+        let lookup = |extra: serde_json::Value| {
+            let mut v = json!({"mode": "direct", "user_dn_template": "uid={username}"});
+            for (k, val) in extra.as_object().unwrap() {
+                v[k] = val.clone();
+            }
+            parse(v).unwrap().user_lookup(|_| None)
+        };
+        for url in [
+            "ldap://dir.example.org",
+            "ldap://dir.example.org:389/",
+            "ldap://192.0.2.1",
+            "ldap://[2001:db8::1]:389",
+        ] {
+            let err = lookup(json!({"url": url})).unwrap_err().to_string();
+            assert!(err.contains("allow_insecure"), "{url}: {err}");
+            lookup(json!({"url": url, "starttls": true})).unwrap();
+            lookup(json!({"url": url, "allow_insecure": true})).unwrap();
+        }
+        for url in [
+            "ldaps://dir.example.org",
+            "ldap://localhost",
+            "ldap://LOCALHOST:389",
+            "ldap://127.0.0.1:3389",
+            "ldap://127.9.9.9",
+            "ldap://[::1]:389",
+        ] {
+            lookup(json!({"url": url})).unwrap_or_else(|e| panic!("{url}: {e}"));
+        }
+        assert!(!is_loopback_host("localhost.evil.example"));
+        assert!(!is_loopback_host("127.0.0.1.evil.example"));
     }
 
     #[test]

@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use mcp_oauth_provider::{
-    AccessTokenRecord, AuthenticatedUser, AuthorizationCode, Client, ClientStore, CodeRedemption,
-    ConsentRecord, FactoryContext, InteractionStore, KeyStore, LoginTransaction, ProviderError,
-    ProviderFactory, ProviderResult, PurgeCounts, RefreshTokenRecord, RefreshTokenState,
-    RevokeTarget, RotateRefreshToken, Rotation, SecretHash, SigningKeyRecord, Storage, TokenStore,
-    UnixTime, UserRecord, UserStore,
+    AccessTokenRecord, AuthenticatedUser, AuthorizationCode, Client, ClientOrigin, ClientStore,
+    CodeRedemption, ConsentRecord, FactoryContext, GrantFilter, GrantSummary, InteractionStore,
+    KeyStore, LoginTransaction, ProviderError, ProviderFactory, ProviderResult, PurgeCounts,
+    RefreshTokenRecord, RefreshTokenState, RevokeTarget, RotateRefreshToken, Rotation, SecretHash,
+    SigningKeyRecord, Storage, TokenStore, UnixTime, UserRecord, UserStore,
 };
 
 #[derive(Default)]
@@ -29,7 +29,9 @@ struct State {
     revoked_families: HashMap<String, UnixTime>,
     keys: Vec<SigningKeyRecord>,
     transactions: HashMap<SecretHash, LoginTransaction>,
-    consents: HashMap<(String, String), ConsentRecord>,
+    consents: HashMap<(String, String, String), ConsentRecord>,
+    /// Sealed successors of rotated refresh tokens (issue: replay inside the grace window).
+    successors: HashMap<SecretHash, (UnixTime, Vec<u8>)>,
     users: HashMap<String, UserRecord>,
     throttle: throttle::ThrottleState,
 }
@@ -114,6 +116,22 @@ impl ClientStore for MemoryStore {
         }
         Ok(true)
     }
+    async fn mark_client_approved(&self, client_id: &str, at: UnixTime) -> ProviderResult<()> {
+        if let Some(c) = self.lock()?.clients.get_mut(client_id) {
+            c.approved_at.get_or_insert(at);
+        }
+        Ok(())
+    }
+    async fn purge_unused_clients(&self, registered_before: UnixTime) -> ProviderResult<u64> {
+        let mut s = self.lock()?;
+        let before = s.clients.len();
+        s.clients.retain(|_, c| {
+            c.origin != ClientOrigin::Registration
+                || c.approved_at.is_some()
+                || c.client_id_issued_at >= registered_before
+        });
+        Ok((before - s.clients.len()) as u64)
+    }
 }
 
 impl State {
@@ -187,11 +205,21 @@ impl TokenStore for MemoryStore {
             RefreshTokenState::Rotated { at } if at < req.reuse_grace_since => {
                 return Ok(Rotation::Reused(old));
             }
-            RefreshTokenState::Rotated { .. } => {}
+            RefreshTokenState::Rotated { .. } => {
+                return Ok(match s.successors.get(&req.old_hash) {
+                    Some((_, sealed)) => Rotation::Replayed {
+                        old,
+                        sealed_successor: sealed.clone(),
+                    },
+                    None => Rotation::Reused(old),
+                });
+            }
             RefreshTokenState::Active => {
                 if let Some(r) = s.refresh.get_mut(&req.old_hash) {
                     r.state = RefreshTokenState::Rotated { at: req.now };
                 }
+                s.successors
+                    .insert(req.old_hash.clone(), (req.now, req.sealed_successor));
             }
         }
         s.access.insert(req.new_access.jti.clone(), req.new_access);
@@ -254,12 +282,132 @@ impl TokenStore for MemoryStore {
         s.access.retain(|_, t| t.expires_at > now);
         s.refresh.retain(|_, t| t.expires_at > now);
         s.revoked_families.retain(|_, until| *until > now);
+        let State {
+            refresh,
+            successors,
+            ..
+        } = &mut *s;
+        successors.retain(|hash, _| refresh.contains_key(hash));
         Ok(PurgeCounts {
             codes: (c - s.codes.len()) as u64,
             access_tokens: (a - s.access.len()) as u64,
             refresh_tokens: (r - s.refresh.len()) as u64,
         })
     }
+
+    async fn clear_successors(&self, rotated_before: UnixTime) -> ProviderResult<u64> {
+        let mut s = self.lock()?;
+        let before = s.successors.len();
+        s.successors.retain(|_, (at, _)| *at >= rotated_before);
+        Ok((before - s.successors.len()) as u64)
+    }
+
+    async fn list_grants(
+        &self,
+        filter: &GrantFilter,
+        now: UnixTime,
+    ) -> ProviderResult<Vec<GrantSummary>> {
+        let s = self.lock()?;
+        let mut grants: HashMap<String, GrantSummary> = HashMap::new();
+        let live_access = s
+            .access
+            .values()
+            .filter(|a| !a.revoked && a.expires_at > now)
+            .map(|a| {
+                (
+                    &a.family_id,
+                    &a.client_id,
+                    &a.subject,
+                    &a.resource,
+                    a.issued_at,
+                    a.expires_at,
+                    false,
+                )
+            });
+        let live_refresh = s
+            .refresh
+            .values()
+            .filter(|r| r.state == RefreshTokenState::Active && r.expires_at > now)
+            .map(|r| {
+                (
+                    &r.family_id,
+                    &r.client_id,
+                    &r.subject,
+                    &r.resource,
+                    r.issued_at,
+                    r.expires_at,
+                    true,
+                )
+            });
+        for (family, client, subject, resource, issued, expires, refreshable) in
+            live_access.chain(live_refresh)
+        {
+            if !matches_filter(filter, subject, client) || s.family_revoked(family) {
+                continue;
+            }
+            let g = grants
+                .entry(family.clone())
+                .or_insert_with(|| GrantSummary {
+                    family_id: family.clone(),
+                    client_id: client.clone(),
+                    subject: subject.clone(),
+                    resource: resource.clone(),
+                    issued_at: issued,
+                    expires_at: expires,
+                    refreshable,
+                });
+            g.issued_at = g.issued_at.min(issued);
+            g.expires_at = g.expires_at.max(expires);
+            g.refreshable |= refreshable;
+        }
+        let mut out: Vec<GrantSummary> = grants.into_values().collect();
+        out.sort_by(|a, b| {
+            a.issued_at
+                .cmp(&b.issued_at)
+                .then_with(|| a.family_id.cmp(&b.family_id))
+        });
+        Ok(out)
+    }
+
+    async fn revoke_grants(
+        &self,
+        filter: &GrantFilter,
+        remember_until: UnixTime,
+    ) -> ProviderResult<u64> {
+        if filter.subject.is_none() && filter.client_id.is_none() {
+            return Err(ProviderError::Unsupported(
+                "revoking grants needs a subject or a client".into(),
+            ));
+        }
+        let families: std::collections::HashSet<String> = {
+            let s = self.lock()?;
+            s.codes
+                .values()
+                .map(|(c, _)| (&c.family_id, &c.subject, &c.client_id))
+                .chain(
+                    s.access
+                        .values()
+                        .map(|a| (&a.family_id, &a.subject, &a.client_id)),
+                )
+                .chain(
+                    s.refresh
+                        .values()
+                        .map(|r| (&r.family_id, &r.subject, &r.client_id)),
+                )
+                .filter(|(_, subject, client)| matches_filter(filter, subject, client))
+                .map(|(f, _, _)| f.clone())
+                .collect()
+        };
+        for family in &families {
+            self.revoke_family(family, remember_until).await?;
+        }
+        Ok(families.len() as u64)
+    }
+}
+
+fn matches_filter(filter: &GrantFilter, subject: &str, client_id: &str) -> bool {
+    filter.subject.as_deref().is_none_or(|s| s == subject)
+        && filter.client_id.as_deref().is_none_or(|c| c == client_id)
 }
 
 #[async_trait]
@@ -343,7 +491,11 @@ impl InteractionStore for MemoryStore {
     }
     async fn remember_consent(&self, consent: ConsentRecord) -> ProviderResult<()> {
         self.lock()?.consents.insert(
-            (consent.subject.clone(), consent.client_id.clone()),
+            (
+                consent.subject.clone(),
+                consent.client_id.clone(),
+                consent.resource.clone(),
+            ),
             consent,
         );
         Ok(())
@@ -352,18 +504,32 @@ impl InteractionStore for MemoryStore {
         &self,
         subject: &str,
         client_id: &str,
+        resource: &str,
+        now: UnixTime,
     ) -> ProviderResult<Option<ConsentRecord>> {
         Ok(self
             .lock()?
             .consents
-            .get(&(subject.to_string(), client_id.to_string()))
+            .get(&(
+                subject.to_string(),
+                client_id.to_string(),
+                resource.to_string(),
+            ))
+            .filter(|c| c.expires_at > now)
             .cloned())
+    }
+    async fn forget_consents(&self, subject: &str) -> ProviderResult<u64> {
+        let mut s = self.lock()?;
+        let before = s.consents.len();
+        s.consents.retain(|(sub, _, _), _| sub != subject);
+        Ok((before - s.consents.len()) as u64)
     }
     async fn purge_expired(&self, now: UnixTime) -> ProviderResult<u64> {
         let mut s = self.lock()?;
-        let before = s.transactions.len();
+        let before = s.transactions.len() + s.consents.len();
         s.transactions.retain(|_, tx| tx.expires_at > now);
-        Ok((before - s.transactions.len()) as u64)
+        s.consents.retain(|_, c| c.expires_at > now);
+        Ok((before - s.transactions.len() - s.consents.len()) as u64)
     }
 }
 
@@ -371,6 +537,14 @@ impl InteractionStore for MemoryStore {
 impl UserStore for MemoryStore {
     async fn get_user(&self, username: &str) -> ProviderResult<Option<UserRecord>> {
         Ok(self.lock()?.users.get(username).cloned())
+    }
+    async fn get_user_by_subject(&self, subject: &str) -> ProviderResult<Option<UserRecord>> {
+        Ok(self
+            .lock()?
+            .users
+            .values()
+            .find(|u| u.subject == subject)
+            .cloned())
     }
     async fn insert_user(&self, user: UserRecord) -> ProviderResult<()> {
         let mut s = self.lock()?;

@@ -12,10 +12,12 @@
 //! - `sqlite`: `SqliteStore`, `SqliteFactory` (migrates on `serve`).
 //! - `postgres`: `PostgresStore`, `PostgresFactory` (migrates only on `mcp-oauth migrate`).
 //! - [`settings`]: the `[storage]` keys these backends read.
+//! - [`file_mode`]: owner-only database files and data directory.
 //! - [`errors`]: sqlx errors → `ProviderError` (outages are `Unavailable`).
 //! - [`json`]: JSON-text columns.
 
 pub mod errors;
+pub mod file_mode;
 pub mod json;
 pub mod migrations;
 pub mod settings;
@@ -34,10 +36,11 @@ pub use sqlite::{SqliteFactory, SqliteStore};
 
 use mcp_oauth_provider::{ProviderError, ProviderResult};
 
-/// Creates `dir` (and parents) readable only by the owner.
+/// Creates `dir` (and parents) readable only by the owner; an existing `dir` is made owner-only
+/// (see [`file_mode`]).
 pub fn create_private_dir(dir: &std::path::Path) -> ProviderResult<()> {
     if dir.exists() {
-        return Ok(());
+        return file_mode::secure_existing_dir(dir);
     }
     std::fs::create_dir_all(dir).map_err(|e| {
         ProviderError::backend(format!("creating data directory {}", dir.display()), e)

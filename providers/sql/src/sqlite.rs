@@ -51,7 +51,13 @@ impl SqliteStore {
         max_connections: u32,
     ) -> ProviderResult<Self> {
         let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| ProviderError::backend(format!("invalid SQLite URL {url:?}"), e))?
+            .map_err(|e| ProviderError::backend(format!("invalid SQLite URL {url:?}"), e))?;
+        // Owner-only database, WAL and shared-memory files (see `file_mode`).
+        let on_disk = !(url.contains(":memory:") || url.contains("mode=memory"));
+        if on_disk && !options.get_filename().as_os_str().is_empty() {
+            crate::file_mode::secure_database_file(options.get_filename())?;
+        }
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(if synchronous_full {

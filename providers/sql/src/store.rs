@@ -21,8 +21,8 @@ macro_rules! sql_store {
     ($store:ident, $db:ty, $family_lock:expr, $keys_lock:expr) => {
         use async_trait::async_trait;
         use mcp_oauth_provider::{
-            AccessTokenRecord, AuthenticatedUser, AuthorizationCode, Client, ClientStore, CodeRedemption,
-            ConsentRecord, InteractionStore, KeyStore, LoginTransaction, ProviderError, ProviderResult,
+            AccessTokenRecord, AuthenticatedUser, AuthorizationCode, Client, ClientOrigin, ClientStore, CodeRedemption,
+            ConsentRecord, GrantFilter, GrantSummary, InteractionStore, KeyStore, LoginTransaction, ProviderError, ProviderResult,
             PurgeCounts, RefreshTokenRecord, RefreshTokenState, RevokeTarget, RotateRefreshToken, Rotation,
             SecretHash, SigningKeyRecord, TokenEndpointAuthMethod, TokenStore, UnixTime, UserRecord, UserStore,
         };
@@ -59,6 +59,13 @@ macro_rules! sql_store {
                     .ok_or_else(|| ProviderError::backend_msg(format!("stored auth method {method:?} is unknown")))?,
                 scope: scope.map(|s| from_json("scope", &s)).transpose()?,
                 extra_metadata: from_json("extra_metadata", &get::<String>(row, "extra_metadata")?)?,
+                origin: {
+                    let origin: String = get(row, "origin")?;
+                    ClientOrigin::parse(&origin)
+                        .ok_or_else(|| ProviderError::backend_msg(format!("stored client origin {origin:?} is unknown")))?
+                },
+                approved_at: get(row, "approved_at")?,
+                resource_server: get::<i64>(row, "resource_server")? != 0,
             })
         }
 
@@ -104,6 +111,7 @@ macro_rules! sql_store {
                 resource: get(row, "resource")?,
                 issued_at: get(row, "issued_at")?,
                 expires_at: get(row, "expires_at")?,
+                grant_expires_at: get(row, "grant_expires_at")?,
                 state: match (state.as_str(), rotated_at) {
                     ("active", _) => RefreshTokenState::Active,
                     ("rotated", Some(at)) => RefreshTokenState::Rotated { at },
@@ -189,9 +197,9 @@ macro_rules! sql_store {
                 RefreshTokenState::Revoked => ("revoked", None),
             };
             sqlx::query(
-                "INSERT INTO refresh_tokens (token_hash, family_id, client_id, subject, scopes, resource, issued_at, expires_at, state, rotated_at) \
+                "INSERT INTO refresh_tokens (token_hash, family_id, client_id, subject, scopes, resource, issued_at, expires_at, state, rotated_at, grant_expires_at) \
                  SELECT $1, $2, $3, $4, $5, $6, $7, $8, \
-                 CASE WHEN EXISTS (SELECT 1 FROM revoked_families WHERE family_id = $2) THEN 'revoked' ELSE $9 END, $10",
+                 CASE WHEN EXISTS (SELECT 1 FROM revoked_families WHERE family_id = $2) THEN 'revoked' ELSE $9 END, $10, $11",
             )
             .bind(&r.token_hash.0)
             .bind(&r.family_id)
@@ -203,6 +211,7 @@ macro_rules! sql_store {
             .bind(r.expires_at)
             .bind(state)
             .bind(rotated_at)
+            .bind(r.grant_expires_at)
             .execute(&mut *conn)
             .await
             .map_err(|e| map_err("insert refresh token", e))?;
@@ -227,6 +236,28 @@ macro_rules! sql_store {
             (SELECT token_hash FROM refresh_tokens WHERE expires_at <= $1 LIMIT 500)";
         const PURGE_FAMILIES: &str = "DELETE FROM revoked_families WHERE family_id IN \
             (SELECT family_id FROM revoked_families WHERE remember_until <= $1 LIMIT 500)";
+        const PURGE_UNUSED_CLIENTS: &str = "DELETE FROM clients WHERE client_id IN \
+            (SELECT client_id FROM clients WHERE approved_at IS NULL AND origin = 'registration' \
+             AND client_id_issued_at < $1 LIMIT 500)";
+        const PURGE_CONSENTS: &str = "DELETE FROM consents WHERE (subject, client_id, resource) IN \
+            (SELECT subject, client_id, resource FROM consents WHERE expires_at <= $1 LIMIT 500)";
+        /// Live grants: families with an unrevoked, unexpired access or refresh token, filtered by
+        /// subject ($2) and client ($3), '' meaning any.
+        const LIST_GRANTS: &str = "SELECT family_id, client_id, subject, resource, \
+            MIN(issued_at) AS issued_at, MAX(expires_at) AS expires_at, MAX(refreshable) AS refreshable FROM ( \
+              SELECT family_id, client_id, subject, resource, issued_at, expires_at, CAST(0 AS BIGINT) AS refreshable \
+                FROM access_tokens WHERE revoked = 0 AND expires_at > $1 \
+              UNION ALL \
+              SELECT family_id, client_id, subject, resource, issued_at, expires_at, CAST(1 AS BIGINT) AS refreshable \
+                FROM refresh_tokens WHERE state = 'active' AND expires_at > $1 \
+            ) live \
+            WHERE ($2 = '' OR subject = $2) AND ($3 = '' OR client_id = $3) \
+              AND NOT EXISTS (SELECT 1 FROM revoked_families f WHERE f.family_id = live.family_id) \
+            GROUP BY family_id, client_id, subject, resource ORDER BY MIN(issued_at), family_id";
+        /// Every family with a code or token matching subject ($1) and client ($2), '' meaning any.
+        const GRANT_FAMILIES: &str = "SELECT family_id FROM authorization_codes WHERE ($1 = '' OR subject = $1) AND ($2 = '' OR client_id = $2) \
+            UNION SELECT family_id FROM access_tokens WHERE ($1 = '' OR subject = $1) AND ($2 = '' OR client_id = $2) \
+            UNION SELECT family_id FROM refresh_tokens WHERE ($1 = '' OR subject = $1) AND ($2 = '' OR client_id = $2)";
         const PURGE_TRANSACTIONS: &str = "DELETE FROM login_transactions WHERE id_hash IN \
             (SELECT id_hash FROM login_transactions WHERE expires_at <= $1 LIMIT 500)";
 
@@ -279,8 +310,9 @@ macro_rules! sql_store {
                 let _writer = self.writer().await;
                 sqlx::query(
                     "INSERT INTO clients (client_id, client_secret_hash, client_secret_expires_at, client_id_issued_at, client_name, \
-                     redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, extra_metadata) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, extra_metadata, \
+                     origin, approved_at, resource_server) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 )
                 .bind(&c.client_id)
                 .bind(c.client_secret_hash.as_ref().map(|h| h.0.clone()))
@@ -293,6 +325,9 @@ macro_rules! sql_store {
                 .bind(c.token_endpoint_auth_method.as_str())
                 .bind(c.scope.as_ref().map(to_json).transpose()?)
                 .bind(to_json(&c.extra_metadata)?)
+                .bind(c.origin.as_str())
+                .bind(c.approved_at)
+                .bind(i64::from(c.resource_server))
                 .execute(&self.pool)
                 .await
                 .map_err(|e| map_err("insert client", e))?;
@@ -330,6 +365,21 @@ macro_rules! sql_store {
                 }
                 tx.commit().await.map_err(|e| map_err("commit", e))?;
                 Ok(true)
+            }
+
+            async fn mark_client_approved(&self, client_id: &str, at: UnixTime) -> ProviderResult<()> {
+                let _writer = self.writer().await;
+                sqlx::query("UPDATE clients SET approved_at = $2 WHERE client_id = $1 AND approved_at IS NULL")
+                    .bind(client_id)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| map_err("mark client approved", e))?;
+                Ok(())
+            }
+
+            async fn purge_unused_clients(&self, registered_before: UnixTime) -> ProviderResult<u64> {
+                self.purge_table(PURGE_UNUSED_CLIENTS, registered_before).await
             }
         }
 
@@ -448,13 +498,25 @@ macro_rules! sql_store {
                         if old.expires_at <= req.now || family_revoked.is_some() {
                             return Ok(Rotation::Unknown);
                         }
-                        match old.state {
-                            RefreshTokenState::Rotated { at } if at >= req.reuse_grace_since => old,
-                            RefreshTokenState::Rotated { .. } => return Ok(Rotation::Reused(old)),
-                            _ => return Ok(Rotation::Unknown),
-                        }
+                        return match old.state {
+                            RefreshTokenState::Rotated { at } if at >= req.reuse_grace_since => {
+                                let sealed: Option<Vec<u8>> = get(&row, "successor")?;
+                                Ok(match sealed {
+                                    Some(sealed_successor) => Rotation::Replayed { old, sealed_successor },
+                                    None => Rotation::Reused(old),
+                                })
+                            }
+                            RefreshTokenState::Rotated { .. } => Ok(Rotation::Reused(old)),
+                            _ => Ok(Rotation::Unknown),
+                        };
                     }
                 };
+                sqlx::query("UPDATE refresh_tokens SET successor = $2 WHERE token_hash = $1")
+                    .bind(&req.old_hash.0)
+                    .bind(&req.sealed_successor)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| map_err("keep successor", e))?;
                 lock(&mut tx, FAMILY_LOCK, &old.family_id).await?;
                 insert_access(&mut tx, &req.new_access).await?;
                 insert_refresh(&mut tx, &req.new_refresh).await?;
@@ -513,6 +575,58 @@ macro_rules! sql_store {
                 };
                 self.purge_table(PURGE_FAMILIES, now).await?;
                 Ok(counts)
+            }
+
+            async fn clear_successors(&self, rotated_before: UnixTime) -> ProviderResult<u64> {
+                let _writer = self.writer().await;
+                Ok(sqlx::query(
+                    "UPDATE refresh_tokens SET successor = NULL WHERE successor IS NOT NULL AND state <> 'active' \
+                     AND (rotated_at IS NULL OR rotated_at < $1)",
+                )
+                .bind(rotated_before)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| map_err("clear successors", e))?
+                .rows_affected())
+            }
+
+            async fn list_grants(&self, filter: &GrantFilter, now: UnixTime) -> ProviderResult<Vec<GrantSummary>> {
+                sqlx::query(LIST_GRANTS)
+                    .bind(now)
+                    .bind(filter.subject.as_deref().unwrap_or(""))
+                    .bind(filter.client_id.as_deref().unwrap_or(""))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| map_err("list grants", e))?
+                    .iter()
+                    .map(|r| {
+                        Ok(GrantSummary {
+                            family_id: get(r, "family_id")?,
+                            client_id: get(r, "client_id")?,
+                            subject: get(r, "subject")?,
+                            resource: get(r, "resource")?,
+                            issued_at: get(r, "issued_at")?,
+                            expires_at: get(r, "expires_at")?,
+                            refreshable: get::<i64>(r, "refreshable")? != 0,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn revoke_grants(&self, filter: &GrantFilter, remember_until: UnixTime) -> ProviderResult<u64> {
+                if filter.subject.is_none() && filter.client_id.is_none() {
+                    return Err(ProviderError::Unsupported("revoking grants needs a subject or a client".into()));
+                }
+                let families: Vec<String> = sqlx::query_scalar(GRANT_FAMILIES)
+                    .bind(filter.subject.as_deref().unwrap_or(""))
+                    .bind(filter.client_id.as_deref().unwrap_or(""))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| map_err("find grants", e))?;
+                for family in &families {
+                    self.revoke_family(family, remember_until).await?;
+                }
+                Ok(families.len() as u64)
             }
         }
 
@@ -659,23 +773,28 @@ macro_rules! sql_store {
             async fn remember_consent(&self, c: ConsentRecord) -> ProviderResult<()> {
                 let _writer = self.writer().await;
                 sqlx::query(
-                    "INSERT INTO consents (subject, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (subject, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
+                    "INSERT INTO consents (subject, client_id, resource, scopes, granted_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (subject, client_id, resource) DO UPDATE SET scopes = excluded.scopes, \
+                     granted_at = excluded.granted_at, expires_at = excluded.expires_at",
                 )
                 .bind(&c.subject)
                 .bind(&c.client_id)
+                .bind(&c.resource)
                 .bind(to_json(&c.scopes)?)
                 .bind(c.granted_at)
+                .bind(c.expires_at)
                 .execute(&self.pool)
                 .await
                 .map_err(|e| map_err("remember consent", e))?;
                 Ok(())
             }
 
-            async fn get_consent(&self, subject: &str, client_id: &str) -> ProviderResult<Option<ConsentRecord>> {
-                let row = sqlx::query("SELECT * FROM consents WHERE subject = $1 AND client_id = $2")
+            async fn get_consent(&self, subject: &str, client_id: &str, resource: &str, now: UnixTime) -> ProviderResult<Option<ConsentRecord>> {
+                let row = sqlx::query("SELECT * FROM consents WHERE subject = $1 AND client_id = $2 AND resource = $3 AND expires_at > $4")
                     .bind(subject)
                     .bind(client_id)
+                    .bind(resource)
+                    .bind(now)
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(|e| map_err("get consent", e))?;
@@ -683,15 +802,27 @@ macro_rules! sql_store {
                     Ok(ConsentRecord {
                         subject: get(&r, "subject")?,
                         client_id: get(&r, "client_id")?,
+                        resource: get(&r, "resource")?,
                         scopes: from_json("scopes", &get::<String>(&r, "scopes")?)?,
                         granted_at: get(&r, "granted_at")?,
+                        expires_at: get(&r, "expires_at")?,
                     })
                 })
                 .transpose()
             }
 
+            async fn forget_consents(&self, subject: &str) -> ProviderResult<u64> {
+                let _writer = self.writer().await;
+                Ok(sqlx::query("DELETE FROM consents WHERE subject = $1")
+                    .bind(subject)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| map_err("forget consents", e))?
+                    .rows_affected())
+            }
+
             async fn purge_expired(&self, now: UnixTime) -> ProviderResult<u64> {
-                self.purge_table(PURGE_TRANSACTIONS, now).await
+                Ok(self.purge_table(PURGE_TRANSACTIONS, now).await? + self.purge_table(PURGE_CONSENTS, now).await?)
             }
         }
 
@@ -703,6 +834,16 @@ macro_rules! sql_store {
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(|e| map_err("get user", e))?
+                    .map(|r| user_from_row(&r))
+                    .transpose()
+            }
+
+            async fn get_user_by_subject(&self, subject: &str) -> ProviderResult<Option<UserRecord>> {
+                sqlx::query("SELECT * FROM users WHERE subject = $1 ORDER BY username LIMIT 1")
+                    .bind(subject)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| map_err("get user by subject", e))?
                     .map(|r| user_from_row(&r))
                     .transpose()
             }

@@ -46,7 +46,10 @@ pub struct DemoServer {
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct WhoAmI {
-    /// The token's subject (the signed-in user).
+    /// "user" when a signed-in user is behind the token, "client" for a machine token
+    /// (`client_credentials`, whose subject is the client itself, RFC 9068 §2.2).
+    pub kind: &'static str,
+    /// The token's subject (the signed-in user, or the client id of a machine token).
     pub subject: String,
     /// The OAuth client the token was issued to.
     pub client_id: Option<String>,
@@ -101,7 +104,9 @@ impl DemoServer {
     async fn whoami(&self, Extension(parts): Extension<Parts>) -> Result<Json<WhoAmI>, ErrorData> {
         self.count();
         let id = identity(&parts.extensions)?;
+        let machine = id.client_id.as_deref() == Some(id.subject.as_str());
         Ok(Json(WhoAmI {
+            kind: if machine { "client" } else { "user" },
             subject: id.subject.clone(),
             client_id: id.client_id.clone(),
             scopes: id.scopes.clone(),

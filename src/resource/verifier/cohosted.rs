@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use super::{Identity, TokenVerifier, VerifyError, unix_now};
-use crate::oauth::tokens::verify_own_fresh;
+use crate::oauth::tokens::{is_expired_own, verify_own_fresh};
 use crate::resource::protected::ProtectedResource;
 use crate::state::AppState;
 
@@ -31,11 +31,15 @@ impl TokenVerifier for CoHostedVerifier {
         token: &str,
         _resource: &ProtectedResource,
     ) -> Result<Identity, VerifyError> {
-        let claims = verify_own_fresh(&self.state, token)
-            .await
-            .ok_or(VerifyError::Invalid(
+        let Some(claims) = verify_own_fresh(&self.state, token).await else {
+            // RFC 6750 §3.1: `invalid_token` covers "expired"; say which, so the client refreshes.
+            if is_expired_own(&self.state, token) {
+                return Err(VerifyError::Invalid("the token has expired"));
+            }
+            return Err(VerifyError::Invalid(
                 "the token is not a valid access token of this server",
-            ))?;
+            ));
+        };
         let record = self
             .state
             .provider

@@ -1,0 +1,41 @@
+//! Ending grants (issue 8 §3): a grant is one family of codes and tokens from one approval. Deleting
+//! a user or changing their password revokes all of theirs, and forgets their remembered consent;
+//! administrators list and revoke grants by user, client or id (`mcp-oauth grants`).
+//!
+//! Revocation goes through [`TokenStore::revoke_grants`] / `revoke_family`, which remember the
+//! families as revoked, so a token a racing request inserts afterwards is born revoked (OAuth 2.1
+//! §4.3.1 family semantics; RFC 7009 §2.1 "revoke … all tokens based on the same authorization
+//! grant").
+
+use mcp_oauth_provider::{GrantFilter, InteractionStore, ProviderResult, TokenStore, UnixTime};
+
+use crate::config::TokenSettings;
+
+/// How long a revoked family must be remembered: longer than anything in it can live.
+pub fn remember_revoked_until(tokens: &TokenSettings, t: UnixTime) -> UnixTime {
+    let longest = tokens
+        .refresh_token_ttl
+        .max(tokens.access_token_ttl)
+        .max(tokens.code_ttl)
+        .as_secs();
+    t.saturating_add(i64::try_from(longest).unwrap_or(i64::MAX / 2))
+        .saturating_add(60)
+}
+
+/// Revokes every grant of `subject` (codes, access and refresh tokens) and forgets the consents
+/// they remembered. Returns how many grants were revoked.
+pub async fn end_user_grants(
+    tokens: &dyn TokenStore,
+    interactions: &dyn InteractionStore,
+    subject: &str,
+    remember_until: UnixTime,
+) -> ProviderResult<u64> {
+    let filter = GrantFilter {
+        subject: Some(subject.to_string()),
+        client_id: None,
+    };
+    let revoked = tokens.revoke_grants(&filter, remember_until).await?;
+    interactions.forget_consents(subject).await?;
+    tracing::info!(subject = %subject, grants = revoked, "ended the user's grants");
+    Ok(revoked)
+}
