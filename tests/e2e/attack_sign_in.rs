@@ -424,8 +424,12 @@ async fn ldap_concurrent_guesses_never_exceed_the_limit() {
     let server = start_with(Options {
         users_toml: Some(crate::ldap::ldap_users_toml(&url, &password_file)),
         sqlite_temp: true,
-        // Not the per-address bound on sign-ins in flight: the throttle alone is under test.
-        env: vec![("MCP_OAUTH__LOGIN__MAX_CONCURRENT_PER_ADDRESS", "64".into())],
+        // Not the per-address bound on sign-ins in flight, nor the per-address request limits
+        // (40 login pages from one address): the throttle alone is under test.
+        env: vec![
+            ("MCP_OAUTH__LOGIN__MAX_CONCURRENT_PER_ADDRESS", "64".into()),
+            ("MCP_OAUTH__LIMITS__RATE_LIMITS", "false".into()),
+        ],
         ..Default::default()
     })
     .await;
