@@ -157,6 +157,9 @@ pub async fn purge_once(state: &AppState) {
         if let Err(e) = state.provider.interactions().purge_expired(t).await {
             tracing::warn!(error = %e, "purging expired login transactions failed");
         }
+        if let Err(e) = state.provider.throttle().purge_expired(t).await {
+            tracing::warn!(error = %e, "purging expired sign-in throttle counters failed");
+        }
         let unused_before = t.saturating_sub(state.registration.unused_client_ttl);
         match state
             .provider
@@ -173,8 +176,5 @@ pub async fn purge_once(state: &AppState) {
             tracing::warn!(error = %e, "clearing kept refresh successors failed");
         }
         state.rate_limits.purge();
-        if let Err(e) = state.provider.throttle().purge_expired(t).await {
-            tracing::warn!(error = %e, "purging expired sign-in throttle counters failed");
-        }
     }
 }

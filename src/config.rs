@@ -553,6 +553,7 @@ impl Settings {
                 bail!("{name} must be at least one second");
             }
         }
+        self.login.validate()?;
         if self.tokens.max_grant_lifetime < self.tokens.access_token_ttl {
             bail!("tokens.max_grant_lifetime must be at least tokens.access_token_ttl");
         }
@@ -573,7 +574,6 @@ impl Settings {
                  create clients (mcp-oauth clients add)"
             );
         }
-        self.login.validate()?;
         if self.tokens.code_ttl > Duration::from_secs(600) {
             bail!("tokens.code_ttl must not exceed 10 minutes (OAuth 2.1 §4.1.2)");
         }
@@ -909,6 +909,54 @@ mod tests {
     }
 
     #[test]
+    fn sign_in_throttle_settings() {
+        let s = Settings::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(s.login.max_failed_attempts, 5);
+        assert_eq!(s.login.failure_window, Duration::from_secs(900));
+        assert_eq!(s.login.backoff_after, 10);
+        assert_eq!(s.login.backoff_max, Duration::from_secs(300));
+        assert_eq!(s.login.known_address_ttl, Duration::from_secs(30 * 86400));
+        assert_eq!(s.login.max_concurrent_per_address, 2);
+        // A config written for the old throttle still loads: `lockout` is the failure window.
+        let f = write("[login]\nmax_failed_attempts = 3\nlockout = \"2m\"\n");
+        let s = Settings::load_with_env(Some(&f.0), env(&[])).unwrap();
+        assert_eq!(s.login.failure_window, Duration::from_secs(120));
+        // … except that it can no longer switch the throttle off; the error names the new keys.
+        let f = write("[login]\nmax_failed_attempts = 0\n");
+        let err = Settings::load_with_env(Some(&f.0), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("login.backoff_max"), "{err}");
+        for (key, bad) in [
+            ("MCP_OAUTH__LOGIN__MAX_FAILED_ATTEMPTS", "1001"),
+            ("MCP_OAUTH__LOGIN__BACKOFF_AFTER", "0"),
+            ("MCP_OAUTH__LOGIN__FAILURE_WINDOW", "0s"),
+            ("MCP_OAUTH__LOGIN__FAILURE_WINDOW", "8d"),
+            ("MCP_OAUTH__LOGIN__BACKOFF_MAX", "0s"),
+            ("MCP_OAUTH__LOGIN__BACKOFF_MAX", "2h"),
+            ("MCP_OAUTH__LOGIN__KNOWN_ADDRESS_TTL", "401d"),
+            ("MCP_OAUTH__LOGIN__MAX_CONCURRENT_PER_ADDRESS", "0"),
+            ("MCP_OAUTH__LOGIN__MAX_CONCURRENT_PER_ADDRESS", "65"),
+        ] {
+            let err = Settings::load_with_env(None, env(&[(key, bad)]))
+                .unwrap_err()
+                .to_string();
+            let name = key.trim_start_matches("MCP_OAUTH__LOGIN__").to_lowercase();
+            assert!(err.contains(&format!("login.{name}")), "{key}={bad}: {err}");
+        }
+        let ok = Settings::load_with_env(
+            None,
+            env(&[
+                ("MCP_OAUTH__LOGIN__KNOWN_ADDRESS_TTL", "0s"),
+                ("MCP_OAUTH__LOGIN__FAILURE_WINDOW", "7d"),
+                ("MCP_OAUTH__LOGIN__BACKOFF_MAX", "1h"),
+                ("MCP_OAUTH__LOGIN__MAX_FAILED_ATTEMPTS", "1000"),
+            ]),
+        );
+        assert!(ok.is_ok(), "the bounds themselves are allowed: {ok:?}");
+    }
+
+    #[test]
     fn limits_have_safe_defaults_and_bad_values_are_refused() {
         let s = Settings::load_with_env(None, env(&[])).unwrap();
         let l = &s.limits;
@@ -976,54 +1024,6 @@ mod tests {
             ]),
         )
         .unwrap();
-    }
-
-    #[test]
-    fn sign_in_throttle_settings() {
-        let s = Settings::load_with_env(None, env(&[])).unwrap();
-        assert_eq!(s.login.max_failed_attempts, 5);
-        assert_eq!(s.login.failure_window, Duration::from_secs(900));
-        assert_eq!(s.login.backoff_after, 10);
-        assert_eq!(s.login.backoff_max, Duration::from_secs(300));
-        assert_eq!(s.login.known_address_ttl, Duration::from_secs(30 * 86400));
-        assert_eq!(s.login.max_concurrent_per_address, 2);
-        // A config written for the old throttle still loads: `lockout` is the failure window.
-        let f = write("[login]\nmax_failed_attempts = 3\nlockout = \"2m\"\n");
-        let s = Settings::load_with_env(Some(&f.0), env(&[])).unwrap();
-        assert_eq!(s.login.failure_window, Duration::from_secs(120));
-        // … except that it can no longer switch the throttle off; the error names the new keys.
-        let f = write("[login]\nmax_failed_attempts = 0\n");
-        let err = Settings::load_with_env(Some(&f.0), env(&[]))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("login.backoff_max"), "{err}");
-        for (key, bad) in [
-            ("MCP_OAUTH__LOGIN__MAX_FAILED_ATTEMPTS", "1001"),
-            ("MCP_OAUTH__LOGIN__BACKOFF_AFTER", "0"),
-            ("MCP_OAUTH__LOGIN__FAILURE_WINDOW", "0s"),
-            ("MCP_OAUTH__LOGIN__FAILURE_WINDOW", "8d"),
-            ("MCP_OAUTH__LOGIN__BACKOFF_MAX", "0s"),
-            ("MCP_OAUTH__LOGIN__BACKOFF_MAX", "2h"),
-            ("MCP_OAUTH__LOGIN__KNOWN_ADDRESS_TTL", "401d"),
-            ("MCP_OAUTH__LOGIN__MAX_CONCURRENT_PER_ADDRESS", "0"),
-            ("MCP_OAUTH__LOGIN__MAX_CONCURRENT_PER_ADDRESS", "65"),
-        ] {
-            let err = Settings::load_with_env(None, env(&[(key, bad)]))
-                .unwrap_err()
-                .to_string();
-            let name = key.trim_start_matches("MCP_OAUTH__LOGIN__").to_lowercase();
-            assert!(err.contains(&format!("login.{name}")), "{key}={bad}: {err}");
-        }
-        let ok = Settings::load_with_env(
-            None,
-            env(&[
-                ("MCP_OAUTH__LOGIN__KNOWN_ADDRESS_TTL", "0s"),
-                ("MCP_OAUTH__LOGIN__FAILURE_WINDOW", "7d"),
-                ("MCP_OAUTH__LOGIN__BACKOFF_MAX", "1h"),
-                ("MCP_OAUTH__LOGIN__MAX_FAILED_ATTEMPTS", "1000"),
-            ]),
-        );
-        assert!(ok.is_ok(), "the bounds themselves are allowed: {ok:?}");
     }
 
     #[test]

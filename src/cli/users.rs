@@ -7,6 +7,7 @@ use mcp_oauth_provider::{ProviderError, Storage, UserRecord};
 use crate::cli::admin::{format_time, open, read_stdin_secret};
 use crate::config::Settings;
 use crate::oauth::grants::{end_user_grants, remember_revoked_until};
+use crate::oauth::login_throttle::normalize_username;
 use crate::registry::Registry;
 use crate::state::now;
 use crate::users::password::hash_password;
@@ -75,6 +76,22 @@ pub async fn run(
             let name = name.trim().to_string();
             if name.is_empty() {
                 anyhow::bail!("the username must not be empty");
+            }
+            // The sign-in throttle counts names that differ only in case, width or invisible
+            // characters as one; two such accounts would share (and could exhaust) one limit.
+            let key = normalize_username(&name);
+            if let Some(twin) = users
+                .list_users()
+                .await?
+                .into_iter()
+                .find(|u| u.username != name && normalize_username(&u.username) == key)
+            {
+                anyhow::bail!(
+                    "user {} already exists, and {name} is the same sign-in name to the sign-in \
+                     limit (names that differ only in case, character width or invisible \
+                     characters count as one); choose another name",
+                    twin.username
+                );
             }
             let password = read_stdin_secret("password")?;
             let record = UserRecord {

@@ -424,12 +424,11 @@ async fn ldap_concurrent_guesses_never_exceed_the_limit() {
     let server = start_with(Options {
         users_toml: Some(crate::ldap::ldap_users_toml(&url, &password_file)),
         sqlite_temp: true,
-        // Not the per-address bounds (sign-ins in flight, request rates, open logins): the
-        // throttle alone is under test.
+        // Not the per-address bound on sign-ins in flight, nor the per-address request limits
+        // (40 login pages from one address): the throttle alone is under test.
         env: vec![
             ("MCP_OAUTH__LOGIN__MAX_CONCURRENT_PER_ADDRESS", "64".into()),
             ("MCP_OAUTH__LIMITS__RATE_LIMITS", "false".into()),
-            ("MCP_OAUTH__LIMITS__MAX_OPEN_LOGINS_PER_ADDRESS", "0".into()),
         ],
         ..Default::default()
     })
@@ -469,5 +468,100 @@ async fn ldap_fullwidth_alice_cannot_sign_in_as_alice() {
         page.attempt(&server, FULLWIDTH_ALICE, LDAP_ALICE_PW).await,
         Outcome::Refused,
         "alice is at her limit, and the fullwidth name is alice"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// One check per username at a time: a second attempt waits for the first, briefly
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_double_submitted_sign_in_waits_for_the_first_and_succeeds() {
+    let server = start().await;
+    let client_id = server.register_public().await;
+    let first = LoginPage::open(&server, &client_id, loopback(1)).await;
+    let second = LoginPage::open(&server, &client_id, loopback(1)).await;
+    let (ep1, ep2) = (server.ep.clone(), server.ep.clone());
+    let a = tokio::spawn(async move { first.attempt(&ep1, USER, PASSWORD).await });
+    let b = tokio::spawn(async move { second.attempt(&ep2, USER, PASSWORD).await });
+    assert_eq!(
+        (a.await.unwrap(), b.await.unwrap()),
+        (Outcome::SignedIn, Outcome::SignedIn),
+        "the second check waits for the first instead of running beside it or being refused"
+    );
+}
+
+#[tokio::test]
+async fn a_check_in_flight_elsewhere_delays_a_sign_in_only_briefly() {
+    let server = start().await;
+    let client_id = server.register_public().await;
+    // Another server on the same store is checking alice's password (and may have crashed): the
+    // username's lease is held.
+    let policy = *server.state.login_throttle.policy();
+    let held = mcp_oauth_provider::SignInAttempt {
+        username_key: mcp_oauth::oauth::login_throttle::username_key(USER),
+        address_key: "192.0.2.99".into(),
+        now: mcp_oauth_provider::unix_now(),
+    };
+    assert_eq!(
+        server
+            .state
+            .provider
+            .throttle()
+            .begin_attempt(&held, &policy)
+            .await
+            .unwrap(),
+        mcp_oauth_provider::ThrottleDecision::Admitted
+    );
+    let page = LoginPage::open(&server, &client_id, loopback(1)).await;
+    let started = Instant::now();
+    let r = server
+        .post_login(&page.browser, &page.tx, &page.csrf, USER, PASSWORD)
+        .await;
+    let waited = started.elapsed();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(10),
+        "waits for the check in flight (about 3 s), then refuses: waited {waited:?}"
+    );
+    // Once the other check ends, alice signs in.
+    server
+        .state
+        .provider
+        .throttle()
+        .end_attempt(&held, false, &policy)
+        .await
+        .unwrap();
+    assert_eq!(
+        page.attempt(&server, USER, PASSWORD).await,
+        Outcome::SignedIn
+    );
+}
+
+#[tokio::test]
+async fn an_abandoned_sign_in_releases_the_username_at_once() {
+    let server = start().await;
+    let client_id = server.register_public().await;
+    // The attacker's request is dropped while its password is being checked.
+    let page = LoginPage::open(&server, &client_id, loopback(2)).await;
+    let _ = page
+        .browser
+        .post(server.url("/login"))
+        .timeout(Duration::from_millis(60))
+        .form(&[
+            ("tx", page.tx.as_str()),
+            ("csrf_token", page.csrf.as_str()),
+            ("username", USER),
+            ("password", "guess"),
+        ])
+        .send()
+        .await;
+    // Alice is not kept waiting for the lease of a check nobody is waiting for.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let alice = LoginPage::open(&server, &client_id, loopback(1)).await;
+    assert_eq!(
+        alice.attempt(&server, USER, PASSWORD).await,
+        Outcome::SignedIn
     );
 }

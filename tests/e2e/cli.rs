@@ -132,6 +132,17 @@ async fn migrate_status_and_admin_commands_on_sqlite() {
     )
     .await;
     assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, _, err) = run_cli(
+        None,
+        &["users", "add", "\u{ff22}OB", "--password-stdin"],
+        &env,
+        Some("pw"),
+    )
+    .await;
+    assert!(
+        !ok && err.contains("same sign-in name"),
+        "a look-alike of bob would share bob's sign-in limit: {err}"
+    );
     let (ok, _, err) = run_cli(None, &["users", "add", "carol"], &env, Some("pw")).await;
     assert!(
         !ok && err.contains("--password-stdin"),

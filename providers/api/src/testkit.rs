@@ -1175,184 +1175,6 @@ pub async fn local_users(storage: Storage) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Client approval, unused registrations, grants by user
-// ---------------------------------------------------------------------------------------------
-
-pub async fn unused_registrations_are_purged(storage: Storage) {
-    let old = now() - 1000;
-    let unused = Client {
-        client_id: unique("unused"),
-        client_id_issued_at: old,
-        ..sample_client("x")
-    };
-    let approved = Client {
-        client_id: unique("approved"),
-        client_id_issued_at: old,
-        ..sample_client("x")
-    };
-    let admin = Client {
-        client_id: unique("admin"),
-        client_id_issued_at: old,
-        origin: ClientOrigin::Administrator,
-        resource_server: true,
-        ..sample_client("x")
-    };
-    let fresh = Client {
-        client_id: unique("fresh"),
-        ..sample_client("x")
-    };
-    for c in [&unused, &approved, &admin, &fresh] {
-        storage.clients.insert_client(c.clone()).await.unwrap();
-    }
-    storage
-        .clients
-        .mark_client_approved(&approved.client_id, old + 5)
-        .await
-        .unwrap();
-    storage
-        .clients
-        .mark_client_approved(&approved.client_id, old + 50)
-        .await
-        .unwrap();
-    storage
-        .clients
-        .mark_client_approved("no-such-client", old)
-        .await
-        .unwrap();
-    let got = storage
-        .clients
-        .get_client(&approved.client_id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(got.approved_at, Some(old + 5), "the first approval is kept");
-    let got_admin = storage
-        .clients
-        .get_client(&admin.client_id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(got_admin, admin, "origin and resource_server round-trip");
-    let purged = storage
-        .clients
-        .purge_unused_clients(now() - 100)
-        .await
-        .unwrap();
-    assert!(purged >= 1);
-    let exists = |id: String| {
-        let clients = Arc::clone(&storage.clients);
-        async move { clients.get_client(&id).await.unwrap().is_some() }
-    };
-    assert!(
-        !exists(unused.client_id.clone()).await,
-        "unused and old: purged"
-    );
-    assert!(exists(approved.client_id.clone()).await, "approved: kept");
-    assert!(exists(admin.client_id.clone()).await, "admin-made: kept");
-    assert!(exists(fresh.client_id.clone()).await, "recent: kept");
-}
-
-pub async fn grants_are_listed_and_revoked_by_user(storage: Storage) {
-    let alice = unique("alice");
-    let bob = unique("bob");
-    let mine = unique("fam");
-    let pending = unique("fam");
-    let theirs = unique("fam");
-    let mut a = sample_access(&mine, now() + 600);
-    a.subject = alice.clone();
-    let mut r = sample_refresh(&mine, now() + 3600);
-    r.subject = alice.clone();
-    storage
-        .tokens
-        .insert_tokens(a.clone(), Some(r.clone()))
-        .await
-        .unwrap();
-    let mut code = sample_code(&pending, now() + 60);
-    code.code_hash = hash("code");
-    code.subject = alice.clone();
-    storage.tokens.insert_code(code.clone()).await.unwrap();
-    let mut b = sample_access(&theirs, now() + 600);
-    b.subject = bob.clone();
-    storage.tokens.insert_tokens(b.clone(), None).await.unwrap();
-
-    let filter = GrantFilter {
-        subject: Some(alice.clone()),
-        client_id: None,
-    };
-    let listed = storage.tokens.list_grants(&filter, now()).await.unwrap();
-    assert_eq!(listed.len(), 1, "{listed:?}");
-    assert_eq!(listed[0].family_id, mine);
-    assert_eq!(listed[0].subject, alice);
-    assert!(listed[0].refreshable);
-    assert_eq!(listed[0].expires_at, r.expires_at);
-    let revoked = storage
-        .tokens
-        .revoke_grants(&filter, now() + 7200)
-        .await
-        .unwrap();
-    assert_eq!(revoked, 2, "the token family and the pending code's family");
-    assert!(
-        storage
-            .tokens
-            .list_grants(&filter, now())
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        storage
-            .tokens
-            .get_access_token(&a.jti)
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked
-    );
-    assert_eq!(
-        storage.tokens.take_code(&code.code_hash).await.unwrap(),
-        CodeRedemption::Replayed {
-            family_id: pending.clone()
-        },
-        "a pending code of the user can no longer be redeemed"
-    );
-    // A racing insert into a revoked family is born revoked.
-    let mut late = sample_access(&pending, now() + 600);
-    late.subject = alice.clone();
-    storage
-        .tokens
-        .insert_tokens(late.clone(), None)
-        .await
-        .unwrap();
-    assert!(
-        storage
-            .tokens
-            .get_access_token(&late.jti)
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked
-    );
-    // Bob is untouched.
-    assert!(
-        !storage
-            .tokens
-            .get_access_token(&b.jti)
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked
-    );
-    assert!(
-        storage
-            .tokens
-            .revoke_grants(&GrantFilter::default(), now())
-            .await
-            .is_err(),
-        "an empty filter never revokes everything"
-    );
-}
-
-// ---------------------------------------------------------------------------------------------
 // Sign-in throttle
 // ---------------------------------------------------------------------------------------------
 
@@ -1643,6 +1465,184 @@ pub async fn throttle_purge_removes_only_expired(storage: Storage) {
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// Client approval, unused registrations, grants by user
+// ---------------------------------------------------------------------------------------------
+
+pub async fn unused_registrations_are_purged(storage: Storage) {
+    let old = now() - 1000;
+    let unused = Client {
+        client_id: unique("unused"),
+        client_id_issued_at: old,
+        ..sample_client("x")
+    };
+    let approved = Client {
+        client_id: unique("approved"),
+        client_id_issued_at: old,
+        ..sample_client("x")
+    };
+    let admin = Client {
+        client_id: unique("admin"),
+        client_id_issued_at: old,
+        origin: ClientOrigin::Administrator,
+        resource_server: true,
+        ..sample_client("x")
+    };
+    let fresh = Client {
+        client_id: unique("fresh"),
+        ..sample_client("x")
+    };
+    for c in [&unused, &approved, &admin, &fresh] {
+        storage.clients.insert_client(c.clone()).await.unwrap();
+    }
+    storage
+        .clients
+        .mark_client_approved(&approved.client_id, old + 5)
+        .await
+        .unwrap();
+    storage
+        .clients
+        .mark_client_approved(&approved.client_id, old + 50)
+        .await
+        .unwrap();
+    storage
+        .clients
+        .mark_client_approved("no-such-client", old)
+        .await
+        .unwrap();
+    let got = storage
+        .clients
+        .get_client(&approved.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.approved_at, Some(old + 5), "the first approval is kept");
+    let got_admin = storage
+        .clients
+        .get_client(&admin.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got_admin, admin, "origin and resource_server round-trip");
+    let purged = storage
+        .clients
+        .purge_unused_clients(now() - 100)
+        .await
+        .unwrap();
+    assert!(purged >= 1);
+    let exists = |id: String| {
+        let clients = Arc::clone(&storage.clients);
+        async move { clients.get_client(&id).await.unwrap().is_some() }
+    };
+    assert!(
+        !exists(unused.client_id.clone()).await,
+        "unused and old: purged"
+    );
+    assert!(exists(approved.client_id.clone()).await, "approved: kept");
+    assert!(exists(admin.client_id.clone()).await, "admin-made: kept");
+    assert!(exists(fresh.client_id.clone()).await, "recent: kept");
+}
+
+pub async fn grants_are_listed_and_revoked_by_user(storage: Storage) {
+    let alice = unique("alice");
+    let bob = unique("bob");
+    let mine = unique("fam");
+    let pending = unique("fam");
+    let theirs = unique("fam");
+    let mut a = sample_access(&mine, now() + 600);
+    a.subject = alice.clone();
+    let mut r = sample_refresh(&mine, now() + 3600);
+    r.subject = alice.clone();
+    storage
+        .tokens
+        .insert_tokens(a.clone(), Some(r.clone()))
+        .await
+        .unwrap();
+    let mut code = sample_code(&pending, now() + 60);
+    code.code_hash = hash("code");
+    code.subject = alice.clone();
+    storage.tokens.insert_code(code.clone()).await.unwrap();
+    let mut b = sample_access(&theirs, now() + 600);
+    b.subject = bob.clone();
+    storage.tokens.insert_tokens(b.clone(), None).await.unwrap();
+
+    let filter = GrantFilter {
+        subject: Some(alice.clone()),
+        client_id: None,
+    };
+    let listed = storage.tokens.list_grants(&filter, now()).await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].family_id, mine);
+    assert_eq!(listed[0].subject, alice);
+    assert!(listed[0].refreshable);
+    assert_eq!(listed[0].expires_at, r.expires_at);
+    let revoked = storage
+        .tokens
+        .revoke_grants(&filter, now() + 7200)
+        .await
+        .unwrap();
+    assert_eq!(revoked, 2, "the token family and the pending code's family");
+    assert!(
+        storage
+            .tokens
+            .list_grants(&filter, now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        storage
+            .tokens
+            .get_access_token(&a.jti)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    assert_eq!(
+        storage.tokens.take_code(&code.code_hash).await.unwrap(),
+        CodeRedemption::Replayed {
+            family_id: pending.clone()
+        },
+        "a pending code of the user can no longer be redeemed"
+    );
+    // A racing insert into a revoked family is born revoked.
+    let mut late = sample_access(&pending, now() + 600);
+    late.subject = alice.clone();
+    storage
+        .tokens
+        .insert_tokens(late.clone(), None)
+        .await
+        .unwrap();
+    assert!(
+        storage
+            .tokens
+            .get_access_token(&late.jti)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    // Bob is untouched.
+    assert!(
+        !storage
+            .tokens
+            .get_access_token(&b.jti)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    assert!(
+        storage
+            .tokens
+            .revoke_grants(&GrantFilter::default(), now())
+            .await
+            .is_err(),
+        "an empty filter never revokes everything"
+    );
+}
+
 /// Generates one `#[tokio::test]` per conformance check. `$make` is an async expression evaluating to
 /// a fresh [`Storage`]; it is evaluated once per test. With `optional:`, `$make` evaluates to
 /// `Option<Storage>` and `None` skips (for backends whose service may be absent; the `$make` itself
@@ -1668,13 +1668,13 @@ macro_rules! storage_conformance_tests {
             keys_activate_one_at_a_time,
             transactions_and_consent,
             local_users,
-            unused_registrations_are_purged,
-            grants_are_listed_and_revoked_by_user,
             throttle_admits_one_check_at_a_time,
             throttle_concurrent_takes_admit_exactly_the_limit,
             throttle_backoff_spares_known_addresses,
             throttle_dates_a_failure_when_its_check_ends,
             throttle_purge_removes_only_expired,
+            unused_registrations_are_purged,
+            grants_are_listed_and_revoked_by_user,
         );
     };
     (@optional $make:expr; $($check:ident),* $(,)?) => {
@@ -1704,13 +1704,13 @@ macro_rules! storage_conformance_tests {
             keys_activate_one_at_a_time,
             transactions_and_consent,
             local_users,
-            unused_registrations_are_purged,
-            grants_are_listed_and_revoked_by_user,
             throttle_admits_one_check_at_a_time,
             throttle_concurrent_takes_admit_exactly_the_limit,
             throttle_backoff_spares_known_addresses,
             throttle_dates_a_failure_when_its_check_ends,
             throttle_purge_removes_only_expired,
+            unused_registrations_are_purged,
+            grants_are_listed_and_revoked_by_user,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {

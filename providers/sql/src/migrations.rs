@@ -43,16 +43,12 @@ macro_rules! embed {
 }
 
 /// SQLite migrations, oldest first.
-pub const SQLITE: &[Migration] = embed!("sqlite":
-    1 "0001" "initial",
-    2 "0002" "secure_defaults",
-    3 "0003" "sign_in_throttle",
+pub const SQLITE: &[Migration] = embed!(
+    "sqlite": 1 "0001" "initial", 2 "0002" "secure_defaults", 3 "0003" "sign_in_throttle"
 );
 /// Postgres migrations, oldest first.
-pub const POSTGRES: &[Migration] = embed!("postgres":
-    1 "0001" "initial",
-    2 "0002" "secure_defaults",
-    3 "0003" "sign_in_throttle",
+pub const POSTGRES: &[Migration] = embed!(
+    "postgres": 1 "0001" "initial", 2 "0002" "secure_defaults", 3 "0003" "sign_in_throttle"
 );
 
 /// Creates the bookkeeping table.
