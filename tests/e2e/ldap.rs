@@ -298,35 +298,18 @@ fn ldap_admin(url: &str, tool: &str, args: &[&str], stdin: Option<&str>) {
     );
 }
 
-/// Issue 8 §3: in search mode a refresh looks the user up again; a deleted entry ends the grant.
-#[tokio::test]
-async fn a_deleted_directory_user_can_no_longer_refresh() {
-    let Some(url) = directory_url() else { return };
-    let password_file = PasswordFile::new();
-    let server = start_ldap_server(ldap_users_toml(&url, &password_file)).await;
-    let uid = format!(
-        "carol{}",
-        &mcp_oauth::oauth::secrets::new_secret()[..8].to_lowercase()
-    );
-    let uid: String = uid.chars().filter(char::is_ascii_alphanumeric).collect();
-    let dn = format!("uid={uid},ou=people,dc=example,dc=org");
-    ldap_admin(
-        &url,
-        "ldapadd",
-        &[],
-        Some(&format!(
-            "dn: {dn}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: Carol\nsn: Test\n\
-             userPassword: carol-test-password\n"
-        )),
-    );
+/// Signs `uid` in for `scope` and returns (client id, refresh token).
+async fn directory_grant(
+    server: &TestServer,
+    uid: &str,
+    password: &str,
+    scope: &str,
+) -> (String, String) {
     let client_id = server.register_public().await;
+    let params = with(&server.auth_params(&client_id), "scope", Some(scope));
     let b = browser();
-    let (tx, csrf, _) = server
-        .start_login(&b, &server.auth_params(&client_id))
-        .await;
-    let r = server
-        .post_login(&b, &tx, &csrf, &uid, "carol-test-password")
-        .await;
+    let (tx, csrf, _) = server.start_login(&b, &params).await;
+    let r = server.post_login(&b, &tx, &csrf, uid, password).await;
     assert!(r.text().await.unwrap().contains("Allow access?"));
     let r = server.post_consent(&b, &tx, &csrf, "approve", false).await;
     let code = query_param(&location(&r), "code").expect("code");
@@ -336,22 +319,78 @@ async fn a_deleted_directory_user_can_no_longer_refresh() {
         .json()
         .await
         .unwrap();
-    let refresh = tokens["refresh_token"].as_str().unwrap();
-    let r = server.refresh(&client_id, refresh).await;
-    assert_eq!(
-        r.status(),
-        StatusCode::OK,
-        "the entry exists: refresh works"
+    assert_eq!(tokens["scope"], scope, "{tokens}");
+    (
+        client_id,
+        tokens["refresh_token"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Refreshes; returns the new refresh token, or the error code.
+async fn refresh_once(
+    server: &TestServer,
+    client_id: &str,
+    refresh: &str,
+) -> Result<String, String> {
+    let r = server.refresh(client_id, refresh).await;
+    if r.status() == StatusCode::OK {
+        Ok(r.json::<Value>().await.unwrap()["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_string())
+    } else {
+        Err(error_of(r).await.1)
+    }
+}
+
+/// Issue 8 §3: in search mode a refresh looks the user up again. A grant whose scopes the user's
+/// groups no longer allow ends; a deleted entry ends every grant.
+#[tokio::test]
+async fn directory_changes_end_grants_at_the_next_refresh() {
+    let Some(url) = directory_url() else { return };
+    let password_file = PasswordFile::new();
+    let server = start_ldap_server(ldap_users_toml(&url, &password_file)).await;
+    let uid: String = format!("carol{}", mcp_oauth::oauth::secrets::new_secret())
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(16)
+        .collect::<String>()
+        .to_lowercase();
+    let dn = format!("uid={uid},ou=people,dc=example,dc=org");
+    let admins = "cn=mcp-admins,ou=groups,dc=example,dc=org";
+    ldap_admin(
+        &url,
+        "ldapadd",
+        &[],
+        Some(&format!(
+            "dn: {dn}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: Carol\nsn: Test\n\
+             userPassword: carol-test-password\n"
+        )),
     );
-    let refresh: String = r.json::<Value>().await.unwrap()["refresh_token"]
-        .as_str()
-        .unwrap()
-        .into();
-    ldap_admin(&url, "ldapdelete", &[&dn], None);
-    let (status, err) = error_of(server.refresh(&client_id, &refresh).await).await;
+    let group_change =
+        |op: &str| format!("dn: {admins}\nchangetype: modify\n{op}: member\nmember: {dn}\n");
+    ldap_admin(&url, "ldapmodify", &[], Some(&group_change("add")));
+    let pw = "carol-test-password";
+    let (admin_client, admin_rt) = directory_grant(&server, &uid, pw, "mcp:tools mcp:admin").await;
+    let (tools_client, tools_rt) = directory_grant(&server, &uid, pw, "mcp:tools").await;
+    let admin_rt = refresh_once(&server, &admin_client, &admin_rt)
+        .await
+        .expect("still an admin: the admin grant refreshes");
+
+    ldap_admin(&url, "ldapmodify", &[], Some(&group_change("delete")));
     assert_eq!(
-        (status, err.as_str()),
-        (StatusCode::BAD_REQUEST, "invalid_grant"),
+        refresh_once(&server, &admin_client, &admin_rt).await,
+        Err("invalid_grant".to_string()),
+        "no longer in mcp-admins: the grant holding mcp:admin ends"
+    );
+    let tools_rt = refresh_once(&server, &tools_client, &tools_rt)
+        .await
+        .expect("mcp:tools is still allowed: that grant refreshes");
+
+    ldap_admin(&url, "ldapdelete", &[&dn], None);
+    assert_eq!(
+        refresh_once(&server, &tools_client, &tools_rt).await,
+        Err("invalid_grant".to_string()),
         "the entry is gone: the grant ends"
     );
 }
