@@ -289,3 +289,49 @@ async fn malformed_bodies_are_invalid_request_json() {
         (StatusCode::BAD_REQUEST, "unsupported_grant_type".into())
     );
 }
+
+/// RFC 7591 §3.2.1 `client_secret_expires_at`: an expired secret no longer authenticates; `0`
+/// (or none) never expires.
+#[tokio::test]
+async fn an_expired_client_secret_is_refused() {
+    let server = start().await;
+    let t = mcp_oauth::state::now();
+    let mut outcomes = Vec::new();
+    for expires_at in [Some(t - 10), Some(t), Some(t + 3600), Some(0), None] {
+        let (mut client, secret) = mcp_oauth::oauth::register::client_from_metadata(
+            &server.state.resources,
+            &server.state.registration,
+            mcp_oauth_provider::ClientOrigin::Administrator,
+            &serde_json::json!({"client_name": "expiring", "grant_types": ["client_credentials"]}),
+            t,
+        )
+        .unwrap();
+        client.client_secret_expires_at = expires_at;
+        server
+            .state
+            .provider
+            .clients()
+            .insert_client(client.clone())
+            .await
+            .unwrap();
+        let r = http()
+            .post(server.url("/token"))
+            .basic_auth(&client.client_id, secret)
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        outcomes.push((expires_at.map(|e| e - t), r.status().as_u16()));
+    }
+    assert_eq!(
+        outcomes,
+        vec![
+            (Some(-10), 401),
+            (Some(0), 401),
+            (Some(3600), 200),
+            (Some(-t), 200),
+            (None, 200)
+        ],
+        "(expires_at - now, status)"
+    );
+}
