@@ -41,6 +41,21 @@ mod tests {
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
+    /// Only the base64url alphabet: `-` and `_` yes, the standard alphabet's `+` and `/` and
+    /// padding no.
+    #[test]
+    fn challenge_alphabet_is_base64url() {
+        let with = |c: char| format!("{}{c}", "A".repeat(42));
+        assert!(is_valid_s256_challenge(&with('_')));
+        assert!(is_valid_s256_challenge(&with('-')));
+        assert!(is_valid_s256_challenge(&with('z')));
+        for bad in ['+', '/', '=', '.', '~', ' '] {
+            assert!(!is_valid_s256_challenge(&with(bad)), "{bad:?}");
+        }
+        assert!(!is_valid_s256_challenge(&"A".repeat(42)));
+        assert!(!is_valid_s256_challenge(&"A".repeat(44)));
+    }
+
     #[test]
     fn rfc7636_appendix_b_vector() {
         assert_eq!(s256_challenge(VERIFIER), CHALLENGE);
