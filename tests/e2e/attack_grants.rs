@@ -243,3 +243,50 @@ async fn attack_replay_after_grace_window_is_detected() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "the family was revoked");
     let _ = json!({});
 }
+
+/// `grants list --client` shows one client's grants; `grants revoke --id` ends exactly that grant
+/// and `grants revoke --client` every grant of a client.
+#[tokio::test]
+async fn grants_are_revoked_by_id_and_by_client() {
+    let dir = TempDir::new("mcp-oauth-grants-by-client");
+    let (s, cfg) = sqlite_server(&dir, vec![]).await;
+    let (first, first_access, first_refresh) = alice_grant(&s).await;
+    let (second, second_access, second_refresh) = alice_grant(&s).await;
+    let (ok, out, err) = run_cli(
+        Some(&cfg),
+        &["grants", "list", "--client", &first],
+        &[],
+        None,
+    )
+    .await;
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "one grant of that client: {out}");
+    assert!(!out.contains(&second), "{out}");
+    let id = lines[0].split('\t').next().unwrap();
+    let (ok, out, err) = run_cli(Some(&cfg), &["grants", "revoke", "--id", id], &[], None).await;
+    assert!(ok, "{out} {err}");
+    assert_grant_is_dead(
+        &s,
+        &first,
+        &first_access,
+        &first_refresh,
+        "after `grants revoke --id`",
+    )
+    .await;
+    assert_eq!(
+        s.refresh(&second, &second_refresh).await.status(),
+        StatusCode::OK,
+        "the other grant lives on"
+    );
+    let (ok, out, err) = run_cli(
+        Some(&cfg),
+        &["grants", "revoke", "--client", &second],
+        &[],
+        None,
+    )
+    .await;
+    assert!(ok && out.contains("revoked 1 grant"), "{out} {err}");
+    let intro = introspect_as_resource_server(&s, &second_access).await;
+    assert_eq!(intro["active"], false, "{intro}");
+}
