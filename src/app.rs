@@ -138,43 +138,41 @@ async fn purge_loop(state: AppState) {
 /// kept past the grace window, and the signing keys.
 pub async fn purge_once(state: &AppState) {
     let t = now();
-    {
-        match state.provider.tokens().purge_expired(t).await {
-            Ok(c) if c.codes + c.access_tokens + c.refresh_tokens > 0 => {
-                tracing::debug!(
-                    codes = c.codes,
-                    access = c.access_tokens,
-                    refresh = c.refresh_tokens,
-                    "purged expired tokens"
-                );
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "purging expired tokens failed"),
+    match state.provider.tokens().purge_expired(t).await {
+        Ok(c) if c.codes + c.access_tokens + c.refresh_tokens > 0 => {
+            tracing::debug!(
+                codes = c.codes,
+                access = c.access_tokens,
+                refresh = c.refresh_tokens,
+                "purged expired tokens"
+            );
         }
-        if let Err(e) = state.keys.maintain(state.provider.keys(), t).await {
-            tracing::warn!(error = %e, "signing-key upkeep failed");
-        }
-        if let Err(e) = state.provider.interactions().purge_expired(t).await {
-            tracing::warn!(error = %e, "purging expired login transactions failed");
-        }
-        if let Err(e) = state.provider.throttle().purge_expired(t).await {
-            tracing::warn!(error = %e, "purging expired sign-in throttle counters failed");
-        }
-        let unused_before = t.saturating_sub(state.registration.unused_client_ttl);
-        match state
-            .provider
-            .clients()
-            .purge_unused_clients(unused_before)
-            .await
-        {
-            Ok(n) if n > 0 => tracing::info!(clients = n, "deleted unused anonymous registrations"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "purging unused registrations failed"),
-        }
-        let grace_ended = t.saturating_sub(state.refresh_reuse_grace);
-        if let Err(e) = state.provider.tokens().clear_successors(grace_ended).await {
-            tracing::warn!(error = %e, "clearing kept refresh successors failed");
-        }
-        state.rate_limits.purge();
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "purging expired tokens failed"),
     }
+    if let Err(e) = state.keys.maintain(state.provider.keys(), t).await {
+        tracing::warn!(error = %e, "signing-key upkeep failed");
+    }
+    if let Err(e) = state.provider.interactions().purge_expired(t).await {
+        tracing::warn!(error = %e, "purging expired login transactions failed");
+    }
+    if let Err(e) = state.provider.throttle().purge_expired(t).await {
+        tracing::warn!(error = %e, "purging expired sign-in throttle counters failed");
+    }
+    let unused_before = t.saturating_sub(state.registration.unused_client_ttl);
+    match state
+        .provider
+        .clients()
+        .purge_unused_clients(unused_before)
+        .await
+    {
+        Ok(n) if n > 0 => tracing::info!(clients = n, "deleted unused anonymous registrations"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "purging unused registrations failed"),
+    }
+    let grace_ended = t.saturating_sub(state.refresh_reuse_grace);
+    if let Err(e) = state.provider.tokens().clear_successors(grace_ended).await {
+        tracing::warn!(error = %e, "clearing kept refresh successors failed");
+    }
+    state.rate_limits.purge();
 }

@@ -234,6 +234,18 @@ pub struct TokenSettings {
     pub max_grant_lifetime: Duration,
 }
 
+impl TokenSettings {
+    /// The configured lifetimes in seconds.
+    pub fn lifetimes(&self) -> mcp_oauth_provider::TokenLifetimes {
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        mcp_oauth_provider::TokenLifetimes {
+            access_token: secs(self.access_token_ttl),
+            refresh_token: secs(self.refresh_token_ttl),
+            code: secs(self.code_ttl),
+        }
+    }
+}
+
 fn default_max_grant_lifetime() -> Duration {
     Duration::from_secs(90 * 86_400)
 }
@@ -567,8 +579,8 @@ impl Settings {
         if !(1024..=1_048_576).contains(&r.max_request_bytes) {
             bail!("registration.max_request_bytes must be between 1024 and 1048576");
         }
-        r.initial_access_token()?;
-        if !r.open && r.initial_access_token()?.is_none() {
+        let token = r.initial_access_token()?;
+        if !r.open && token.is_none() {
             tracing::warn!(
                 "registration.open = false and no initial access token: only administrators can \
                  create clients (mcp-oauth clients add)"

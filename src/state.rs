@@ -97,11 +97,7 @@ impl AppState {
             resources: Resources::new(settings.resources()?),
             keys,
             pages: Pages::new()?,
-            lifetimes: TokenLifetimes {
-                access_token: secs(t.access_token_ttl),
-                refresh_token: secs(t.refresh_token_ttl),
-                code: secs(t.code_ttl),
-            },
+            lifetimes: t.lifetimes(),
             refresh_reuse_grace: secs(t.refresh_reuse_grace),
             max_grant_lifetime: secs(t.max_grant_lifetime),
             kek,
@@ -117,12 +113,7 @@ impl AppState {
 
     /// How long a revoked family must be remembered: longer than anything in it can live.
     pub fn revoked_family_memory_until(&self, t: UnixTime) -> UnixTime {
-        t + self
-            .lifetimes
-            .refresh_token
-            .max(self.lifetimes.access_token)
-            .max(self.lifetimes.code)
-            + 60
+        crate::oauth::grants::remember_revoked_until(&self.lifetimes, t)
     }
 
     /// `issuer` + `path`.

@@ -52,7 +52,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let storage = open(settings, registry).await?;
     let t = now();
-    let remember_until = remember_revoked_until(&settings.tokens, t);
+    let remember_until = remember_revoked_until(&settings.tokens.lifetimes(), t);
     match command {
         GrantsCommand::List { user, client } => {
             let subject = match user {

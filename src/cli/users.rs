@@ -52,7 +52,7 @@ async fn end_grants(storage: &Storage, settings: &Settings, subject: &str) -> an
         storage.tokens.as_ref(),
         storage.interactions.as_ref(),
         subject,
-        remember_revoked_until(&settings.tokens, now()),
+        remember_revoked_until(&settings.tokens.lifetimes(), now()),
     )
     .await?)
 }

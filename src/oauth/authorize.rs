@@ -31,9 +31,6 @@ use crate::oauth::resources::{ClientScope, select_scopes};
 use crate::oauth::secrets::{hash_secret, new_secret};
 use crate::state::{AppState, now};
 
-/// Longest `state` we carry (it is echoed to the client verbatim).
-const MAX_STATE_LEN: usize = 2048;
-
 pub async fn authorize_get(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -234,12 +231,6 @@ async fn authorize(
         return Err(fail(OAuthError::invalid_request(
             "parameter repeated: state",
         )));
-    }
-    if client_state
-        .as_ref()
-        .is_some_and(|s| s.len() > MAX_STATE_LEN)
-    {
-        return Err(fail(OAuthError::invalid_request("state is too long")));
     }
     let single = |name: &str| params.single(name).map_err(&fail);
 

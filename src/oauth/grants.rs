@@ -7,19 +7,17 @@
 //! §4.3.1 family semantics; RFC 7009 §2.1 "revoke … all tokens based on the same authorization
 //! grant").
 
-use mcp_oauth_provider::{GrantFilter, InteractionStore, ProviderResult, TokenStore, UnixTime};
-
-use crate::config::TokenSettings;
+use mcp_oauth_provider::{
+    GrantFilter, InteractionStore, ProviderResult, TokenLifetimes, TokenStore, UnixTime,
+};
 
 /// How long a revoked family must be remembered: longer than anything in it can live.
-pub fn remember_revoked_until(tokens: &TokenSettings, t: UnixTime) -> UnixTime {
-    let longest = tokens
-        .refresh_token_ttl
-        .max(tokens.access_token_ttl)
-        .max(tokens.code_ttl)
-        .as_secs();
-    t.saturating_add(i64::try_from(longest).unwrap_or(i64::MAX / 2))
-        .saturating_add(60)
+pub fn remember_revoked_until(lifetimes: &TokenLifetimes, t: UnixTime) -> UnixTime {
+    let longest = lifetimes
+        .refresh_token
+        .max(lifetimes.access_token)
+        .max(lifetimes.code);
+    t.saturating_add(longest).saturating_add(60)
 }
 
 /// Revokes every grant of `subject` (codes, access and refresh tokens) and forgets the consents
