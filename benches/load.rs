@@ -141,11 +141,10 @@ async fn main() {
     )
     .unwrap();
     let settings = Settings::load_with_env(Some(&config), std::env::vars()).unwrap();
-    let registry = Registry::with_builtins(&settings);
-    let state = mcp_oauth::cli::serve::prepare(&settings, &registry)
+    let server = mcp_oauth::server::Server::build(&settings, &Registry::builtin())
         .await
         .unwrap();
-    tokio::spawn(mcp_oauth::app::run(listener, state, std::future::pending()));
+    tokio::spawn(server.run(listener, std::future::pending()));
 
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -49,7 +49,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 if [ -z "$port" ]; then echo "server did not start:"; cat "$workdir/stderr"; exit 1; fi
-password=$(sed -n 's/.*one-time password: //p' "$workdir/stdout")
+password=$(sed -n 's/.*initial password: //p' "$workdir/stdout")
 [ -n "$password" ] || { echo "no admin password printed"; exit 1; }
 out=$(MCP_PASSWORD=$password scripts/quickstart.sh "http://127.0.0.1:$port")
 echo "$out" | grep -q '"access_token":"' || { echo "quick-start failed:"; echo "$out"; exit 1; }

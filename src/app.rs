@@ -24,16 +24,13 @@ use crate::oauth::{
     authorize, introspect, jwks, login, metadata, rate_limit, register, revoke, token,
 };
 use crate::request_timeouts;
-use crate::resource::{CoHostedVerifier, demo};
+use crate::resource::CoHostedVerifier;
+use crate::resource::demo::{self, DemoMount};
 use crate::state::{AppState, now};
 
-/// The whole HTTP surface.
-pub fn router(state: AppState) -> Router {
-    router_with_cancel(state, CancellationToken::new())
-}
-
-/// The whole HTTP surface; cancelling `cancel` ends the demo MCP server's sessions.
-pub fn router_with_cancel(state: AppState, cancel: CancellationToken) -> Router {
+/// The whole HTTP surface, with the demo MCP server when `demo` is given; cancelling `cancel` ends
+/// the demo's sessions.
+pub fn router(state: AppState, demo: Option<&DemoMount>, cancel: CancellationToken) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
@@ -66,7 +63,7 @@ pub fn router_with_cancel(state: AppState, cancel: CancellationToken) -> Router 
         .route("/login", get(login::login_get).post(login::login_post))
         .route("/consent", post(login::consent_post));
     let mut routes = api.merge(browser);
-    if let Some(mount) = &state.demo_mcp {
+    if let Some(mount) = demo {
         tracing::info!(resource = %mount.resource.uri(), path = %mount.path(), "demo MCP server mounted");
         routes = routes.merge(demo::router(
             mount,
@@ -98,6 +95,7 @@ pub fn router_with_cancel(state: AppState, cancel: CancellationToken) -> Router 
 pub async fn run(
     listener: TcpListener,
     state: AppState,
+    demo: Option<DemoMount>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let purger = tokio::spawn(purge_loop(state.clone()));
@@ -109,7 +107,7 @@ pub async fn run(
         state.trusted_proxies.clone(),
     );
     tracing::debug!(max_connections = limits.max_connections, per_address = ?limits.max_per_address, "connection limits");
-    let app = router_with_cancel(state, cancel.clone());
+    let app = router(state, demo.as_ref(), cancel.clone());
     // Open MCP event streams would hold a graceful shutdown forever: end them first.
     let shutdown = async move {
         shutdown.await;

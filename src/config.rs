@@ -25,6 +25,8 @@ pub struct Settings {
     pub server: ServerSettings,
     pub storage: StorageSettings,
     pub users: UsersSettings,
+    #[serde(default)]
+    pub policy: PolicySettings,
     pub tokens: TokenSettings,
     pub keys: KeySettings,
     pub login: LoginSettings,
@@ -158,24 +160,22 @@ impl RegistrationSettings {
     }
 }
 
+/// `[storage]`: the core's keys, and one table per storage kind (`[storage.<kind>]`), which the
+/// registry hands to that backend alone (see `registry::Sections`).
 #[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct StorageSettings {
     pub kind: String,
-    /// Database URL (may carry a password: never printed).
+    /// Database URL (may carry a password: never printed). Handed to the backend as its `url`.
     #[serde(default)]
     pub url: Option<String>,
     /// Directory for the embedded database and generated secrets; empty = the platform data dir.
     #[serde(default)]
     pub data_dir: Option<String>,
-    #[serde(default)]
-    pub max_connections: Option<u32>,
-    #[serde(default)]
-    pub sqlite_synchronous: Option<String>,
-    #[serde(default)]
-    pub search_path: Option<String>,
-    #[serde(default)]
-    pub options: serde_json::Map<String, serde_json::Value>,
+    /// Every other key: backend tables, and the keys that lived in `[storage]` itself before each
+    /// backend had its own table (still forwarded to the selected backend). Checked by the registry,
+    /// which knows the kinds.
+    #[serde(flatten)]
+    pub tables: serde_json::Map<String, serde_json::Value>,
 }
 
 impl std::fmt::Debug for StorageSettings {
@@ -184,28 +184,45 @@ impl std::fmt::Debug for StorageSettings {
             .field("kind", &self.kind)
             .field("url", &self.url.as_ref().map(|_| "<set>"))
             .field("data_dir", &self.data_dir)
-            .finish_non_exhaustive()
+            .field("tables", &self.tables.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
+/// `[users]`: the core's keys, and one table per authenticator kind (`[users.<kind>]`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct UsersSettings {
     pub kind: String,
     #[serde(default)]
     pub accounts: Vec<AccountSettings>,
     #[serde(default = "yes")]
     pub create_admin: bool,
-    /// `[users.ldap]`: read by the `ldap` authenticator, which validates its own keys.
-    #[serde(default)]
-    pub ldap: Option<serde_json::Map<String, serde_json::Value>>,
-    /// `[users.options]`: for authenticator plugins.
-    #[serde(default)]
-    pub options: serde_json::Map<String, serde_json::Value>,
+    /// Every other key: authenticator tables (`[users.ldap]`, `[users.<plugin>]`). Checked by the
+    /// registry.
+    #[serde(flatten)]
+    pub tables: serde_json::Map<String, serde_json::Value>,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// `[policy]`: which policy decides scopes, lifetimes and registrations (`standard` = the safe
+/// defaults), with its table `[policy.<kind>]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PolicySettings {
+    pub kind: String,
+    #[serde(flatten)]
+    pub tables: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        Self {
+            kind: "standard".into(),
+            tables: serde_json::Map::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -674,31 +691,6 @@ impl Settings {
         Ok(self.resources()?.into_iter().find(|r| r.uri == uri))
     }
 
-    /// A backend's table as JSON, for its factory.
-    pub fn storage_table(&self) -> serde_json::Value {
-        let st = &self.storage;
-        let mut m = st.options.clone();
-        m.insert("kind".into(), st.kind.clone().into());
-        let opt = |v: &Option<String>| {
-            v.clone()
-                .filter(|s| !s.is_empty())
-                .map(serde_json::Value::String)
-        };
-        for (k, v) in [
-            ("url", opt(&st.url)),
-            ("sqlite_synchronous", opt(&st.sqlite_synchronous)),
-            ("search_path", opt(&st.search_path)),
-        ] {
-            if let Some(v) = v {
-                m.insert(k.into(), v);
-            }
-        }
-        if let Some(n) = st.max_connections {
-            m.insert("max_connections".into(), n.into());
-        }
-        serde_json::Value::Object(m)
-    }
-
     /// Where the embedded database and generated secrets live: `[storage] data_dir`, else
     /// `$XDG_DATA_HOME/mcp-oauth`, else `$HOME/.local/share/mcp-oauth`, else `./mcp-oauth-data`.
     pub fn data_dir(&self) -> std::path::PathBuf {
@@ -712,16 +704,6 @@ impl Settings {
             return std::path::PathBuf::from(h).join(".local/share/mcp-oauth");
         }
         std::path::PathBuf::from("mcp-oauth-data")
-    }
-
-    /// The users table as JSON, for the authenticator factory.
-    pub fn users_table(&self) -> serde_json::Value {
-        let mut m = self.users.options.clone();
-        m.insert("kind".into(), self.users.kind.clone().into());
-        if let Some(ldap) = &self.users.ldap {
-            m.insert("ldap".into(), serde_json::Value::Object(ldap.clone()));
-        }
-        serde_json::Value::Object(m)
     }
 }
 
@@ -1080,7 +1062,7 @@ mod tests {
         let s = Settings::load_with_env(Some(&path), env(&[])).unwrap();
         assert_eq!(s.users.kind, "ldap");
         let ldap =
-            mcp_oauth_provider_ldap::LdapSettings::from_users_table(&s.users_table()).unwrap();
+            mcp_oauth_provider_ldap::LdapSettings::from_table(&s.users.tables["ldap"]).unwrap();
         mcp_oauth_provider_ldap::LdapAuthenticator::with_env(&ldap, |name| {
             (name == "MCP_OAUTH_LDAP_BIND_PASSWORD").then(|| "example".to_string())
         })

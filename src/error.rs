@@ -206,6 +206,11 @@ impl From<ProviderError> for OAuthError {
                 Self::invalid_request("the request conflicts with existing data")
             }
             ProviderError::Unsupported(msg) => Self::invalid_request(format!("unsupported: {msg}")),
+            // A plugin found its settings wrong only at request time: the operator must fix it.
+            ProviderError::InvalidSettings(_) => {
+                tracing::error!(error = %err, "backend misconfigured");
+                Self::server_error()
+            }
             ProviderError::Backend { .. } => {
                 tracing::error!(error = %err, cause = ?std::error::Error::source(&err), "backend failure");
                 Self::server_error()

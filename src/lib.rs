@@ -8,9 +8,12 @@
 //! # Layout
 //!
 //! - [`config`]: `Settings`, layered defaults → file → `MCP_OAUTH__…` env; unknown keys rejected.
-//! - [`registry`]: config → provider; built-in and plugin factories by name.
+//! - [`registry`]: the plugin seam: storage, users and policy factories by name, each handed its
+//!   own config table; clashing kinds are errors.
+//! - [`server`]: the server as a library (`Server::build(settings, registry)`, `bind`, `run`): what
+//!   the CLI, the tests, the load driver and a plugin's binary start.
 //! - [`state`]: `AppState`, what every handler sees.
-//! - [`app`]: the axum router (CORS where MCP clients need it) and `run(listener, state, shutdown)`.
+//! - [`app`]: the axum router (CORS where MCP clients need it), `run`, and the background purge.
 //! - [`listener`]: the accept loop: header read timeout, connection limits, graceful shutdown.
 //! - [`request_timeouts`]: the body read deadline and the handler timeout.
 //! - [`error`]: the error-code table (code → RFC string → HTTP status), `OAuthError`, `AuthorizeError`.
@@ -30,5 +33,6 @@ pub mod oauth;
 pub mod registry;
 pub mod request_timeouts;
 pub mod resource;
+pub mod server;
 pub mod state;
 pub mod users;

@@ -15,7 +15,6 @@ use crate::oauth::pages::Pages;
 use crate::oauth::rate_limit::RateLimits;
 use crate::oauth::register::RegistrationPolicy;
 use crate::oauth::resources::Resources;
-use crate::resource::demo::DemoMount;
 
 /// Cheap to clone; everything lives behind one `Arc`.
 #[derive(Clone)]
@@ -51,8 +50,6 @@ pub struct Inner {
     pub sign_in_gate: AddressGate,
     /// Cookies get `Secure` and the `__Host-` prefix when the issuer is https.
     pub secure_cookies: bool,
-    /// The demo MCP server mounted on this origin (`[demo_mcp]`), if any.
-    pub demo_mcp: Option<DemoMount>,
     /// Whose `X-Forwarded-For` is believed (`[server] trusted_proxies`).
     pub trusted_proxies: TrustedProxies,
     /// `[limits]`: request sizes, timeouts, connection limits.
@@ -83,11 +80,9 @@ impl AppState {
         let keys = KeyManager::new(algorithm, kek.clone());
         keys.init(provider.keys(), now()).await?;
         let t = &settings.tokens;
-        let demo_mcp = DemoMount::from_settings(settings)?;
         let trusted_proxies = TrustedProxies::parse(&settings.server.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("server.trusted_proxies: {e}"))?;
         Ok(Self(Arc::new(Inner {
-            demo_mcp,
             trusted_proxies,
             limits: settings.limits.clone(),
             rate_limits: RateLimits::new(&settings.limits, settings.login.transaction_ttl),

@@ -11,6 +11,7 @@ use crate::registry::Registry;
 
 /// Opens the configured storage for an admin command.
 pub async fn open(settings: &Settings, registry: &Registry) -> anyhow::Result<Storage> {
+    registry.check_settings(settings).await?;
     registry.ensure_schema_for_serve(settings).await?;
     registry.open_storage(settings).await
 }

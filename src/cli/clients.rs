@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::cli::admin::{format_time, open};
 use crate::config::Settings;
+use crate::oauth::grants::{delete_client, remember_revoked_until};
 use crate::oauth::register::{RegistrationPolicy, client_from_metadata};
 use crate::oauth::resources::Resources;
 use crate::registry::Registry;
@@ -119,10 +120,20 @@ pub async fn run(
             }
         }
         ClientsCommand::Delete { client_id } => {
-            if !storage.clients.delete_client(&client_id).await? {
-                anyhow::bail!("no client with id {client_id}");
+            let remember_until = remember_revoked_until(&settings.tokens.lifetimes(), now());
+            match delete_client(
+                storage.clients.as_ref(),
+                storage.tokens.as_ref(),
+                &client_id,
+                remember_until,
+            )
+            .await?
+            {
+                Some(grants) => {
+                    println!("deleted client {client_id} and revoked its {grants} grant(s)")
+                }
+                None => anyhow::bail!("no client with id {client_id}"),
             }
-            println!("deleted client {client_id} and revoked its tokens");
         }
     }
     Ok(())

@@ -3,7 +3,7 @@
 use clap::Subcommand;
 
 use crate::config::Settings;
-use crate::registry::Registry;
+use crate::registry::{KeySource, Registry};
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -18,15 +18,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     match command {
         ConfigCommand::Check => {
-            let kinds = registry.storage_kinds();
-            if !kinds.contains(&settings.storage.kind.as_str()) {
-                anyhow::bail!(
-                    "storage.kind {:?} is not registered (available: {})",
-                    settings.storage.kind,
-                    kinds.join(", ")
-                );
-            }
-            registry.check_users(settings).await?;
+            // Every plugin's own table: kinds registered, keys known, values valid.
+            registry.check_settings(settings).await?;
+            let key_source = crate::registry::key_encryption_key_source(settings, registry)?;
             println!("configuration OK");
             println!("  issuer:    {}", settings.issuer_url()?);
             println!("  bind:      {}", settings.server.bind);
@@ -36,7 +30,16 @@ pub async fn run(
                 settings.users.kind,
                 settings.users.accounts.len()
             );
-            println!("  keys:      {}", settings.keys.algorithm);
+            println!("  policy:    {}", settings.policy.kind);
+            println!(
+                "  keys:      {}, sealed with {}",
+                settings.keys.algorithm,
+                match key_source {
+                    KeySource::Configured => "keys.encryption_key".to_string(),
+                    KeySource::Random => "a random key (nothing outlives the process)".to_string(),
+                    KeySource::File(dir) => format!("the key file in {}", dir.display()),
+                }
+            );
             let reg = &settings.registration;
             println!(
                 "  register:  {} ({}; unapproved registrations kept {})",

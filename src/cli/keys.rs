@@ -28,7 +28,7 @@ pub async fn run(
             let algorithm = parse_algorithm(&settings.keys.algorithm).ok_or_else(|| {
                 anyhow::anyhow!("unsupported keys.algorithm {}", settings.keys.algorithm)
             })?;
-            let manager = KeyManager::new(algorithm, key_encryption_key(settings)?);
+            let manager = KeyManager::new(algorithm, key_encryption_key(settings, registry)?);
             let t = now();
             // Tokens signed by the old key live at most one access-token lifetime from now.
             let retire_at = t

@@ -11,9 +11,12 @@ pub mod migrate;
 pub mod serve;
 pub mod users;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
 
 use crate::config::Settings;
 use crate::registry::Registry;
@@ -86,17 +89,65 @@ pub enum Command {
     Proxy(Box<client::proxy::ProxyCmd>),
 }
 
-/// Runs a parsed command with the built-in backends. A custom `main` can call [`run_with`] with its
-/// own registry to add plugins.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    run_with(cli, Registry::with_builtins).await
+/// The whole `mcp-oauth` program with `registry`'s factories: installs the TLS crypto provider and
+/// logging, parses the command line, runs the command, and turns the outcome into an exit code
+/// (an error is printed once, with its causes). The stock binary is
+/// `main_with(Registry::builtin())`; a plugin's binary registers its factories first:
+///
+/// ```no_run
+/// use mcp_oauth::registry::Registry;
+/// # struct MyStore;
+/// # #[async_trait::async_trait]
+/// # impl mcp_oauth_provider::ProviderFactory for MyStore {
+/// #     fn kind(&self) -> &'static str { "mine" }
+/// #     fn check_settings(&self, _: &mcp_oauth_provider::FactoryContext) -> mcp_oauth_provider::ProviderResult<()> { Ok(()) }
+/// #     async fn open(&self, _: &mcp_oauth_provider::FactoryContext) -> mcp_oauth_provider::ProviderResult<mcp_oauth_provider::Storage> { unimplemented!() }
+/// # }
+///
+/// fn main() -> std::process::ExitCode {
+///     mcp_oauth::cli::main_with(Registry::builtin().with_storage(MyStore))
+/// }
+/// ```
+pub fn main_with(registry: Registry) -> ExitCode {
+    // One TLS crypto provider for every outbound client (JWKS, introspection, LDAP): ring. Building
+    // a reqwest client without one panics; an error here only means one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,rmcp=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: starting the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run_with(cli, registry)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
-/// Runs a parsed command; `make_registry` builds the factories from the loaded settings.
-pub async fn run_with(
-    cli: Cli,
-    make_registry: impl FnOnce(&Settings) -> Registry,
-) -> anyhow::Result<()> {
+/// Runs a parsed command with the built-in factories.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    run_with(cli, Registry::builtin()).await
+}
+
+/// Runs a parsed command with `registry`'s factories (a kind registered twice is an error here,
+/// before any command that reads the configuration).
+pub async fn run_with(cli: Cli, registry: Registry) -> anyhow::Result<()> {
     // Commands that need no configuration at all.
     if let Command::Users {
         command: users::UsersCommand::HashPassword,
@@ -118,8 +169,8 @@ pub async fn run_with(
         Command::Proxy(c) => return client::proxy::run(*c).await,
         other => other,
     };
+    registry.check()?;
     let settings = Settings::load(cli.config.as_deref())?;
-    let registry = make_registry(&settings);
     match command {
         Command::Serve => serve::serve(settings, registry).await,
         Command::Migrate { command } => migrate::run(command, &settings, &registry).await,

@@ -1,47 +1,25 @@
-//! `mcp-oauth serve`: opens the configured provider, seeds accounts, loads keys, listens, and stops
+//! `mcp-oauth serve`: binds, builds the [`Server`] (provider, accounts, keys), listens, and stops
 //! gracefully on SIGINT / SIGTERM.
 
-use std::net::SocketAddr;
-
-use anyhow::Context;
-use tokio::net::TcpListener;
-
-use crate::app;
 use crate::config::Settings;
-use crate::registry::{Registry, key_encryption_key};
-use crate::state::AppState;
-use crate::users::seed::{create_admin_if_empty, seed_accounts};
+use crate::registry::Registry;
+use crate::server::{Server, bind};
 
-/// Builds everything `serve` needs; also used by tests.
-pub async fn prepare(settings: &Settings, registry: &Registry) -> anyhow::Result<AppState> {
-    // Configuration errors first, before anything touches the database.
-    let kek = key_encryption_key(settings)?;
-    registry.ensure_schema_for_serve(settings).await?;
-    let built = registry.build(settings).await?;
-    if let Some(users) = &built.storage.users {
-        seed_accounts(users.as_ref(), &settings.users)
-            .await
-            .context("seeding [[users.accounts]]")?;
-        if settings.users.create_admin
-            && settings.users.kind == "local"
-            && let Some(password) = create_admin_if_empty(users.as_ref()).await?
-        {
-            // Shown once on the terminal (not through the log pipeline), as the operator needs it.
-            println!("Created user \"admin\" with one-time password: {password}");
-            println!("(it is not shown again; set your own accounts in [[users.accounts]])");
-        }
-    }
-    AppState::new(settings, built.provider, kek).await
-}
-
+/// Binds first (a port in use fails before anything is created), builds the server, prints the
+/// first admin's initial password when this start created the account, and serves until a signal.
 pub async fn serve(settings: Settings, registry: Registry) -> anyhow::Result<()> {
-    let state = prepare(&settings, &registry).await?;
-    let addr: SocketAddr = settings.server.bind.parse()?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
-    tracing::info!(address = %listener.local_addr()?, issuer = %state.issuer, storage = %settings.storage.kind, "mcp-oauth listening");
-    app::run(listener, state, shutdown_signal()).await?;
+    let listener = bind(&settings).await?;
+    let mut server = Server::build(&settings, &registry).await?;
+    if let Some(password) = server.take_admin_password() {
+        // Shown once on the terminal (not through the log pipeline), as the operator needs it.
+        println!("Created user \"admin\" with initial password: {password}");
+        println!(
+            "(shown only this once; change it with `mcp-oauth users passwd admin`, or declare \
+             your own accounts in [[users.accounts]])"
+        );
+    }
+    tracing::info!(address = %listener.local_addr()?, issuer = %server.state().issuer, storage = %settings.storage.kind, users = %settings.users.kind, "mcp-oauth listening");
+    server.run(listener, shutdown_signal()).await?;
     tracing::info!("mcp-oauth stopped");
     Ok(())
 }

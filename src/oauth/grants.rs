@@ -8,7 +8,8 @@
 //! grant").
 
 use mcp_oauth_provider::{
-    GrantFilter, InteractionStore, ProviderResult, TokenLifetimes, TokenStore, UnixTime,
+    ClientStore, GrantFilter, InteractionStore, ProviderResult, TokenLifetimes, TokenStore,
+    UnixTime,
 };
 
 /// How long a revoked family must be remembered: longer than anything in it can live.
@@ -18,6 +19,36 @@ pub fn remember_revoked_until(lifetimes: &TokenLifetimes, t: UnixTime) -> UnixTi
         .max(lifetimes.access_token)
         .max(lifetimes.code);
     t.saturating_add(longest).saturating_add(60)
+}
+
+/// Deletes a client and revokes every grant issued to it (codes, access and refresh tokens), which
+/// must not outlive it. The client goes first, so no new grant can start once revocation began;
+/// returns `None` for an unknown client, else how many grants were revoked. A store only stores:
+/// this rule spans the client and token stores, so the core drives it.
+pub async fn delete_client(
+    clients: &dyn ClientStore,
+    tokens: &dyn TokenStore,
+    client_id: &str,
+    remember_until: UnixTime,
+) -> anyhow::Result<Option<u64>> {
+    if !clients.delete_client(client_id).await? {
+        return Ok(None);
+    }
+    let filter = GrantFilter {
+        subject: None,
+        client_id: Some(client_id.to_string()),
+    };
+    let revoked = tokens
+        .revoke_grants(&filter, remember_until)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "deleted client {client_id}, but revoking its grants failed ({e}); run \
+                 `mcp-oauth grants revoke --client {client_id}`"
+            )
+        })?;
+    tracing::info!(client_id = %client_id, grants = revoked, "deleted a client and ended its grants");
+    Ok(Some(revoked))
 }
 
 /// Revokes every grant of `subject` (codes, access and refresh tokens) and forgets the consents

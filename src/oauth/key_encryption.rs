@@ -65,14 +65,14 @@ impl KeyEncryptionKey {
         let path = dir.join(KEK_FILE);
         if path.exists() {
             // A key file (or its directory) others can read is repaired with a warning (see
-            // `mcp_oauth_provider_sql::file_mode` for why repair, not refuse).
-            mcp_oauth_provider_sql::create_private_dir(dir)?;
-            mcp_oauth_provider_sql::file_mode::secure_existing_file(&path)?;
+            // `mcp_oauth_provider::files` for why repair, not refuse).
+            mcp_oauth_provider::files::create_private_dir(dir)?;
+            mcp_oauth_provider::files::secure_existing_file(&path)?;
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
             return Self::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
         }
-        mcp_oauth_provider_sql::create_private_dir(dir)?;
+        mcp_oauth_provider::files::create_private_dir(dir)?;
         let key = Self::random();
         let text = STANDARD.encode(key.0);
         write_private(&path, text.as_bytes())?;

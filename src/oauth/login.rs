@@ -37,6 +37,7 @@ use crate::oauth::browser_binding;
 use crate::oauth::client_address::ClientAddr;
 use crate::oauth::login_throttle::{Admission, CHECK_TIMEOUT, MAX_USERNAME_BYTES};
 use crate::oauth::params::{Params, is_form, read_body};
+use crate::oauth::policy;
 use crate::oauth::redirect_uri::with_params;
 use crate::oauth::secrets::{constant_time_eq, hash_secret, new_secret, secret_matches};
 use crate::state::{AppState, now};
@@ -376,10 +377,8 @@ async fn login(state: &AppState, client: IpAddr, req: Request) -> Result<Respons
         Err(err) => return Err(storage_page(err)),
     };
     tracing::info!(subject = %user.subject, client_id = %l.client.client_id, "signed in");
-    let scopes = state
-        .provider
-        .grantable_scopes(&user, &l.client, &l.tx.scopes)
-        .await;
+    let scopes =
+        policy::grantable_scopes(state.provider.policy(), &user, &l.client, &l.tx.scopes).await;
     if !state
         .provider
         .interactions()
@@ -482,10 +481,8 @@ async fn finish(
                 "the client is no longer registered",
             ))
         })?;
-    let scopes = state
-        .provider
-        .grantable_scopes(&user, &client, &tx.scopes)
-        .await;
+    let scopes =
+        policy::grantable_scopes(state.provider.policy(), &user, &client, &tx.scopes).await;
     let t = now();
     if remember {
         let consent = ConsentRecord {
@@ -503,7 +500,7 @@ async fn finish(
             .await
             .map_err(|e| fail(e.into()))?;
     }
-    let lifetimes = state.provider.token_lifetimes(&client, state.lifetimes);
+    let lifetimes = policy::token_lifetimes(state.provider.policy(), &client, state.lifetimes);
     let code = new_secret();
     let record = AuthorizationCode {
         code_hash: hash_secret(&code),

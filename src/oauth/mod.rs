@@ -25,6 +25,7 @@ pub mod metadata;
 pub mod pages;
 pub mod params;
 pub mod pkce;
+pub mod policy;
 pub mod rate_limit;
 pub mod redirect_uri;
 pub mod register;

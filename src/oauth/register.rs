@@ -25,6 +25,7 @@ use serde_json::{Map, Value};
 
 use crate::config::RegistrationSettings;
 use crate::error::{ErrorCode, OAuthError, no_store_headers};
+use crate::oauth::policy;
 use crate::oauth::redirect_uri::validate_for_registration;
 use crate::oauth::resources::{Resources, parse_scope};
 use crate::oauth::secrets::{constant_time_eq, hash_secret, new_secret};
@@ -384,6 +385,7 @@ pub async fn register_post(
     })?;
     let (client, secret) =
         client_from_metadata(&state.resources, &state.registration, origin, &json, now())?;
+    policy::allow_registration(state.provider.policy(), &client).await?;
     state
         .provider
         .clients()

@@ -26,6 +26,7 @@ use crate::error::{ErrorCode, OAuthError, no_store_headers};
 use crate::oauth::client_auth::{AuthenticatedClient, ClientRequest};
 use crate::oauth::params::Params;
 use crate::oauth::pkce::{is_valid_verifier, verify_s256};
+use crate::oauth::policy;
 use crate::oauth::resources::{ClientScope, parse_scope, select_scopes};
 use crate::oauth::secrets::hash_secret;
 use crate::oauth::tokens::{Grant, Issued, mint, response_body};
@@ -151,9 +152,8 @@ async fn authorization_code(
             "resource does not match the authorization request",
         ));
     }
-    let lifetimes = state
-        .provider
-        .token_lifetimes(&client.client, state.lifetimes);
+    let lifetimes =
+        policy::token_lifetimes(state.provider.policy(), &client.client, state.lifetimes);
     let issue_refresh = client.client.allows_grant("refresh_token");
     let issued = mint(
         state,
@@ -274,9 +274,8 @@ async fn refresh_token(
         }
         SubjectStatus::Active { .. } | SubjectStatus::Unknown => {}
     }
-    let lifetimes = state
-        .provider
-        .token_lifetimes(&client.client, state.lifetimes);
+    let lifetimes =
+        policy::token_lifetimes(state.provider.policy(), &client.client, state.lifetimes);
     let issued = mint(
         state,
         &Grant {
@@ -374,10 +373,11 @@ async fn client_credentials(
         params.single("scope")?,
         ClientScope::Limit,
     )?;
+    let scopes =
+        policy::client_credentials_scopes(state.provider.policy(), &client.client, &scopes).await;
     let family_id = uuid::Uuid::new_v4().to_string();
-    let lifetimes = state
-        .provider
-        .token_lifetimes(&client.client, state.lifetimes);
+    let lifetimes =
+        policy::token_lifetimes(state.provider.policy(), &client.client, state.lifetimes);
     let issued = mint(
         state,
         &Grant {

@@ -7,22 +7,22 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use mcp_oauth_provider::{
-    AuthOutcome, AuthenticatedUser, FactoryContext, ProviderError, ProviderResult, Storage,
-    SubjectStatus, UserAuthenticator, UserAuthenticatorFactory, UserStore,
+    AuthOutcome, AuthenticatedUser, FactoryContext, HashingPool, NoSettings, ProviderResult,
+    Storage, SubjectStatus, UserAuthenticator, UserAuthenticatorFactory, UserStore,
 };
 
-use crate::users::password::PasswordPool;
+use crate::users::password::verify_password;
 
 /// argon2id of a random password nobody knows, with the same parameters as real hashes.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$J3zW3lOmfvwzEfcF8n8bAqAJ4Hy5o8ZEmI+rrtTVjlw";
 
 pub struct LocalAuthenticator {
     users: Arc<dyn UserStore>,
-    pool: PasswordPool,
+    pool: HashingPool,
 }
 
 impl LocalAuthenticator {
-    pub fn new(users: Arc<dyn UserStore>, pool: PasswordPool) -> Self {
+    pub fn new(users: Arc<dyn UserStore>, pool: HashingPool) -> Self {
         Self { users, pool }
     }
 }
@@ -38,7 +38,11 @@ impl UserAuthenticator for LocalAuthenticator {
             .as_ref()
             .map(|r| r.password_hash.clone())
             .unwrap_or_else(|| DUMMY_HASH.to_string());
-        let ok = self.pool.verify(password.to_string(), phc).await?;
+        let password = password.to_string();
+        let ok = self
+            .pool
+            .run(move || verify_password(&password, &phc))
+            .await?;
         Ok(match (ok, record) {
             (true, Some(r)) => AuthOutcome::Authenticated(AuthenticatedUser {
                 subject: r.subject,
@@ -63,26 +67,30 @@ impl UserAuthenticator for LocalAuthenticator {
     }
 }
 
-/// Registers `[users] kind = "local"`.
-pub struct LocalAuthenticatorFactory {
-    pub pool: PasswordPool,
-}
+/// Registers `[users] kind = "local"` (no settings of its own: `[[users.accounts]]` and
+/// `create_admin` are the core's, since they seed the storage's accounts).
+pub struct LocalAuthenticatorFactory;
 
 #[async_trait]
 impl UserAuthenticatorFactory for LocalAuthenticatorFactory {
     fn kind(&self) -> &'static str {
         "local"
     }
+    fn uses_local_accounts(&self) -> bool {
+        true
+    }
     async fn build(
         &self,
-        _ctx: &FactoryContext,
+        ctx: &FactoryContext,
         storage: &Storage,
     ) -> ProviderResult<Arc<dyn UserAuthenticator>> {
+        ctx.parse_settings::<NoSettings>()?;
         let users = storage.users.clone().ok_or_else(|| {
-            ProviderError::Unsupported(
-                "the storage backend keeps no local accounts; choose another [users] kind".into(),
-            )
+            ctx.invalid("the storage backend keeps no local accounts; choose another [users] kind")
         })?;
-        Ok(Arc::new(LocalAuthenticator::new(users, self.pool.clone())))
+        Ok(Arc::new(LocalAuthenticator::new(
+            users,
+            ctx.hashing.clone(),
+        )))
     }
 }

@@ -1,5 +1,5 @@
 //! Accounts at start-up: `[[users.accounts]]` from config are written to the local user store, and
-//! when no account exists at all an `admin` account is created with a random one-time password.
+//! when no account exists at all an `admin` account is created with a random initial password.
 
 use mcp_oauth_provider::{ProviderResult, UserRecord, UserStore};
 

@@ -68,14 +68,14 @@ async fn embedded_default_prints_the_admin_password_once() {
     let out = first.stdout_text();
     let password = out
         .lines()
-        .find_map(|l| l.split("one-time password: ").nth(1))
+        .find_map(|l| l.split("initial password: ").nth(1))
         .expect("password printed")
         .to_string();
     assert!(first.terminate().await);
     let second = ServeProcess::start(&cfg, port, port, &as_refs(&env)).await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(
-        !second.stdout_text().contains("one-time password"),
+        !second.stdout_text().contains("initial password"),
         "created only on first start"
     );
     // The admin can sign in after the restart.

@@ -186,9 +186,13 @@ async fn sqlite_survives_sigkill_under_load() {
     );
     crash_and_check(&storage, &[]).await;
     let url = format!("sqlite://{}", data.path().join("mcp-oauth.db").display());
-    let store = mcp_oauth_provider_sql::SqliteStore::connect(&url, true, 1)
-        .await
-        .unwrap();
+    let store = mcp_oauth_provider_sql::SqliteStore::connect(
+        &url,
+        mcp_oauth_provider_sql::settings::SqliteSynchronous::Full,
+        1,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         store.integrity_check().await.unwrap(),
         "ok",

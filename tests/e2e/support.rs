@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use mcp_oauth::config::Settings;
 use mcp_oauth::oauth::pkce::s256_challenge;
 use mcp_oauth::registry::Registry;
+use mcp_oauth::server::Server;
 use mcp_oauth::state::AppState;
 use reqwest::{Response, StatusCode, redirect::Policy};
 use serde_json::{Value, json};
@@ -192,18 +193,18 @@ scopes = ["mcp:tools", "mcp:admin"]
         vec![("MCP_OAUTH__TOKENS__REFRESH_REUSE_GRACE".into(), "1s".into())];
     env.extend(opts.env.into_iter().map(|(k, v)| (k.to_string(), v)));
     let settings = Settings::load_with_env(Some(&path), env).unwrap();
-    let registry = Registry::with_builtins(&settings);
-    let state = mcp_oauth::cli::serve::prepare(&settings, &registry)
+    let server = Server::build(&settings, &Registry::builtin())
         .await
         .unwrap();
+    let state = server.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let run_state = state.clone();
     let handle = tokio::spawn(async move {
-        mcp_oauth::app::run(listener, run_state, async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
+        server
+            .run(listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
     });
     let (id, secret) = admin_client_on(
         &state,

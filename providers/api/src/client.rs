@@ -132,8 +132,8 @@ impl Client {
 /// - `get_client` MUST return `Ok(None)` for an unknown id, never an error.
 /// - `insert_client` MUST fail with [`ProviderError::Conflict`](crate::ProviderError::Conflict) when
 ///   the `client_id` exists, and MUST store nothing in that case.
-/// - `delete_client` MUST return `Ok(false)` for an unknown id. Deleting a client MUST also revoke
-///   every code and token issued to it (they must not outlive the client).
+/// - `delete_client` MUST return `Ok(false)` for an unknown id. It deletes the client record only:
+///   the core revokes the client's grants itself (`TokenStore::revoke_grants`).
 /// - `mark_client_approved` MUST set `approved_at` only when it is unset (the first approval is
 ///   kept) and MUST succeed silently for an unknown id.
 /// - `purge_unused_clients` MUST delete only clients with origin `Registration`, no `approved_at`

@@ -17,6 +17,11 @@ pub enum ProviderError {
     /// The backend does not support this operation (e.g. adding users to a read-only directory). 400.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// A setting in the backend's own table is missing, unknown or has a bad value. The message
+    /// names the section and the key (see `FactoryContext::invalid`). Stops `serve` and
+    /// `config check`; never sent to clients.
+    #[error("invalid settings: {0}")]
+    InvalidSettings(String),
     /// The backend is temporarily unreachable (database or directory down, pool exhausted, timeout).
     /// Answered as `temporarily_unavailable` with 503; the server retries on the next request.
     #[error("backend temporarily unavailable: {message}")]

@@ -16,15 +16,22 @@
 //! - [`user`]: `AuthenticatedUser`, `UserAuthenticator`, local accounts (`UserStore`).
 //! - [`interaction`]: login transactions and remembered consent, `InteractionStore`.
 //! - [`throttle`]: sign-in throttle counters shared by every server on one store, `SignInThrottleStore`.
-//! - [`provider`]: `OAuthServerProvider` (parts + policy hooks), `Storage`, `StandardProvider`.
-//! - [`factory`]: `ProviderFactory`, `UserAuthenticatorFactory`: registration by name.
+//! - [`policy`]: `Policy` (scopes, lifetimes, registrations; safe defaults), `DefaultPolicy`.
+//! - [`provider`]: `OAuthServerProvider` (parts + policy), `Storage`, `StandardProvider`.
+//! - [`factory`]: `ProviderFactory`, `UserAuthenticatorFactory`, `PolicyFactory`: registration by
+//!   name, each built from its own config table.
+//! - [`files`]: owner-only data directories and files for backends that keep files.
+//! - [`hashing`]: `HashingPool`, the bounded pool every authenticator checks passwords on.
 //! - `testkit` (feature): the conformance kit and the `storage_conformance_tests!` macro.
 
 pub mod client;
 pub mod error;
 pub mod factory;
+pub mod files;
+pub mod hashing;
 pub mod interaction;
 pub mod key;
+pub mod policy;
 pub mod provider;
 pub mod throttle;
 pub mod token;
@@ -38,11 +45,13 @@ use serde::{Deserialize, Serialize};
 pub use client::{Client, ClientOrigin, ClientStore, TokenEndpointAuthMethod};
 pub use error::{BoxError, ProviderError, ProviderResult};
 pub use factory::{
-    FactoryContext, MigrationInfo, MigrationPolicy, ProviderFactory, SchemaStatus,
-    UserAuthenticatorFactory,
+    FactoryContext, MigrationInfo, MigrationPolicy, NoSettings, PolicyFactory, ProviderFactory,
+    SchemaStatus, StoreLocality, UserAuthenticatorFactory,
 };
+pub use hashing::HashingPool;
 pub use interaction::{ConsentRecord, InteractionStore, LoginTransaction};
 pub use key::{KeyStore, SigningKeyRecord};
+pub use policy::{DefaultPolicy, Policy, RegistrationRefusal};
 pub use provider::{OAuthServerProvider, StandardProvider, Storage, TokenLifetimes};
 pub use throttle::{
     SignInAttempt, SignInThrottleStore, ThrottleCounter, ThrottleDecision, ThrottlePolicy,

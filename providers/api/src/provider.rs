@@ -1,13 +1,11 @@
 //! What the server core holds: an [`OAuthServerProvider`] that hands out the storage parts and the user
-//! authenticator, plus policy hooks with safe defaults.
+//! authenticator and the policy.
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-
 use crate::{
-    AuthenticatedUser, Client, ClientStore, InteractionStore, KeyStore, SignInThrottleStore,
-    TokenStore, UserAuthenticator, UserStore,
+    ClientStore, InteractionStore, KeyStore, Policy, SignInThrottleStore, TokenStore,
+    UserAuthenticator, UserStore,
 };
 
 /// Token lifetimes in seconds.
@@ -33,25 +31,28 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// Every part from one value that implements them all (the usual shape of a backend).
+    /// Every part from one value that implements them all, without local accounts. Parts may also
+    /// come from different values (the fields are public): the core drives every rule that spans
+    /// two parts (deleting a client revokes its tokens, deleting a user ends their grants), so no
+    /// part needs to reach into another.
     pub fn from_one<T>(store: Arc<T>) -> Self
     where
-        T: ClientStore
-            + TokenStore
-            + KeyStore
-            + InteractionStore
-            + SignInThrottleStore
-            + UserStore
-            + 'static,
+        T: ClientStore + TokenStore + KeyStore + InteractionStore + SignInThrottleStore + 'static,
     {
         Self {
             clients: store.clone(),
             tokens: store.clone(),
             keys: store.clone(),
             interactions: store.clone(),
-            throttle: store.clone(),
-            users: Some(store),
+            throttle: store,
+            users: None,
         }
+    }
+
+    /// The same parts, with local accounts in `users`.
+    pub fn with_users(mut self, users: Arc<dyn UserStore>) -> Self {
+        self.users = Some(users);
+        self
     }
 }
 
@@ -59,7 +60,6 @@ impl Storage {
 ///
 /// The core owns the protocol rules (PKCE, redirect matching, code single-use, rotation); a provider
 /// supplies storage, user authentication and policy, and cannot switch any protocol check off.
-#[async_trait]
 pub trait OAuthServerProvider: Send + Sync {
     fn clients(&self) -> &dyn ClientStore;
     fn tokens(&self) -> &dyn TokenStore;
@@ -69,46 +69,28 @@ pub trait OAuthServerProvider: Send + Sync {
     fn authenticator(&self) -> &dyn UserAuthenticator;
     /// Local accounts, if this provider keeps any.
     fn user_store(&self) -> Option<&dyn UserStore>;
-
-    /// Policy: which of the `requested` scopes `user` may grant `client`. The result MUST be a subset
-    /// of `requested`. Default: every requested scope the user is allowed (all, when the user carries
-    /// no restriction).
-    async fn grantable_scopes(
-        &self,
-        user: &AuthenticatedUser,
-        client: &Client,
-        requested: &[String],
-    ) -> Vec<String> {
-        let _ = client;
-        match &user.allowed_scopes {
-            None => requested.to_vec(),
-            Some(allowed) => requested
-                .iter()
-                .filter(|s| allowed.contains(s))
-                .cloned()
-                .collect(),
-        }
-    }
-
-    /// Policy: token lifetimes for `client`. Default: the configured lifetimes.
-    fn token_lifetimes(&self, client: &Client, configured: TokenLifetimes) -> TokenLifetimes {
-        let _ = client;
-        configured
-    }
+    /// The decisions a deployment customises (scopes, lifetimes, registrations).
+    fn policy(&self) -> &dyn Policy;
 }
 
-/// The usual provider: storage from one backend, users from one authenticator, default policy.
+/// The usual provider: storage from one backend, users from one authenticator, one policy.
 #[derive(Clone)]
 pub struct StandardProvider {
     storage: Storage,
     authenticator: Arc<dyn UserAuthenticator>,
+    policy: Arc<dyn Policy>,
 }
 
 impl StandardProvider {
-    pub fn new(storage: Storage, authenticator: Arc<dyn UserAuthenticator>) -> Self {
+    pub fn new(
+        storage: Storage,
+        authenticator: Arc<dyn UserAuthenticator>,
+        policy: Arc<dyn Policy>,
+    ) -> Self {
         Self {
             storage,
             authenticator,
+            policy,
         }
     }
 
@@ -117,7 +99,6 @@ impl StandardProvider {
     }
 }
 
-#[async_trait]
 impl OAuthServerProvider for StandardProvider {
     fn clients(&self) -> &dyn ClientStore {
         self.storage.clients.as_ref()
@@ -139,5 +120,8 @@ impl OAuthServerProvider for StandardProvider {
     }
     fn user_store(&self) -> Option<&dyn UserStore> {
         self.storage.users.as_deref()
+    }
+    fn policy(&self) -> &dyn Policy {
+        self.policy.as_ref()
     }
 }

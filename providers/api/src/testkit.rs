@@ -1656,7 +1656,6 @@ macro_rules! storage_conformance_tests {
     (optional: $make:expr) => {
         $crate::storage_conformance_tests!(@optional $make;
             client_roundtrip_and_duplicate_conflict,
-            deleting_a_client_revokes_its_tokens,
             unknown_ids_are_none,
             code_is_taken_once,
             concurrent_take_code_has_one_winner,
@@ -1692,7 +1691,6 @@ macro_rules! storage_conformance_tests {
     ($make:expr) => {
         $crate::storage_conformance_tests!(@each $make;
             client_roundtrip_and_duplicate_conflict,
-            deleting_a_client_revokes_its_tokens,
             unknown_ids_are_none,
             code_is_taken_once,
             concurrent_take_code_has_one_winner,

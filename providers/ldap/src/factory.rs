@@ -27,8 +27,10 @@ impl UserAuthenticatorFactory for LdapAuthenticatorFactory {
         ctx: &FactoryContext,
         _storage: &Storage,
     ) -> ProviderResult<Arc<dyn UserAuthenticator>> {
-        let invalid = |e: crate::settings::SettingsError| ProviderError::backend_msg(e.to_string());
-        let settings = LdapSettings::from_users_table(&ctx.settings).map_err(invalid)?;
+        // The messages already name `[users.ldap]` and the key.
+        let invalid =
+            |e: crate::settings::SettingsError| ProviderError::InvalidSettings(e.to_string());
+        let settings = LdapSettings::from_table(&ctx.settings).map_err(invalid)?;
         let authenticator = LdapAuthenticator::new(&settings).map_err(invalid)?;
         tracing::info!(
             url = %settings.url,

@@ -220,8 +220,17 @@ fn is_loopback_host(authority: &str) -> bool {
 impl LdapSettings {
     /// Parses the `ldap` member of the `[users]` table.
     pub fn from_users_table(users: &serde_json::Value) -> Result<Self, SettingsError> {
-        let table = users.get("ldap").ok_or(SettingsError::Missing)?;
-        serde_json::from_value(table.clone()).map_err(|e| SettingsError::Invalid(e.to_string()))
+        Self::from_table(users.get("ldap").unwrap_or(&serde_json::Value::Null))
+    }
+
+    /// Parses the `[users.ldap]` table itself (what the factory is handed).
+    pub fn from_table(table: &serde_json::Value) -> Result<Self, SettingsError> {
+        match table {
+            serde_json::Value::Null => Err(SettingsError::Missing),
+            serde_json::Value::Object(m) if m.is_empty() => Err(SettingsError::Missing),
+            _ => serde_json::from_value(table.clone())
+                .map_err(|e| SettingsError::Invalid(e.to_string())),
+        }
     }
 
     /// Checks what serde cannot and resolves the user lookup (reading the service account's

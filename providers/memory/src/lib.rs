@@ -13,9 +13,10 @@ use async_trait::async_trait;
 use mcp_oauth_provider::{
     AccessTokenRecord, AuthenticatedUser, AuthorizationCode, Client, ClientOrigin, ClientStore,
     CodeRedemption, ConsentRecord, FactoryContext, GrantFilter, GrantSummary, InteractionStore,
-    KeyStore, LoginTransaction, ProviderError, ProviderFactory, ProviderResult, PurgeCounts,
-    RefreshTokenRecord, RefreshTokenState, RevokeTarget, RotateRefreshToken, Rotation, SecretHash,
-    SigningKeyRecord, Storage, TokenStore, UnixTime, UserRecord, UserStore,
+    KeyStore, LoginTransaction, NoSettings, ProviderError, ProviderFactory, ProviderResult,
+    PurgeCounts, RefreshTokenRecord, RefreshTokenState, RevokeTarget, RotateRefreshToken, Rotation,
+    SecretHash, SigningKeyRecord, Storage, StoreLocality, TokenStore, UnixTime, UserRecord,
+    UserStore,
 };
 
 #[derive(Default)]
@@ -49,7 +50,8 @@ impl MemoryStore {
 
     /// All parts of this backend as a [`Storage`].
     pub fn storage(&self) -> Storage {
-        Storage::from_one(Arc::new(self.clone()))
+        let store = Arc::new(self.clone());
+        Storage::from_one(store.clone()).with_users(store)
     }
 
     fn lock(&self) -> ProviderResult<MutexGuard<'_, State>> {
@@ -68,8 +70,17 @@ impl ProviderFactory for MemoryFactory {
     fn kind(&self) -> &'static str {
         "memory"
     }
-    async fn open(&self, _ctx: &FactoryContext) -> ProviderResult<Storage> {
+    /// `[storage.memory]` has no settings.
+    fn check_settings(&self, ctx: &FactoryContext) -> ProviderResult<()> {
+        ctx.parse_settings::<NoSettings>().map(drop)
+    }
+    async fn open(&self, ctx: &FactoryContext) -> ProviderResult<Storage> {
+        self.check_settings(ctx)?;
         Ok(MemoryStore::new().storage())
+    }
+    /// Nothing outlives the process, so a random key per start is enough.
+    fn locality(&self) -> StoreLocality {
+        StoreLocality::InProcess
     }
 }
 
@@ -95,26 +106,7 @@ impl ClientStore for MemoryStore {
         Ok(v)
     }
     async fn delete_client(&self, client_id: &str) -> ProviderResult<bool> {
-        let mut s = self.lock()?;
-        if s.clients.remove(client_id).is_none() {
-            return Ok(false);
-        }
-        for (code, used) in s.codes.values_mut() {
-            if code.client_id == client_id {
-                *used = true;
-            }
-        }
-        for a in s.access.values_mut() {
-            if a.client_id == client_id {
-                a.revoked = true;
-            }
-        }
-        for r in s.refresh.values_mut() {
-            if r.client_id == client_id {
-                r.state = RefreshTokenState::Revoked;
-            }
-        }
-        Ok(true)
+        Ok(self.lock()?.clients.remove(client_id).is_some())
     }
     async fn mark_client_approved(&self, client_id: &str, at: UnixTime) -> ProviderResult<()> {
         if let Some(c) = self.lock()?.clients.get_mut(client_id) {

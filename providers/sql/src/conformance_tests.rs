@@ -14,7 +14,9 @@ pub async fn sqlite_storage() -> Storage {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}", dir.join("test.db").display());
-    let store = SqliteStore::connect(&url, false, 8).await.unwrap();
+    let store = SqliteStore::connect(&url, crate::settings::SqliteSynchronous::Normal, 8)
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
     store.storage()
 }

@@ -15,7 +15,7 @@ use mcp_oauth_provider::{
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use crate::settings::SqlSettings;
+use crate::settings::PostgresSettings;
 
 /// All stores on one Postgres pool.
 #[derive(Clone)]
@@ -74,7 +74,8 @@ impl PostgresStore {
     }
 
     pub fn storage(&self) -> Storage {
-        Storage::from_one(Arc::new(self.clone()))
+        let store = Arc::new(self.clone());
+        Storage::from_one(store.clone()).with_users(store)
     }
 
     pub async fn schema_status(&self) -> ProviderResult<SchemaStatus> {
@@ -96,12 +97,7 @@ pub struct PostgresFactory;
 
 impl PostgresFactory {
     fn connect(ctx: &FactoryContext) -> ProviderResult<PostgresStore> {
-        let s = SqlSettings::from_ctx(ctx)?;
-        let url = s.url.filter(|u| !u.is_empty()).ok_or_else(|| {
-            ProviderError::Unsupported(
-                "[storage] url is required for postgres (e.g. MCP_OAUTH__STORAGE__URL=postgres://user@host/db)".into(),
-            )
-        })?;
+        let (s, url) = PostgresSettings::from_ctx(ctx)?;
         PostgresStore::connect_lazy(
             &url,
             s.max_connections.unwrap_or(10),
@@ -114,6 +110,9 @@ impl PostgresFactory {
 impl ProviderFactory for PostgresFactory {
     fn kind(&self) -> &'static str {
         "postgres"
+    }
+    fn check_settings(&self, ctx: &FactoryContext) -> ProviderResult<()> {
+        PostgresSettings::from_ctx(ctx).map(drop)
     }
     async fn open(&self, ctx: &FactoryContext) -> ProviderResult<Storage> {
         Ok(Self::connect(ctx)?.storage())

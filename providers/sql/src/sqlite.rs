@@ -11,13 +11,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mcp_oauth_provider::{
     FactoryContext, MigrationInfo, MigrationPolicy, ProviderError, ProviderFactory, ProviderResult,
-    SchemaStatus, Storage,
+    SchemaStatus, Storage, StoreLocality,
 };
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-use crate::settings::SqlSettings;
+use crate::settings::{SqliteSettings, SqliteSynchronous};
 
 /// All stores on one SQLite pool.
 #[derive(Clone)]
@@ -47,23 +45,22 @@ impl SqliteStore {
     /// Opens (creating if missing) the database at `url`.
     pub async fn connect(
         url: &str,
-        synchronous_full: bool,
+        synchronous: SqliteSynchronous,
         max_connections: u32,
     ) -> ProviderResult<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| ProviderError::backend(format!("invalid SQLite URL {url:?}"), e))?;
-        // Owner-only database, WAL and shared-memory files (see `file_mode`).
+        // Owner-only database, WAL and shared-memory files (see `mcp_oauth_provider::files`).
         let on_disk = !(url.contains(":memory:") || url.contains("mode=memory"));
         if on_disk && !options.get_filename().as_os_str().is_empty() {
-            crate::file_mode::secure_database_file(options.get_filename())?;
+            mcp_oauth_provider::files::secure_database_file(options.get_filename())?;
         }
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(if synchronous_full {
-                SqliteSynchronous::Full
-            } else {
-                SqliteSynchronous::Normal
+            .synchronous(match synchronous {
+                SqliteSynchronous::Full => sqlx::sqlite::SqliteSynchronous::Full,
+                SqliteSynchronous::Normal => sqlx::sqlite::SqliteSynchronous::Normal,
             })
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
@@ -81,7 +78,8 @@ impl SqliteStore {
 
     /// The parts, as the server core wants them.
     pub fn storage(&self) -> Storage {
-        Storage::from_one(Arc::new(self.clone()))
+        let store = Arc::new(self.clone());
+        Storage::from_one(store.clone()).with_users(store)
     }
 
     pub async fn schema_status(&self) -> ProviderResult<SchemaStatus> {
@@ -106,21 +104,16 @@ pub struct SqliteFactory;
 
 impl SqliteFactory {
     async fn connect(ctx: &FactoryContext) -> ProviderResult<SqliteStore> {
-        let s = SqlSettings::from_ctx(ctx)?;
+        let s = SqliteSettings::from_ctx(ctx)?;
         let url = match s.url.clone().filter(|u| !u.is_empty()) {
             Some(url) => url,
             None => {
                 let path: PathBuf = ctx.data_dir.join("mcp-oauth.db");
-                crate::create_private_dir(&ctx.data_dir)?;
+                mcp_oauth_provider::files::create_private_dir(&ctx.data_dir)?;
                 format!("sqlite://{}", path.display())
             }
         };
-        SqliteStore::connect(
-            &url,
-            s.sqlite_synchronous_full()?,
-            s.max_connections.unwrap_or(8),
-        )
-        .await
+        SqliteStore::connect(&url, s.synchronous, s.max_connections.unwrap_or(8)).await
     }
 }
 
@@ -129,8 +122,15 @@ impl ProviderFactory for SqliteFactory {
     fn kind(&self) -> &'static str {
         "sqlite"
     }
+    fn check_settings(&self, ctx: &FactoryContext) -> ProviderResult<()> {
+        SqliteSettings::from_ctx(ctx).map(drop)
+    }
     async fn open(&self, ctx: &FactoryContext) -> ProviderResult<Storage> {
         Ok(Self::connect(ctx).await?.storage())
+    }
+    /// One machine's files: the generated key file beside the database is enough.
+    fn locality(&self) -> StoreLocality {
+        StoreLocality::LocalFiles
     }
     fn migration_policy(&self) -> MigrationPolicy {
         MigrationPolicy::OnServe

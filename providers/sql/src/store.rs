@@ -346,25 +346,13 @@ macro_rules! sql_store {
 
             async fn delete_client(&self, client_id: &str) -> ProviderResult<bool> {
                 let _writer = self.writer().await;
-                let mut tx = self.pool.begin().await.map_err(|e| map_err("begin", e))?;
                 let deleted = sqlx::query("DELETE FROM clients WHERE client_id = $1")
                     .bind(client_id)
-                    .execute(&mut *tx)
+                    .execute(&self.pool)
                     .await
                     .map_err(|e| map_err("delete client", e))?
                     .rows_affected();
-                if deleted == 0 {
-                    return Ok(false);
-                }
-                for sql in [
-                    "UPDATE authorization_codes SET used = 1 WHERE client_id = $1",
-                    "UPDATE access_tokens SET revoked = 1 WHERE client_id = $1",
-                    "UPDATE refresh_tokens SET state = 'revoked' WHERE client_id = $1",
-                ] {
-                    sqlx::query(sql).bind(client_id).execute(&mut *tx).await.map_err(|e| map_err("revoke client tokens", e))?;
-                }
-                tx.commit().await.map_err(|e| map_err("commit", e))?;
-                Ok(true)
+                Ok(deleted > 0)
             }
 
             async fn mark_client_approved(&self, client_id: &str, at: UnixTime) -> ProviderResult<()> {

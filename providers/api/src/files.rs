@@ -1,4 +1,4 @@
-//! Owner-only files for the embedded database (issue 8 §8; CWE-276 *Incorrect Default
+//! Owner-only data directories and files, for every backend that keeps files (issue 8 §8; CWE-276 *Incorrect Default
 //! Permissions*; OWASP ASVS 4.0 V14.1 / V8.3: stored secrets protected from other local users).
 //!
 //! SQLite creates a database file with the process umask (usually 0644) and gives its `-wal` and
@@ -13,11 +13,25 @@
 
 use std::path::{Path, PathBuf};
 
-use mcp_oauth_provider::{ProviderError, ProviderResult};
+use crate::{ProviderError, ProviderResult};
 
 /// Mode bits that let group or others in.
 #[cfg(unix)]
 const OTHERS: u32 = 0o077;
+
+/// Creates `dir` (and parents) readable only by the owner; an existing `dir` is made owner-only
+/// (see [`secure_existing_dir`]).
+pub fn create_private_dir(dir: &Path) -> ProviderResult<()> {
+    if dir.exists() {
+        return secure_existing_dir(dir);
+    }
+    std::fs::create_dir_all(dir).map_err(|e| {
+        ProviderError::backend(format!("creating data directory {}", dir.display()), e)
+    })?;
+    #[cfg(unix)]
+    restrict(dir, 0o700)?;
+    Ok(())
+}
 
 /// Makes an existing data directory owner-only (0700), refusing a directory others may write to.
 pub fn secure_existing_dir(dir: &Path) -> ProviderResult<()> {

@@ -1,0 +1,106 @@
+//! The server as a library: settings + a registry → a running authorization server.
+//!
+//! The CLI's `serve`, the end-to-end tests, the load driver and a plugin's own binary all start the
+//! server through [`Server`], so they run exactly the same assembly:
+//!
+//! 1. the settings of every configured plugin are checked (unknown kinds, keys and values stop here,
+//!    naming the section and the key), and the key-encryption key is resolved;
+//! 2. the schema is brought up to date where the store allows it (`MigrationPolicy`);
+//! 3. storage, user authenticator and policy are built into one `OAuthServerProvider`;
+//! 4. `[[users.accounts]]` are seeded and, on a store without accounts, the first `admin` is created
+//!    (only when the authenticator uses the store's local accounts);
+//! 5. signing keys are loaded or created, and the router is assembled with the demo MCP server.
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! use mcp_oauth::{config::Settings, registry::Registry, server::Server};
+//!
+//! let settings = Settings::load(None)?;
+//! let listener = mcp_oauth::server::bind(&settings).await?;
+//! let server = Server::build(&settings, &Registry::builtin()).await?;
+//! server.run(listener, std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::app;
+use crate::config::Settings;
+use crate::registry::{Registry, key_encryption_key};
+use crate::resource::demo::DemoMount;
+use crate::state::AppState;
+use crate::users::seed::{create_admin_if_empty, seed_accounts};
+
+/// A built authorization server, ready to run on a listener.
+pub struct Server {
+    state: AppState,
+    demo: Option<DemoMount>,
+    /// The initial password of the `admin` account created on this start, if one was.
+    admin_password: Option<String>,
+}
+
+/// Binds `[server] bind`. `serve` binds before anything else happens, so a port in use is reported
+/// before an account is created or a password printed.
+pub async fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {
+    let addr: SocketAddr = settings.server.bind.parse().with_context(|| {
+        format!(
+            "server.bind {:?} is not an address like 127.0.0.1:9000",
+            settings.server.bind
+        )
+    })?;
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr} ([server] bind)"))
+}
+
+impl Server {
+    /// Builds everything the server needs from validated settings and the registry's factories.
+    pub async fn build(settings: &Settings, registry: &Registry) -> anyhow::Result<Self> {
+        // Configuration errors first, before anything touches the database.
+        registry.check_settings(settings).await?;
+        let kek = key_encryption_key(settings, registry)?;
+        registry.ensure_schema_for_serve(settings).await?;
+        let built = registry.build(settings).await?;
+        let mut admin_password = None;
+        if built.uses_local_accounts
+            && let Some(users) = &built.storage.users
+        {
+            seed_accounts(users.as_ref(), &settings.users)
+                .await
+                .context("seeding [[users.accounts]]")?;
+            if settings.users.create_admin {
+                admin_password = create_admin_if_empty(users.as_ref()).await?;
+            }
+        }
+        let state = AppState::new(settings, built.provider, kek).await?;
+        let demo = DemoMount::from_settings(settings)?;
+        Ok(Self {
+            state,
+            demo,
+            admin_password,
+        })
+    }
+
+    /// What every handler sees (tests reach the provider and keys through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The initial password of the `admin` account this start created (shown once, on the terminal).
+    pub fn take_admin_password(&mut self) -> Option<String> {
+        self.admin_password.take()
+    }
+
+    /// Serves on `listener` until `shutdown` resolves (see [`app::run`]).
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        app::run(listener, self.state, self.demo, shutdown).await
+    }
+}
