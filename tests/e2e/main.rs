@@ -26,6 +26,7 @@ mod flow;
 mod ldap;
 mod mcp;
 mod pages;
+mod plugins;
 mod processes;
 mod register;
 mod resource;

@@ -79,6 +79,8 @@ pub struct Options {
     /// One more `[[resources]]` entry with this URI (scopes `mcp:tools`, `mcp:admin`): an MCP server
     /// served elsewhere, e.g. the standalone demo on another port.
     pub extra_resource: Option<String>,
+    /// The factories the server is built with; default `Registry::builtin()`.
+    pub registry: Option<Registry>,
 }
 
 pub async fn start() -> TestServer {
@@ -193,9 +195,8 @@ scopes = ["mcp:tools", "mcp:admin"]
         vec![("MCP_OAUTH__TOKENS__REFRESH_REUSE_GRACE".into(), "1s".into())];
     env.extend(opts.env.into_iter().map(|(k, v)| (k.to_string(), v)));
     let settings = Settings::load_with_env(Some(&path), env).unwrap();
-    let server = Server::build(&settings, &Registry::builtin())
-        .await
-        .unwrap();
+    let registry = opts.registry.unwrap_or_else(Registry::builtin);
+    let server = Server::build(&settings, &registry).await.unwrap();
     let state = server.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
