@@ -18,13 +18,14 @@ use tokio_util::sync::CancellationToken;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::demo;
 use crate::error::{ErrorCode, OAuthError};
 use crate::listener::ConnectionLimits;
 use crate::oauth::{
     authorize, introspect, jwks, login, metadata, rate_limit, register, revoke, token,
 };
 use crate::request_timeouts;
-use crate::resource::{CoHostedVerifier, demo};
+use crate::resource::CoHostedVerifier;
 use crate::state::{AppState, now};
 
 /// The whole HTTP surface.

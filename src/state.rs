@@ -7,6 +7,7 @@ use std::sync::Arc;
 use mcp_oauth_provider::{OAuthServerProvider, TokenLifetimes, UnixTime};
 
 use crate::config::{LimitsSettings, Settings};
+use crate::demo::DemoMount;
 use crate::oauth::client_address::TrustedProxies;
 use crate::oauth::key_encryption::KeyEncryptionKey;
 use crate::oauth::keys::KeyManager;
@@ -15,7 +16,6 @@ use crate::oauth::pages::Pages;
 use crate::oauth::rate_limit::RateLimits;
 use crate::oauth::register::RegistrationPolicy;
 use crate::oauth::resources::Resources;
-use crate::resource::demo::DemoMount;
 
 /// Cheap to clone; everything lives behind one `Arc`.
 #[derive(Clone)]

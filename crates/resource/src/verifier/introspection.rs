@@ -22,7 +22,7 @@ use url::Url;
 
 use super::remote::{RemoteError, checked_url, discover, outbound_client};
 use super::{Identity, TokenVerifier, VerifyError, unix_now};
-use crate::resource::protected::ProtectedResource;
+use crate::protected::ProtectedResource;
 
 /// Cached answers kept at most; when full, expired entries go first, then everything.
 const MAX_CACHE_ENTRIES: usize = 10_000;
