@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::demo::{self, DemoMount};
 use crate::error::{ErrorCode, OAuthError};
 use crate::listener::ConnectionLimits;
 use crate::oauth::{
@@ -25,7 +26,6 @@ use crate::oauth::{
 };
 use crate::request_timeouts;
 use crate::resource::CoHostedVerifier;
-use crate::resource::demo::{self, DemoMount};
 use crate::state::{AppState, now};
 
 /// The whole HTTP surface, with the demo MCP server when `demo` is given; cancelling `cancel` ends

@@ -19,14 +19,17 @@
 //! - [`error`]: the error-code table (code → RFC string → HTTP status), `OAuthError`, `AuthorizeError`.
 //! - [`oauth`]: the protocol core, one module per endpoint plus PKCE, redirect URIs, resources,
 //!   client authentication, JWTs, keys, secrets, parameters, pages.
-//! - [`resource`]: the resource-server toolkit (bearer layer, JWKS / introspection / co-hosted
-//!   verifiers, RFC 9728 metadata, Origin and Host checks) and the demo MCP server.
+//! - [`resource`]: the resource-server toolkit, i.e. the `mcp-oauth-resource` crate re-exported
+//!   (bearer layer, JWKS / introspection verifiers, RFC 9728 metadata, Origin and Host checks), plus
+//!   the co-hosted verifier that reads this server's own state.
+//! - [`demo`]: the demo MCP server (rmcp) and how it is mounted.
 //! - [`users`]: the `local` authenticator (argon2id on a bounded pool), account seeding.
 //! - [`cli`]: the command line, one module per command group.
 
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod listener;
 pub mod oauth;

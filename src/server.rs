@@ -31,7 +31,7 @@ use tokio::net::TcpListener;
 use crate::app;
 use crate::config::Settings;
 use crate::registry::{Registry, key_encryption_key};
-use crate::resource::demo::DemoMount;
+use crate::demo::DemoMount;
 use crate::state::AppState;
 use crate::users::seed::{create_admin_if_empty, seed_accounts};
 

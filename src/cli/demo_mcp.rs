@@ -12,7 +12,7 @@ use clap::Args;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::resource::demo::{self, DemoMount};
+use crate::demo::{self, DemoMount};
 use crate::resource::{IntrospectionVerifier, JwksVerifier, ProtectedResource};
 
 #[derive(Debug, Clone, Args)]

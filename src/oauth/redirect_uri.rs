@@ -60,15 +60,7 @@ pub fn validate_for_registration(uri: &str) -> Result<(), String> {
     }
 }
 
-/// True for `localhost`, `127.0.0.0/8` and `::1`.
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
+pub use mcp_oauth_resource::uri::is_loopback;
 
 /// True when `requested` may be used in place of the registered `registered`.
 pub fn matches(registered: &str, requested: &str) -> bool {

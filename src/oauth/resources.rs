@@ -5,38 +5,9 @@
 //! that resource's canonical URI. When a client sends no `resource` and exactly one resource is
 //! declared, that one is used.
 
-use url::Url;
+pub use mcp_oauth_resource::uri::{Resource, canonical_uri, is_valid_scope_token};
 
 use crate::error::OAuthError;
-
-/// A declared protected resource.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resource {
-    /// Canonical URI (MCP *Canonical Server URI*): lowercase scheme and host, no fragment, no trailing
-    /// slash on an empty path.
-    pub uri: String,
-    pub name: String,
-    pub scopes: Vec<String>,
-}
-
-/// The canonical form of a resource URI, or why it is not one.
-pub fn canonical_uri(raw: &str) -> Result<String, String> {
-    if raw.contains('#') {
-        return Err("a resource indicator must not contain a fragment".into());
-    }
-    let url =
-        Url::parse(raw).map_err(|_| "a resource indicator must be an absolute URI".to_string())?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err("a resource indicator must be an http(s) URI".into());
-    }
-    // `Url` always writes "/" for an empty path; the canonical MCP URI has no trailing slash there.
-    let bare_root = url.path() == "/" && url.query().is_none();
-    let mut s: String = url.into();
-    if bare_root {
-        s.pop();
-    }
-    Ok(s)
-}
 
 /// All declared resources.
 #[derive(Debug, Clone, Default)]
@@ -89,13 +60,6 @@ impl Resources {
         }
         out
     }
-}
-
-/// RFC 6749 §3.3: a scope token is 1*( %x21 / %x23-5B / %x5D-7E ).
-pub fn is_valid_scope_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 /// Parses a space-separated scope string, deduplicated, order kept.
@@ -207,25 +171,6 @@ mod tests {
             name: "x".into(),
             scopes: vec!["a".into()],
         }
-    }
-
-    #[test]
-    fn canonical_uris() {
-        assert_eq!(
-            canonical_uri("HTTP://Example.COM/mcp").as_deref(),
-            Ok("http://example.com/mcp")
-        );
-        assert_eq!(
-            canonical_uri("https://example.com:443/").as_deref(),
-            Ok("https://example.com")
-        );
-        assert_eq!(
-            canonical_uri("https://example.com/mcp/").as_deref(),
-            Ok("https://example.com/mcp/")
-        );
-        assert!(canonical_uri("https://example.com/mcp#x").is_err());
-        assert!(canonical_uri("urn:x").is_err());
-        assert!(canonical_uri("mcp").is_err());
     }
 
     #[test]

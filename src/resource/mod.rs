@@ -1,63 +1,11 @@
-//! # The resource-server toolkit
+//! The resource-server toolkit: the [`mcp_oauth_resource`] crate, re-exported whole (so
+//! `mcp_oauth::resource::BearerAuthLayer` and `mcp_oauth_resource::BearerAuthLayer` are one type),
+//! plus [`CoHostedVerifier`], the verifier that reads this server's own state and so stays here.
 //!
-//! Turns any axum router or tower service — an rmcp MCP server included — into an OAuth 2.1
-//! protected resource that MCP clients can discover and call:
-//!
-//! - RFC 6750 §2.1/§3: bearer tokens from the `Authorization` header only, on every request (MCP:
-//!   never authenticated by session id), and challenges that say what to do next (401 with
-//!   `resource_metadata` and `scope`, `error="invalid_token"` only when a token was sent; 400
-//!   `invalid_request`; 403 `insufficient_scope` for step-up).
-//! - RFC 9728: protected resource metadata at the path-inserted and root well-known URIs, named by
-//!   the 401 challenge (§5.1).
-//! - RFC 8707 §2: only tokens whose audience is this resource are accepted.
-//! - RFC 9068 §4: JWT access-token validation with the issuer's JWKS; RFC 7662: introspection;
-//!   or the co-hosted provider itself.
-//! - MCP transports: `Origin` validation and a `Host` allow-list against DNS rebinding.
-//!
-//! ```no_run
-//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! use axum::{Router, routing::post};
-//! use mcp_oauth::resource::{BearerAuthLayer, JwksVerifier, ProtectedResource, metadata_router};
-//!
-//! let resource = ProtectedResource::new("https://mcp.example.com/mcp", "https://auth.example.com")?
-//!     .with_scopes(["mcp:tools", "mcp:admin"])?;
-//! let verifier = JwksVerifier::discover("https://auth.example.com").await?;
-//! let app: Router = Router::new()
-//!     .route("/mcp", post(|| async { "hello, verified caller" }))
-//!     .layer(BearerAuthLayer::new(resource.clone(), verifier))
-//!     .merge(metadata_router(&resource)); // merged after the layer: discovery needs no token
-//! # Ok(()) }
-//! ```
-//!
-//! # Layout
-//!
-//! - [`protected`]: [`ProtectedResource`], the declaration (URI, issuer, scopes, tool scopes).
-//! - [`layer`]: [`BearerAuthLayer`], the tower layer running every check.
-//! - [`challenge`]: the `WWW-Authenticate` challenges and JSON error bodies.
-//! - [`verifier`]: the [`TokenVerifier`] trait, [`Identity`], and the JWKS, introspection and
-//!   co-hosted verifiers.
-//! - [`scope`]: step-up decisions and the helper a handler calls to demand a scope.
-//! - [`metadata`]: the RFC 9728 document and its router.
-//! - [`origin`]: `Origin` validation and the `Host` allow-list.
-//! - [`session_binding`]: MCP sessions bound to the user and client that created them.
-//! - [`demo`]: the demo MCP server (rmcp) and how it is mounted.
+//! An MCP server that does not run the authorization server in-process depends on
+//! `mcp-oauth-resource` alone.
 
-pub mod challenge;
-pub mod demo;
-pub mod layer;
-pub mod metadata;
-pub mod origin;
-pub mod protected;
-pub mod scope;
-pub mod session_binding;
-pub mod verifier;
+mod cohosted;
 
-pub use challenge::Rejection;
-pub use layer::{BearerAuth, BearerAuthLayer};
-pub use metadata::metadata_router;
-pub use origin::OriginPolicy;
-pub use protected::ProtectedResource;
-pub use scope::{IdentityError, InsufficientScope, identity, require_scopes};
-pub use verifier::{
-    CoHostedVerifier, Identity, IntrospectionVerifier, JwksVerifier, TokenVerifier, VerifyError,
-};
+pub use cohosted::CoHostedVerifier;
+pub use mcp_oauth_resource::*;

@@ -7,10 +7,9 @@
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use super::{Identity, TokenVerifier, VerifyError, unix_now};
 use crate::oauth::tokens::{is_expired_own, verify_own_fresh};
-use crate::resource::protected::ProtectedResource;
-use crate::state::AppState;
+use crate::resource::{Identity, ProtectedResource, TokenVerifier, VerifyError};
+use crate::state::{AppState, now};
 
 /// Verifies tokens against the authorization server running in the same process.
 #[derive(Clone)]
@@ -54,7 +53,7 @@ impl TokenVerifier for CoHostedVerifier {
         if record.revoked {
             return Err(VerifyError::Invalid("the token has been revoked"));
         }
-        if record.expires_at <= unix_now() {
+        if record.expires_at <= now() {
             return Err(VerifyError::Invalid("the token has expired"));
         }
         let claims = match serde_json::to_value(&claims) {

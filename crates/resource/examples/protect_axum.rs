@@ -1,10 +1,11 @@
 //! Protecting your own MCP server (rmcp, streamable HTTP) and a plain axum route with the
-//! resource-server toolkit: a few lines between `Router::new()` and `axum::serve`.
+//! resource-server toolkit alone (`mcp-oauth-resource` with its `rmcp` feature): a few lines between
+//! `Router::new()` and `axum::serve`.
 //!
 //! ```sh
-//! cargo run -- --config config/examples/two-resources.toml serve   # declares 127.0.0.1:8000/mcp
-//! cargo run --example protect_axum                                  # this server on 127.0.0.1:8000
-//! curl -i -X POST http://127.0.0.1:8000/mcp        # 401 with the WWW-Authenticate challenge
+//! cargo run -- --config config/examples/two-resources.toml serve          # declares 127.0.0.1:8000/mcp
+//! cargo run -p mcp-oauth-resource --features rmcp --example protect_axum   # this server, 127.0.0.1:8000
+//! curl -i -X POST http://127.0.0.1:8000/mcp     # 401 with the WWW-Authenticate challenge
 //! MCP_RESOURCE=http://127.0.0.1:8000/mcp MCP_PASSWORD='…' scripts/quickstart.sh   # token + call
 //! ```
 //!
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::Request;
 use axum::routing::get;
-use mcp_oauth::resource::{
+use mcp_oauth_resource::{
     BearerAuthLayer, JwksVerifier, ProtectedResource, identity, metadata_router, require_scopes,
 };
 use rmcp::handler::server::router::tool::ToolRouter;

@@ -19,7 +19,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::resource::protected::{ProtectedResource, WELL_KNOWN_PRM};
+use crate::protected::{ProtectedResource, WELL_KNOWN_PRM};
 
 /// The metadata document of `resource`.
 pub fn document(resource: &ProtectedResource) -> Value {

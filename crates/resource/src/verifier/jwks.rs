@@ -26,7 +26,7 @@ use url::Url;
 
 use super::remote::{RemoteError, checked_url, discover, outbound_client};
 use super::{Identity, TokenVerifier, VerifyError};
-use crate::resource::protected::ProtectedResource;
+use crate::protected::ProtectedResource;
 
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
@@ -388,8 +388,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::oauth::keys::generate_key;
-    use crate::state::now;
+    use crate::verifier::unix_now as now;
 
     const ISSUER: &str = "http://127.0.0.1:9000";
     const RESOURCE: &str = "http://127.0.0.1:9000/mcp";
@@ -401,17 +400,44 @@ mod tests {
         jwk: Jwk,
     }
 
+    /// A fresh signing key (a new seed and `kid` on every call), as the authorization server
+    /// would publish it.
     fn test_key(alg: Algorithm) -> TestKey {
-        let rec = generate_key(alg, 0).unwrap();
+        static NEXT: AtomicUsize = AtomicUsize::new(1);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let seed = [u8::try_from(n % 250 + 1).unwrap(); 32];
         let encoding = match alg {
-            Algorithm::ES256 => EncodingKey::from_ec_der(&rec.private_key),
-            _ => EncodingKey::from_ed_der(&rec.private_key),
+            Algorithm::ES256 => {
+                use p256::pkcs8::EncodePrivateKey;
+                let der = p256::SecretKey::from_slice(&seed)
+                    .unwrap()
+                    .to_pkcs8_der()
+                    .unwrap();
+                EncodingKey::from_ec_der(der.as_bytes())
+            }
+            _ => {
+                // PKCS#8 v1 Ed25519 private key (RFC 8410 §7) around the 32-byte seed.
+                let mut der = vec![
+                    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04,
+                    0x22, 0x04, 0x20,
+                ];
+                der.extend_from_slice(&seed);
+                EncodingKey::from_ed_der(&der)
+            }
         };
+        let kid = format!("test-key-{n}");
+        let mut jwk = Jwk::from_encoding_key(&encoding, alg).unwrap();
+        jwk.common.key_id = Some(kid.clone());
+        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        jwk.common.key_algorithm = Some(match alg {
+            Algorithm::ES256 => jsonwebtoken::jwk::KeyAlgorithm::ES256,
+            _ => jsonwebtoken::jwk::KeyAlgorithm::EdDSA,
+        });
         TestKey {
-            kid: rec.kid,
+            kid,
             alg,
             encoding,
-            jwk: serde_json::from_str(&rec.public_jwk).unwrap(),
+            jwk,
         }
     }
 

@@ -29,12 +29,12 @@ use axum::http::{HeaderMap, Method, header};
 use axum::response::Response;
 use tower::{Layer, Service};
 
-use crate::resource::challenge::Rejection;
-use crate::resource::origin::OriginPolicy;
-use crate::resource::protected::ProtectedResource;
-use crate::resource::scope::{ResourceContext, called_tools, step_up};
-use crate::resource::session_binding::{SESSION_HEADER, SessionOwners};
-use crate::resource::verifier::{Identity, TokenVerifier, VerifyError};
+use crate::challenge::Rejection;
+use crate::origin::OriginPolicy;
+use crate::protected::ProtectedResource;
+use crate::scope::{ResourceContext, called_tools, step_up};
+use crate::session_binding::{SESSION_HEADER, SessionOwners};
+use crate::verifier::{Identity, TokenVerifier, VerifyError};
 
 /// The largest body read for the per-tool scope check (rmcp's own default limit).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -387,7 +387,7 @@ mod tests {
             .route(
                 "/mcp/admin",
                 get(|req: Request| async move {
-                    crate::resource::scope::require_scopes(req.extensions(), &["mcp:admin"])
+                    crate::scope::require_scopes(req.extensions(), &["mcp:admin"])
                         .map(|id| id.subject.clone())
                 }),
             )

@@ -12,8 +12,8 @@
 
 use axum::http::{HeaderMap, Uri, header};
 
-use crate::resource::challenge::Rejection;
-use crate::resource::protected::ProtectedResource;
+use crate::challenge::Rejection;
+use crate::protected::ProtectedResource;
 
 /// Which browser origins and which `Host` values a resource answers.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::resource::protected::ProtectedResource;
+use crate::protected::ProtectedResource;
 
 /// Why the layer refused a request.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::oauth::redirect_uri::is_loopback;
+use crate::uri::is_loopback;
 
 /// How long one request to the authorization server may take.
 pub const OUTBOUND_TIMEOUT: Duration = Duration::from_secs(5);

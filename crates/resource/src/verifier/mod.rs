@@ -1,4 +1,4 @@
-//! Token verification: the [`TokenVerifier`] trait, the verified [`Identity`], and three verifiers.
+//! Token verification: the [`TokenVerifier`] trait, the verified [`Identity`], and two verifiers.
 //!
 //! - [`JwksVerifier`]: RFC 9068 JWT access tokens checked offline with the issuer's JWK Set (RFC
 //!   7517), fetched, cached and refetched on an unknown `kid` (rate-limited). Revocation is seen
@@ -6,20 +6,19 @@
 //! - [`IntrospectionVerifier`]: asks the authorization server (RFC 7662 §2), authenticated as a
 //!   confidential client, over https or loopback only; revocation is seen at once unless a cache
 //!   is turned on.
-//! - [`CoHostedVerifier`]: for a resource served by the authorization server itself: checks the JWT
-//!   with the server's own keys, then asks the provider for the token record, so revocation is
-//!   immediate.
+//!
+//! A third, `mcp_oauth::resource::CoHostedVerifier`, lives with the authorization server: for a
+//! resource served by the server itself, it checks the JWT with the server's own keys, then asks the
+//! provider for the token record, so revocation is immediate.
 //!
 //! Every verifier checks the issuer and that the token is an access token. The layer then checks
 //! the audience (RFC 8707 §2, MCP *Token Audience Binding*) and the scopes itself, so no verifier
 //! can forget them.
 
-mod cohosted;
 mod introspection;
 mod jwks;
 mod remote;
 
-pub use cohosted::CoHostedVerifier;
 pub use introspection::IntrospectionVerifier;
 pub use jwks::JwksVerifier;
 pub use remote::{AuthorizationServerMetadata, RemoteError, discover, outbound_client};
@@ -27,8 +26,8 @@ pub use remote::{AuthorizationServerMetadata, RemoteError, discover, outbound_cl
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use crate::oauth::resources::canonical_uri;
-use crate::resource::protected::ProtectedResource;
+use crate::protected::ProtectedResource;
+use crate::uri::canonical_uri;
 
 /// Who a verified token speaks for: what tool handlers read from the request extensions.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,7 +165,13 @@ impl<T: TokenVerifier + ?Sized> TokenVerifier for std::sync::Arc<T> {
     }
 }
 
-pub(crate) use mcp_oauth_provider::unix_now;
+/// Seconds since the Unix epoch (`exp` comparisons of introspection responses and cache entries).
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::resource::verifier::Identity;
+use crate::verifier::Identity;
 
 /// The MCP session header (MCP *Streamable HTTP*, Session Management).
 pub const SESSION_HEADER: &str = "mcp-session-id";

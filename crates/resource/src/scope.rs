@@ -12,9 +12,9 @@ use axum::http::Extensions;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use crate::resource::challenge::Rejection;
-use crate::resource::protected::ProtectedResource;
-use crate::resource::verifier::Identity;
+use crate::challenge::Rejection;
+use crate::protected::ProtectedResource;
+use crate::verifier::Identity;
 
 /// The 403 `insufficient_scope` for `identity`, which lacks `missing`.
 pub fn step_up(
@@ -74,6 +74,7 @@ impl IntoResponse for InsufficientScope {
     }
 }
 
+#[cfg(feature = "rmcp")]
 impl From<InsufficientScope> for rmcp::ErrorData {
     fn from(e: InsufficientScope) -> Self {
         let challenge = e.challenge().unwrap_or_default();
@@ -118,6 +119,7 @@ impl IntoResponse for IdentityError {
     }
 }
 
+#[cfg(feature = "rmcp")]
 impl From<IdentityError> for rmcp::ErrorData {
     fn from(e: IdentityError) -> Self {
         match e {
@@ -243,8 +245,11 @@ mod tests {
                 .unwrap()
                 .contains("scope=\"mcp:tools mcp:admin\"")
         );
-        let rpc: rmcp::ErrorData = e.clone().into();
-        assert_eq!(rpc.data.unwrap()["error"], "insufficient_scope");
+        #[cfg(feature = "rmcp")]
+        {
+            let rpc: rmcp::ErrorData = e.clone().into();
+            assert_eq!(rpc.data.unwrap()["error"], "insufficient_scope");
+        }
         assert_eq!(
             e.into_response().status(),
             axum::http::StatusCode::FORBIDDEN

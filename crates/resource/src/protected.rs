@@ -8,7 +8,7 @@
 
 use url::Url;
 
-use crate::oauth::resources::{Resource, canonical_uri, is_valid_scope_token};
+use crate::uri::{Resource, canonical_uri, is_valid_scope_token};
 
 /// RFC 9728 §3: the well-known URI suffix for protected resource metadata.
 pub const WELL_KNOWN_PRM: &str = "/.well-known/oauth-protected-resource";

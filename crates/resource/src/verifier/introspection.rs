@@ -22,7 +22,7 @@ use url::Url;
 
 use super::remote::{RemoteError, checked_url, discover, outbound_client};
 use super::{Identity, TokenVerifier, VerifyError, unix_now};
-use crate::resource::protected::ProtectedResource;
+use crate::protected::ProtectedResource;
 
 /// Cached answers kept at most; when full, expired entries go first, then everything.
 const MAX_CACHE_ENTRIES: usize = 10_000;
@@ -331,13 +331,14 @@ mod tests {
     async fn the_cache_never_outlives_the_token() {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut soon = active();
-        soon["exp"] = json!(unix_now() + 1);
+        // Two seconds, not one: the first check must not cross `exp` on a loaded machine.
+        soon["exp"] = json!(unix_now() + 2);
         let (url, hits) = endpoint(soon).await;
         let v = IntrospectionVerifier::new(&url, ISSUER, "rs", "s3cret")
             .unwrap()
             .with_cache_ttl(Duration::from_secs(600));
         v.verify("tok", &resource()).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(2100)).await;
+        tokio::time::sleep(Duration::from_millis(3100)).await;
         assert_eq!(
             v.verify("tok", &resource()).await.unwrap_err(),
             VerifyError::Invalid("the token has expired")
