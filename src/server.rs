@@ -30,8 +30,8 @@ use tokio::net::TcpListener;
 
 use crate::app;
 use crate::config::Settings;
-use crate::registry::{Registry, key_encryption_key};
 use crate::demo::DemoMount;
+use crate::registry::{Registry, key_encryption_key};
 use crate::state::AppState;
 use crate::users::seed::{create_admin_if_empty, seed_accounts};
 

@@ -7,8 +7,13 @@
 //! The server core owns every protocol rule (PKCE, redirect matching, single-use codes, refresh
 //! rotation, audience binding); providers only store, authenticate and apply policy.
 //!
+//! **Writing a plugin? Start with the [`guide`]**: an authenticator and a policy from scratch (a
+//! complete, tested example), what a storage backend must guarantee, the conformance kits, and the
+//! binary that registers them.
+//!
 //! # Layout
 //!
+//! - [`guide`]: how to write, test and ship a plugin.
 //! - [`error`]: `ProviderError` (Conflict / Unsupported / Unavailable / Backend) and `ProviderResult`.
 //! - [`client`]: `Client`, `TokenEndpointAuthMethod`, `ClientStore`.
 //! - [`token`]: codes, access-token records, refresh tokens, `TokenStore` (atomic take / rotate).
@@ -28,6 +33,7 @@ pub mod client;
 pub mod error;
 pub mod factory;
 pub mod files;
+pub mod guide;
 pub mod hashing;
 pub mod interaction;
 pub mod key;
