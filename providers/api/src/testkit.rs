@@ -1,12 +1,21 @@
-//! The conformance kit: checks every storage backend must pass, written once and run against memory,
-//! SQLite, Postgres and any plugin (`storage_conformance_tests!`).
+//! The conformance kit: checks every backend must pass, written once and run against memory,
+//! SQLite, Postgres, the built-in authenticators and any plugin.
 //!
-//! Each check takes a fresh [`Storage`] and panics with a message naming the broken contract.
+//! - Storage: one `async fn(Storage)` per contract, and
+//!   [`storage_conformance_tests!`](crate::storage_conformance_tests) to turn them all into tests.
+//! - User authenticators: one `async fn(Arc<dyn UserAuthenticator>, &AuthenticatorFixture)` per
+//!   contract, and [`authenticator_conformance_tests!`](crate::authenticator_conformance_tests).
+//!
+//! Every failure is a panic whose message starts with the method whose contract broke, then the
+//! contract in words, e.g. `take_code: a code was redeemed twice under 16 concurrent calls`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::sync::Arc;
 
 use crate::*;
+
+mod authenticator;
+pub use authenticator::*;
 
 /// Unique ids so checks can share one database without colliding.
 pub fn unique(prefix: &str) -> String {
@@ -2164,14 +2173,32 @@ pub async fn grants_are_revoked_by_client(storage: Storage) {
     );
 }
 
-/// Generates one `#[tokio::test]` per conformance check. `$make` is an async expression evaluating to
-/// a fresh [`Storage`]; it is evaluated once per test. With `optional:`, `$make` evaluates to
-/// `Option<Storage>` and `None` skips (for backends whose service may be absent; the `$make` itself
-/// must panic instead when the test run declared the service required).
+/// Generates one `#[tokio::test]` per storage check. `$make` is an async expression evaluating to
+/// a fresh [`Storage`]; it is evaluated once per test, and checks use unique ids, so one database
+/// may serve them all. With `optional:`, `$make` evaluates to `Option<Storage>` and `None` skips
+/// (for backends whose service may be absent; `$make` itself must panic instead when the test run
+/// declared the service required).
+///
+/// A plugin runs the kit from its own tests with two dev-dependencies and one macro call. In its
+/// `Cargo.toml`:
+///
+/// ```toml
+/// [dev-dependencies]
+/// mcp-oauth-provider = { version = "0.1", features = ["testkit"] }
+/// tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
+/// ```
+///
+/// and in `tests/conformance.rs` (or a `#[cfg(test)] mod` of the crate):
 ///
 /// ```ignore
-/// mcp_oauth_provider::storage_conformance_tests!(async { my_backend::open_for_tests().await });
+/// mcp_oauth_provider::storage_conformance_tests!(async {
+///     let store = std::sync::Arc::new(my_backend::Store::open_for_tests().await);
+///     mcp_oauth_provider::Storage::from_one(store)
+/// });
 /// ```
+///
+/// Each check is also a public `async fn(Storage)` in this module, for a plugin that wants to run
+/// some of them (or wrap one, as the memory backend's test of a deliberately broken store does).
 #[macro_export]
 macro_rules! storage_conformance_tests {
     (optional: $make:expr) => {
@@ -2205,7 +2232,7 @@ macro_rules! storage_conformance_tests {
                 let storage: Option<$crate::Storage> = $make.await;
                 match storage {
                     Some(storage) => $crate::testkit::$check(storage).await,
-                    None => eprintln!("skipped {}: backend not available", stringify!($check)),
+                    None => ::std::eprintln!("skipped {}: backend not available", ::core::stringify!($check)),
                 }
             }
         )*
