@@ -71,16 +71,22 @@ impl AuthenticatorFixture {
     }
 }
 
-/// Runs `authenticate` on its own task, so that a panic in the authenticator fails the check with
-/// a message naming the input instead of tearing the check down.
-async fn authenticate(
+/// Starts `authenticate` on its own task, so that a panic in the authenticator fails the check
+/// with a message naming the input instead of tearing the check down.
+fn start(
     auth: &Arc<dyn UserAuthenticator>,
     username: &str,
     password: &str,
+) -> tokio::task::JoinHandle<ProviderResult<AuthOutcome>> {
+    let (a, u, p) = (Arc::clone(auth), username.to_string(), password.to_string());
+    tokio::spawn(async move { a.authenticate(&u, &p).await })
+}
+
+async fn finish(
+    call: tokio::task::JoinHandle<ProviderResult<AuthOutcome>>,
     what: &str,
 ) -> ProviderResult<AuthOutcome> {
-    let (a, u, p) = (Arc::clone(auth), username.to_string(), password.to_string());
-    match tokio::spawn(async move { a.authenticate(&u, &p).await }).await {
+    match call.await {
         Ok(result) => result,
         Err(e) if e.is_panic() => {
             let payload = e.into_panic();
@@ -93,6 +99,15 @@ async fn authenticate(
         }
         Err(e) => panic!("authenticate: the call on {what} was cancelled: {e}"),
     }
+}
+
+async fn authenticate(
+    auth: &Arc<dyn UserAuthenticator>,
+    username: &str,
+    password: &str,
+    what: &str,
+) -> ProviderResult<AuthOutcome> {
+    finish(start(auth, username, password), what).await
 }
 
 async fn signed_in_subject(auth: &Arc<dyn UserAuthenticator>, f: &AuthenticatorFixture) -> String {
@@ -236,8 +251,14 @@ pub async fn odd_usernames_never_sign_in(
         ),
         ("a right-to-left override", format!("{u}\u{202e}")),
     ];
-    for (what, username) in &cases {
-        let got = authenticate(&auth, username, &f.password, what).await;
+    // All at once: slow (hashing, network) authenticators answer in parallel, and concurrent
+    // sign-ins must not disturb each other either.
+    let calls: Vec<_> = cases
+        .iter()
+        .map(|(what, username)| (*what, start(&auth, username, &f.password)))
+        .collect();
+    for (what, call) in calls {
+        let got = finish(call, what).await;
         match got {
             Ok(AuthOutcome::Rejected) => {}
             Err(ref e) if e.is_unavailable() => {}
