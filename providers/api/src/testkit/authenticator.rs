@@ -390,3 +390,140 @@ macro_rules! authenticator_conformance_tests {
         )*
     };
 }
+
+#[cfg(test)]
+mod tests {
+    //! The kit goes red on authenticators that break each contract.
+    use super::*;
+    use async_trait::async_trait;
+
+    /// Signs in `alice` / `secret`; each flag breaks one contract.
+    #[derive(Default, Clone, Copy)]
+    struct Toy {
+        empty_password_signs_in: bool,
+        unknown_user_is_an_error: bool,
+        wildcard_matches: bool,
+        panics_on_nul: bool,
+        made_up_subject_is_active: bool,
+    }
+
+    fn alice() -> AuthenticatedUser {
+        AuthenticatedUser {
+            subject: "sub-alice".into(),
+            username: "alice".into(),
+            display_name: None,
+            email: None,
+            groups: vec![],
+            allowed_scopes: None,
+        }
+    }
+
+    #[async_trait]
+    impl UserAuthenticator for Toy {
+        async fn authenticate(
+            &self,
+            username: &str,
+            password: &str,
+        ) -> ProviderResult<AuthOutcome> {
+            if self.panics_on_nul && username.contains('\0') {
+                panic!("NUL in a C string");
+            }
+            let known = username == "alice" || (self.wildcard_matches && username == "*");
+            if !known {
+                return if self.unknown_user_is_an_error {
+                    Err(ProviderError::backend_msg("no such entry"))
+                } else {
+                    Ok(AuthOutcome::Rejected)
+                };
+            }
+            Ok(
+                if password == "secret" || (self.empty_password_signs_in && password.is_empty()) {
+                    AuthOutcome::Authenticated(alice())
+                } else {
+                    AuthOutcome::Rejected
+                },
+            )
+        }
+        async fn check_subject(&self, subject: &str) -> ProviderResult<SubjectStatus> {
+            Ok(
+                if subject == "sub-alice" || self.made_up_subject_is_active {
+                    SubjectStatus::Active {
+                        allowed_scopes: None,
+                    }
+                } else {
+                    SubjectStatus::Gone
+                },
+            )
+        }
+    }
+
+    fn fixture() -> AuthenticatorFixture {
+        AuthenticatorFixture::new("alice", "secret", "nobody")
+    }
+
+    /// Runs the whole kit against `toy` and returns its failure message (None if it passed).
+    async fn failure(toy: Toy) -> Option<String> {
+        let auth: Arc<dyn UserAuthenticator> = Arc::new(toy);
+        let run = tokio::spawn(async move { authenticator_conformance(auth, &fixture()).await });
+        let payload = run.await.err()?.into_panic();
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_correct_authenticator_passes() {
+        assert_eq!(failure(Toy::default()).await, None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_broken_contract_is_named() {
+        let cases = [
+            (
+                Toy {
+                    unknown_user_is_an_error: true,
+                    ..Toy::default()
+                },
+                "authenticate: unknown user and wrong password MUST be indistinguishable",
+            ),
+            (
+                Toy {
+                    empty_password_signs_in: true,
+                    ..Toy::default()
+                },
+                "authenticate: an empty password MUST be Rejected",
+            ),
+            (
+                Toy {
+                    wildcard_matches: true,
+                    ..Toy::default()
+                },
+                "authenticate: a lone wildcard MUST NOT sign in",
+            ),
+            (
+                Toy {
+                    panics_on_nul: true,
+                    ..Toy::default()
+                },
+                "authenticate: MUST NOT panic, panicked on a username of NULs",
+            ),
+            (
+                Toy {
+                    made_up_subject_is_active: true,
+                    ..Toy::default()
+                },
+                "check_subject: a made-up subject MUST be Gone or Unknown",
+            ),
+        ];
+        for (toy, expected) in cases {
+            let message = failure(toy)
+                .await
+                .expect("the kit passed a broken authenticator");
+            assert!(
+                message.starts_with(expected),
+                "expected {expected:?}, got {message:?}"
+            );
+        }
+    }
+}
