@@ -34,105 +34,38 @@ pub enum ErrorCode {
     SlowDown,
 }
 
-/// The one table: code → (wire string, HTTP status when answered as JSON).
-const TABLE: &[(ErrorCode, &str, StatusCode)] = &[
-    (
-        ErrorCode::InvalidRequest,
-        "invalid_request",
-        StatusCode::BAD_REQUEST,
-    ),
-    // RFC 6749 §5.2: failed client authentication is 401.
-    (
-        ErrorCode::InvalidClient,
-        "invalid_client",
-        StatusCode::UNAUTHORIZED,
-    ),
-    (
-        ErrorCode::InvalidGrant,
-        "invalid_grant",
-        StatusCode::BAD_REQUEST,
-    ),
-    (
-        ErrorCode::UnauthorizedClient,
-        "unauthorized_client",
-        StatusCode::BAD_REQUEST,
-    ),
-    (
-        ErrorCode::UnsupportedGrantType,
-        "unsupported_grant_type",
-        StatusCode::BAD_REQUEST,
-    ),
-    (
-        ErrorCode::UnsupportedResponseType,
-        "unsupported_response_type",
-        StatusCode::BAD_REQUEST,
-    ),
-    (
-        ErrorCode::InvalidScope,
-        "invalid_scope",
-        StatusCode::BAD_REQUEST,
-    ),
-    // RFC 8707 §2.
-    (
-        ErrorCode::InvalidTarget,
-        "invalid_target",
-        StatusCode::BAD_REQUEST,
-    ),
-    (
-        ErrorCode::AccessDenied,
-        "access_denied",
-        StatusCode::FORBIDDEN,
-    ),
-    // RFC 7591 §3.2.2.
-    (
-        ErrorCode::InvalidRedirectUri,
-        "invalid_redirect_uri",
-        StatusCode::BAD_REQUEST,
-    ),
-    (
-        ErrorCode::InvalidClientMetadata,
-        "invalid_client_metadata",
-        StatusCode::BAD_REQUEST,
-    ),
-    (
-        ErrorCode::InvalidToken,
-        "invalid_token",
-        StatusCode::UNAUTHORIZED,
-    ),
-    // RFC 7009 §2.2.1.
-    (
-        ErrorCode::UnsupportedTokenType,
-        "unsupported_token_type",
-        StatusCode::BAD_REQUEST,
-    ),
-    (ErrorCode::NotFound, "not_found", StatusCode::NOT_FOUND),
-    (
-        ErrorCode::ServerError,
-        "server_error",
-        StatusCode::INTERNAL_SERVER_ERROR,
-    ),
-    (
-        ErrorCode::TemporarilyUnavailable,
-        "temporarily_unavailable",
-        StatusCode::SERVICE_UNAVAILABLE,
-    ),
-    // Per-address request limits: the registered token-endpoint code for "too fast" (RFC 8628
-    // §3.5) with the HTTP status every client and proxy understands (RFC 6585 §4) and Retry-After.
-    (
-        ErrorCode::SlowDown,
-        "slow_down",
-        StatusCode::TOO_MANY_REQUESTS,
-    ),
-];
-
 impl ErrorCode {
+    /// The one table: code → (wire string, HTTP status when answered as JSON). An exhaustive
+    /// `match`: a new code does not compile until it has its row.
     fn row(self) -> (&'static str, StatusCode) {
-        TABLE
-            .iter()
-            .find(|(code, _, _)| *code == self)
-            .map(|(_, s, st)| (*s, *st))
-            // Every variant has a row (checked by a unit test); this arm is unreachable in practice.
-            .unwrap_or(("server_error", StatusCode::INTERNAL_SERVER_ERROR))
+        use ErrorCode::*;
+        match self {
+            InvalidRequest => ("invalid_request", StatusCode::BAD_REQUEST),
+            // RFC 6749 §5.2: failed client authentication is 401.
+            InvalidClient => ("invalid_client", StatusCode::UNAUTHORIZED),
+            InvalidGrant => ("invalid_grant", StatusCode::BAD_REQUEST),
+            UnauthorizedClient => ("unauthorized_client", StatusCode::BAD_REQUEST),
+            UnsupportedGrantType => ("unsupported_grant_type", StatusCode::BAD_REQUEST),
+            UnsupportedResponseType => ("unsupported_response_type", StatusCode::BAD_REQUEST),
+            InvalidScope => ("invalid_scope", StatusCode::BAD_REQUEST),
+            // RFC 8707 §2.
+            InvalidTarget => ("invalid_target", StatusCode::BAD_REQUEST),
+            AccessDenied => ("access_denied", StatusCode::FORBIDDEN),
+            // RFC 7591 §3.2.2.
+            InvalidRedirectUri => ("invalid_redirect_uri", StatusCode::BAD_REQUEST),
+            InvalidClientMetadata => ("invalid_client_metadata", StatusCode::BAD_REQUEST),
+            // RFC 6750 §3.1.
+            InvalidToken => ("invalid_token", StatusCode::UNAUTHORIZED),
+            // RFC 7009 §2.2.1.
+            UnsupportedTokenType => ("unsupported_token_type", StatusCode::BAD_REQUEST),
+            NotFound => ("not_found", StatusCode::NOT_FOUND),
+            ServerError => ("server_error", StatusCode::INTERNAL_SERVER_ERROR),
+            TemporarilyUnavailable => ("temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE),
+            // Per-address request limits: the registered token-endpoint code for "too fast" (RFC
+            // 8628 §3.5) with the HTTP status every client and proxy understands (RFC 6585 §4) and
+            // Retry-After.
+            SlowDown => ("slow_down", StatusCode::TOO_MANY_REQUESTS),
+        }
     }
 
     /// The RFC wire string.
@@ -155,7 +88,29 @@ pub struct OAuthError {
     pub www_authenticate: Option<&'static str>,
 }
 
+/// RFC 6749 §5.2: `error_description` is `%x20-21 / %x23-5B / %x5D-7E` (printable ASCII without `"`
+/// and `\`). Descriptions are written for people and may quote input (`{:?}` puts `"` there, a
+/// client name may hold anything), so every other character is replaced: `"` by `'`, `\` by `/`,
+/// anything else by `?`.
+pub fn sanitize_description(text: Cow<'static, str>) -> Cow<'static, str> {
+    let allowed = |c: char| matches!(c, '\x20'..='\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E');
+    if text.chars().all(allowed) {
+        return text;
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| match c {
+                c if allowed(c) => c,
+                '"' => '\'',
+                '\\' => '/',
+                _ => '?',
+            })
+            .collect(),
+    )
+}
+
 impl OAuthError {
+    /// An error with `description`, made safe for `error_description` ([`sanitize_description`]).
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
         let www_authenticate = match code {
             ErrorCode::InvalidClient => Some(r#"Basic realm="mcp-oauth", charset="UTF-8""#),
@@ -164,7 +119,7 @@ impl OAuthError {
         };
         Self {
             code,
-            description: description.into(),
+            description: sanitize_description(description.into()),
             www_authenticate,
         }
     }
@@ -308,15 +263,26 @@ mod tests {
     ];
 
     #[test]
-    fn every_code_has_exactly_one_row() {
-        for code in ALL {
-            assert_eq!(
-                TABLE.iter().filter(|(c, _, _)| c == code).count(),
-                1,
-                "{code:?}"
-            );
-        }
-        assert_eq!(TABLE.len(), ALL.len());
+    fn every_code_has_its_own_wire_string() {
+        let mut seen: Vec<&str> = ALL.iter().map(|c| c.as_str()).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), ALL.len(), "two codes share a wire string");
+        assert!(
+            seen.iter()
+                .all(|s| s.bytes().all(|b| b == b'_' || b.is_ascii_lowercase()))
+        );
+    }
+
+    #[test]
+    fn descriptions_hold_only_the_characters_rfc6749_allows() {
+        let e = OAuthError::invalid_request(format!("bad value {:?} in \\ é\u{202e}\n", "x"));
+        assert_eq!(e.description, "bad value 'x' in / ???");
+        let plain = OAuthError::invalid_request("fine: [a-z] {ok} ~!");
+        assert!(
+            matches!(plain.description, Cow::Borrowed(_)),
+            "no copy when nothing changes"
+        );
     }
 
     #[test]

@@ -107,7 +107,7 @@ mod conformance {
     use mcp_oauth_provider_memory::MemoryStore;
 
     use super::LocalAuthenticator;
-    use crate::users::password::PasswordPool;
+    use mcp_oauth_provider::HashingPool;
 
     async fn local() -> (Arc<dyn UserAuthenticator>, AuthenticatorFixture) {
         let store = MemoryStore::new();
@@ -135,7 +135,7 @@ mod conformance {
                 .await
                 .unwrap();
         }
-        let auth = LocalAuthenticator::new(Arc::new(store), PasswordPool::new(2));
+        let auth = LocalAuthenticator::new(Arc::new(store), HashingPool::new(2));
         (
             Arc::new(auth),
             AuthenticatorFixture::new("alice", "correct horse battery", "nobody")

@@ -254,14 +254,26 @@
 //! ```
 //!
 //! then, in a test file, one line per backend: every check becomes a `#[tokio::test]`, and a failure
-//! names the broken contract (e.g. "take_code: a code was redeemed twice under concurrent calls"):
+//! names the broken contract (e.g. "take_code: a code was redeemed twice under 16 concurrent calls"):
 //!
 //! ```ignore
 //! mcp_oauth_provider::storage_conformance_tests!(async { my_backend::open_for_tests().await });
 //! ```
 //!
-//! A `UserAuthenticator` has its kit in [`testkit`](crate::testkit) too (see its docs): unknown user
-//! and wrong password indistinguishable, empty password refused, odd usernames never accepted.
+//! An authenticator has its kit too: give it the authenticator and a fixture (a user who exists,
+//! their password, a username that does not), and it checks that the right password signs in, that
+//! a wrong password and an unknown user are rejected alike, that an empty password is refused, that
+//! odd usernames (`*)(|`, `' OR 1=1`, NUL, very long) never sign in, and what `check_subject` says:
+//!
+//! ```ignore
+//! use mcp_oauth_provider::testkit::AuthenticatorFixture;
+//!
+//! async fn team() -> (std::sync::Arc<dyn mcp_oauth_provider::UserAuthenticator>, AuthenticatorFixture) {
+//!     let authenticator = my_plugin::Team::for_tests().await;
+//!     (authenticator, AuthenticatorFixture::new("alice", "correct horse", "nobody"))
+//! }
+//! mcp_oauth_provider::authenticator_conformance_tests!(team());
+//! ```
 //!
 //! ## 5. Your binary
 //!

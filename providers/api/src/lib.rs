@@ -27,7 +27,8 @@
 //!   name, each built from its own config table.
 //! - [`files`]: owner-only data directories and files for backends that keep files.
 //! - [`hashing`]: `HashingPool`, the bounded pool every authenticator checks passwords on.
-//! - `testkit` (feature): the conformance kit and the `storage_conformance_tests!` macro.
+//! - `testkit` (feature): the conformance kits and their macros, `storage_conformance_tests!` and
+//!   `authenticator_conformance_tests!`.
 
 pub mod client;
 pub mod error;
