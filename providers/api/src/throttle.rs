@@ -169,37 +169,57 @@ impl ThrottlePolicy {
     }
 }
 
-/// Where sign-in throttle counters live.
+/// Where sign-in throttle counters live, shared by every server on one store.
 ///
-/// Contract:
-/// - `begin_attempt` MUST read the username counter, the pair counter and the known-address mark,
-///   apply [`ThrottlePolicy::decide`] and store its result as ONE atomic step: of any number of
-///   concurrent calls (from this process or from other servers on the same database) for one
-///   `username_key`, each sees the state the previous one stored. Two calls MUST NOT both be
-///   `Admitted` while the first one's lease is held, and the number admitted MUST never exceed
-///   what `decide` allows when the calls are run one by one.
-/// - `end_attempt` MUST release the username's lease. On failure it MUST move the `last_failure` of
-///   both counters to `now` (the failure, counted at admission, is dated when the check ended, so a
-///   slow check does not shorten the wait after it). On `succeeded` it MUST instead clear the
-///   username and pair counters and mark the address known until `now + known_address_ttl` (no
-///   mark when that is 0). It MUST be idempotent.
-/// - `purge_expired` MUST remove only counters and marks that no longer affect any decision at
-///   `now` (see [`ThrottlePolicy::expires_at`]); it returns how many it removed.
-/// - Keys are opaque: a store MUST NOT interpret them, and MUST accept any UTF-8 of the documented
-///   lengths.
+/// The core calls [`begin_attempt`](Self::begin_attempt) before it checks a password and
+/// [`end_attempt`](Self::end_attempt) after; the server's upkeep purges what expired. The core
+/// computes the keys and the policy, and [`ThrottlePolicy::decide`] makes the decision: a store only
+/// keeps the counters and makes each step atomic. Keys are opaque: a store MUST NOT interpret them,
+/// and MUST accept any UTF-8 of the documented lengths. Every method's contract is on the method.
 #[async_trait]
 pub trait SignInThrottleStore: Send + Sync {
+    /// Decides whether the attempt may check a password now, and counts it when it may.
+    ///
+    /// MUST read the username counter, the pair counter (this username from this address) and the
+    /// known-address mark (known when its time is > `attempt.now`), apply
+    /// [`ThrottlePolicy::decide`] and, on `Admitted`, store the counters it returns, as ONE atomic
+    /// step: of any number of concurrent calls (from this process or from other servers on the same
+    /// store) for one `username_key`, each sees the state the previous one stored. Two calls MUST NOT
+    /// both be `Admitted` while the first one's lease is held, and the number admitted MUST never
+    /// exceed what `decide` allows when the calls are run one by one.
+    ///
+    /// On `Busy` and `Refused` it MUST store nothing (nothing is counted). A missing counter reads as
+    /// [`ThrottleCounter::default`]. It MUST NOT decide by itself (no other limit, no clock of its
+    /// own: `attempt.now` is the time).
     async fn begin_attempt(
         &self,
         attempt: &SignInAttempt,
         policy: &ThrottlePolicy,
     ) -> ProviderResult<ThrottleDecision>;
+
+    /// Ends an attempt `begin_attempt` admitted, at `attempt.now`.
+    ///
+    /// MUST release the username's lease (`busy_until = 0`). On failure it MUST move the
+    /// `last_failure` of both counters to `attempt.now` ([`ThrottlePolicy::failed_at`]: the failure,
+    /// counted at admission, is dated when the check ended, so a slow check does not shorten the
+    /// wait after it). On `succeeded` it MUST instead clear the username counter and this pair's
+    /// counter (not the username's pairs at other addresses) and mark this address known until
+    /// `attempt.now + known_address_ttl` (no mark when that is 0). Each MUST be one atomic step
+    /// under the same per-username serialisation as `begin_attempt`, and MUST be idempotent.
     async fn end_attempt(
         &self,
         attempt: &SignInAttempt,
         succeeded: bool,
         policy: &ThrottlePolicy,
     ) -> ProviderResult<()>;
+
+    /// Removes counters and known-address marks that no longer affect any decision at `now`, and
+    /// returns how many it removed.
+    ///
+    /// MUST remove only those whose [`ThrottlePolicy::expires_at`] (and, for a mark, its known-until
+    /// time) is ≤ `now`; removing one MUST be harmless to a concurrent `begin_attempt` (a missing
+    /// counter reads as the zero counter, which is what an expired one means). A store MAY delete in
+    /// batches.
     async fn purge_expired(&self, now: UnixTime) -> ProviderResult<u64>;
 }
 
