@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use url::Url;
 
 use crate::oauth::redirect_uri::is_loopback;
@@ -73,7 +73,10 @@ pub struct ServerSettings {
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
     /// How often expired records and unused registrations are purged and signing keys reloaded.
-    #[serde(default = "default_purge_interval", deserialize_with = "duration")]
+    #[serde(
+        default = "default_purge_interval",
+        deserialize_with = "mcp_oauth_provider::duration::deserialize"
+    )]
     pub purge_interval: Duration,
 }
 
@@ -95,7 +98,7 @@ pub struct RegistrationSettings {
     #[serde(default)]
     pub initial_access_token_file: Option<String>,
     /// An anonymous registration that no user approved within this time is deleted.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "mcp_oauth_provider::duration::deserialize")]
     pub unused_client_ttl: Duration,
     pub max_redirect_uris: usize,
     pub max_redirect_uri_length: usize,
@@ -237,17 +240,20 @@ pub struct AccountSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSettings {
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "mcp_oauth_provider::duration::deserialize")]
     pub access_token_ttl: Duration,
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "mcp_oauth_provider::duration::deserialize")]
     pub refresh_token_ttl: Duration,
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "mcp_oauth_provider::duration::deserialize")]
     pub code_ttl: Duration,
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "mcp_oauth_provider::duration::deserialize")]
     pub refresh_reuse_grace: Duration,
     /// The absolute lifetime of a grant: after it the user signs in again, however often the
     /// refresh token was rotated.
-    #[serde(default = "default_max_grant_lifetime", deserialize_with = "duration")]
+    #[serde(
+        default = "default_max_grant_lifetime",
+        deserialize_with = "mcp_oauth_provider::duration::deserialize"
+    )]
     pub max_grant_lifetime: Duration,
 }
 
@@ -270,10 +276,51 @@ fn default_max_grant_lifetime() -> Duration {
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeySettings {
-    pub algorithm: String,
+    pub algorithm: SigningAlgorithm,
     /// Base64 of 32 bytes sealing the signing keys at rest (secret: never printed).
     #[serde(default)]
     pub encryption_key: Option<String>,
+}
+
+/// `[keys] algorithm`: how access tokens are signed (RFC 9068 §2.1; RFC 8037 for EdDSA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum SigningAlgorithm {
+    /// Ed25519 (the default).
+    EdDSA,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+}
+
+impl TryFrom<String> for SigningAlgorithm {
+    type Error = String;
+    fn try_from(name: String) -> Result<Self, String> {
+        match name.as_str() {
+            "EdDSA" => Ok(Self::EdDSA),
+            "ES256" => Ok(Self::ES256),
+            _ => Err(format!(
+                "{name:?} is not supported (use \"EdDSA\" or \"ES256\")"
+            )),
+        }
+    }
+}
+
+impl SigningAlgorithm {
+    /// The `jsonwebtoken` algorithm.
+    pub fn jwt(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Self::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+            Self::ES256 => jsonwebtoken::Algorithm::ES256,
+        }
+    }
+
+    /// The JOSE name, as written in config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EdDSA => "EdDSA",
+            Self::ES256 => "ES256",
+        }
+    }
 }
 
 impl std::fmt::Debug for KeySettings {
@@ -291,11 +338,14 @@ impl std::fmt::Debug for KeySettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginSettings {
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "mcp_oauth_provider::duration::deserialize")]
     pub transaction_ttl: Duration,
     pub allow_remember_consent: bool,
     /// How long a remembered consent holds.
-    #[serde(default = "default_consent_ttl", deserialize_with = "duration")]
+    #[serde(
+        default = "default_consent_ttl",
+        deserialize_with = "mcp_oauth_provider::duration::deserialize"
+    )]
     pub consent_ttl: Duration,
     pub password_hash_concurrency: usize,
     /// Failed sign-ins for one username from one address before that address is refused for it.
@@ -306,17 +356,23 @@ pub struct LoginSettings {
     #[serde(
         default = "default_failure_window",
         alias = "lockout",
-        deserialize_with = "duration"
+        deserialize_with = "mcp_oauth_provider::duration::deserialize"
     )]
     pub failure_window: Duration,
     /// Failures of one username from any address before its back-off starts.
     #[serde(default = "default_backoff_after")]
     pub backoff_after: u32,
     /// The longest back-off (it doubles from one second).
-    #[serde(default = "default_backoff_max", deserialize_with = "duration")]
+    #[serde(
+        default = "default_backoff_max",
+        deserialize_with = "mcp_oauth_provider::duration::deserialize"
+    )]
     pub backoff_max: Duration,
     /// How long an address that signed in as a user is spared that user's back-off (0 = never).
-    #[serde(default = "default_known_address_ttl", deserialize_with = "duration")]
+    #[serde(
+        default = "default_known_address_ttl",
+        deserialize_with = "mcp_oauth_provider::duration::deserialize"
+    )]
     pub known_address_ttl: Duration,
     /// Sign-ins one client address may have in flight at once (per server process).
     #[serde(default = "default_max_concurrent_per_address")]
@@ -402,11 +458,11 @@ pub struct LimitsSettings {
     pub max_state_bytes: usize,
     pub max_parameter_bytes: usize,
     pub max_query_bytes: usize,
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "mcp_oauth_provider::duration::deserialize")]
     pub header_read_timeout: Duration,
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "mcp_oauth_provider::duration::deserialize")]
     pub body_read_timeout: Duration,
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "mcp_oauth_provider::duration::deserialize")]
     pub handler_timeout: Duration,
     /// Open connections in all (0 = derived from the open-file limit).
     pub max_connections: u32,
@@ -478,21 +534,6 @@ pub struct ResourceSettings {
     pub scopes: Vec<String>,
 }
 
-/// A duration written as humantime text ("15m") or as whole seconds.
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Secs(u64),
-        Text(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::Secs(s) => Ok(Duration::from_secs(s)),
-        Raw::Text(t) => humantime::parse_duration(t.trim())
-            .map_err(|e| serde::de::Error::custom(format!("invalid duration {t:?}: {e}"))),
-    }
-}
-
 impl Settings {
     /// Loads the layers and validates the result.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
@@ -558,12 +599,6 @@ impl Settings {
                 "demo_mcp.path {path:?} must be a path like \"/mcp\" (leading slash, no trailing \
                  slash, no query)"
             );
-        }
-        match self.keys.algorithm.as_str() {
-            "EdDSA" | "ES256" => {}
-            other => {
-                bail!("keys.algorithm {other:?} is not supported (use \"EdDSA\" or \"ES256\")")
-            }
         }
         for (name, d) in [
             ("tokens.access_token_ttl", self.tokens.access_token_ttl),

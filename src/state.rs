@@ -73,10 +73,7 @@ impl AppState {
         kek: KeyEncryptionKey,
     ) -> anyhow::Result<Self> {
         let issuer = settings.issuer_url()?;
-        let algorithm =
-            crate::oauth::keys::parse_algorithm(&settings.keys.algorithm).ok_or_else(|| {
-                anyhow::anyhow!("unsupported keys.algorithm {}", settings.keys.algorithm)
-            })?;
+        let algorithm = settings.keys.algorithm.jwt();
         let keys = KeyManager::new(algorithm, kek.clone());
         keys.init(provider.keys(), now()).await?;
         let t = &settings.tokens;

@@ -33,7 +33,7 @@ pub async fn run(
             println!("  policy:    {}", settings.policy.kind);
             println!(
                 "  keys:      {}, sealed with {}",
-                settings.keys.algorithm,
+                settings.keys.algorithm.as_str(),
                 match key_source {
                     KeySource::Configured => "keys.encryption_key".to_string(),
                     KeySource::Random => "a random key (nothing outlives the process)".to_string(),

@@ -5,7 +5,7 @@ use clap::Subcommand;
 
 use crate::cli::admin::{format_time, open};
 use crate::config::Settings;
-use crate::oauth::keys::{KeyManager, parse_algorithm};
+use crate::oauth::keys::KeyManager;
 use crate::registry::{Registry, key_encryption_key};
 use crate::state::now;
 
@@ -25,9 +25,7 @@ pub async fn run(
     let storage = open(settings, registry).await?;
     match command {
         KeysCommand::Rotate => {
-            let algorithm = parse_algorithm(&settings.keys.algorithm).ok_or_else(|| {
-                anyhow::anyhow!("unsupported keys.algorithm {}", settings.keys.algorithm)
-            })?;
+            let algorithm = settings.keys.algorithm.jwt();
             let manager = KeyManager::new(algorithm, key_encryption_key(settings, registry)?);
             let t = now();
             // Tokens signed by the old key live at most one access-token lifetime from now.

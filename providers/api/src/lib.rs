@@ -25,12 +25,14 @@
 //! - [`provider`]: `OAuthServerProvider` (parts + policy), `Storage`, `StandardProvider`.
 //! - [`factory`]: `ProviderFactory`, `UserAuthenticatorFactory`, `PolicyFactory`: registration by
 //!   name, each built from its own config table.
+//! - [`duration`]: durations in configuration (`"15m"` or seconds), for the core and plugins.
 //! - [`files`]: owner-only data directories and files for backends that keep files.
 //! - [`hashing`]: `HashingPool`, the bounded pool every authenticator checks passwords on.
 //! - `testkit` (feature): the conformance kits and their macros, `storage_conformance_tests!` and
 //!   `authenticator_conformance_tests!`.
 
 pub mod client;
+pub mod duration;
 pub mod error;
 pub mod factory;
 pub mod files;

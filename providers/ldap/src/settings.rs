@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::dn::{fill_template, has_placeholder, normalize_dn};
 
@@ -95,9 +95,15 @@ pub struct LdapSettings {
     /// system's roots).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
-    #[serde(default = "default_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "mcp_oauth_provider::duration::deserialize"
+    )]
     pub connect_timeout: Duration,
-    #[serde(default = "default_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "mcp_oauth_provider::duration::deserialize"
+    )]
     pub operation_timeout: Duration,
     #[serde(default = "default_subject_attribute")]
     pub subject_attribute: String,
@@ -137,21 +143,6 @@ fn default_email_attribute() -> String {
 }
 fn default_display_name_attribute() -> String {
     "cn".into()
-}
-
-/// A humantime duration ("3s", "500ms") or whole seconds.
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Secs(u64),
-        Text(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::Secs(s) => Ok(Duration::from_secs(s)),
-        Raw::Text(t) => humantime::parse_duration(t.trim())
-            .map_err(|e| serde::de::Error::custom(format!("invalid duration {t:?}: {e}"))),
-    }
 }
 
 /// A password that never prints.
