@@ -103,7 +103,11 @@ pub async fn run(
                     c.client_id,
                     c.client_name.as_deref().unwrap_or("-"),
                     c.token_endpoint_auth_method.as_str(),
-                    c.grant_types.join(","),
+                    c.grant_types
+                        .iter()
+                        .map(|g| g.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
                     c.scope
                         .as_ref()
                         .map(|s| s.join(" "))

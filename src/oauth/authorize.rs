@@ -20,7 +20,7 @@
 use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use mcp_oauth_provider::LoginTransaction;
+use mcp_oauth_provider::{GrantType, LoginTransaction};
 
 use crate::error::{AuthorizeError, ErrorCode, OAuthError};
 use crate::oauth::browser_binding;
@@ -248,7 +248,7 @@ async fn authorize(
             )));
         }
     }
-    if !client.allows_grant("authorization_code") {
+    if !client.allows_grant(GrantType::AuthorizationCode) {
         return Err(fail(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "this client is not registered for the authorization_code grant",

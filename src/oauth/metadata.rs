@@ -6,6 +6,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use mcp_oauth_provider::GrantType;
 
 use crate::state::AppState;
 
@@ -22,7 +23,7 @@ pub fn document(state: &AppState) -> serde_json::Value {
         "scopes_supported": state.resources.all_scopes(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": GrantType::ALL.map(GrantType::as_str),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],

@@ -20,7 +20,7 @@
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use mcp_oauth_provider::{Client, ClientOrigin, TokenEndpointAuthMethod};
+use mcp_oauth_provider::{Client, ClientOrigin, GrantType, TokenEndpointAuthMethod};
 use serde_json::{Map, Value};
 
 use crate::config::RegistrationSettings;
@@ -30,8 +30,6 @@ use crate::oauth::redirect_uri::validate_for_registration;
 use crate::oauth::resources::{Resources, parse_scope};
 use crate::oauth::secrets::{constant_time_eq, hash_secret, new_secret};
 use crate::state::{AppState, now};
-
-const SUPPORTED_GRANTS: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
 
 /// Informational URIs a consent page may show or link: https only (RFC 7591 §2 lets servers refuse
 /// metadata they consider unsafe).
@@ -181,17 +179,20 @@ pub fn client_from_metadata(
             metadata_error(format!("token_endpoint_auth_method {m:?} is not supported"))
         })?,
     };
-    let grant_types =
-        string_list(obj, "grant_types")?.unwrap_or_else(|| vec!["authorization_code".into()]);
+    let grant_types: Vec<GrantType> = match string_list(obj, "grant_types")? {
+        None => vec![GrantType::AuthorizationCode],
+        Some(names) => names
+            .iter()
+            .map(|g| {
+                GrantType::parse(g)
+                    .ok_or_else(|| metadata_error(format!("grant type {g:?} is not supported")))
+            })
+            .collect::<Result<_, _>>()?,
+    };
     if grant_types.is_empty() {
         return Err(metadata_error("grant_types must not be empty"));
     }
-    for g in &grant_types {
-        if !SUPPORTED_GRANTS.contains(&g.as_str()) {
-            return Err(metadata_error(format!("grant type {g:?} is not supported")));
-        }
-    }
-    if grant_types.iter().any(|g| g == "client_credentials") {
+    if grant_types.contains(&GrantType::ClientCredentials) {
         if !auth_method.is_confidential() {
             return Err(metadata_error(
                 "client_credentials requires a confidential client (not token_endpoint_auth_method none)",
@@ -205,7 +206,7 @@ pub fn client_from_metadata(
             ));
         }
     }
-    let uses_code = grant_types.iter().any(|g| g == "authorization_code");
+    let uses_code = grant_types.contains(&GrantType::AuthorizationCode);
     let response_types = string_list(obj, "response_types")?.unwrap_or_else(|| {
         if uses_code {
             vec!["code".into()]
@@ -350,7 +351,15 @@ pub fn client_information(client: &Client, secret: Option<&str>) -> Value {
         out.insert("client_name".into(), name.clone().into());
     }
     out.insert("redirect_uris".into(), client.redirect_uris.clone().into());
-    out.insert("grant_types".into(), client.grant_types.clone().into());
+    out.insert(
+        "grant_types".into(),
+        client
+            .grant_types
+            .iter()
+            .map(|g| g.as_str())
+            .collect::<Vec<_>>()
+            .into(),
+    );
     out.insert(
         "response_types".into(),
         client.response_types.clone().into(),

@@ -19,7 +19,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use mcp_oauth_provider::{CodeRedemption, RotateRefreshToken, Rotation, SubjectStatus};
+use mcp_oauth_provider::{CodeRedemption, GrantType, RotateRefreshToken, Rotation, SubjectStatus};
 use serde_json::Value;
 
 use crate::error::{ErrorCode, OAuthError, no_store_headers};
@@ -60,7 +60,7 @@ pub async fn token_post(
     Ok(resp)
 }
 
-fn require_grant(client: &AuthenticatedClient, grant: &str) -> Result<(), OAuthError> {
+fn require_grant(client: &AuthenticatedClient, grant: GrantType) -> Result<(), OAuthError> {
     if client.client.allows_grant(grant) {
         Ok(())
     } else {
@@ -77,7 +77,7 @@ async fn authorization_code(
     params: &Params,
     t: i64,
 ) -> Result<Issued, OAuthError> {
-    require_grant(client, "authorization_code")?;
+    require_grant(client, GrantType::AuthorizationCode)?;
     let code = params.required("code")?;
     let verifier = params.required("code_verifier")?;
     let redirect_uri = params.single("redirect_uri")?;
@@ -154,7 +154,7 @@ async fn authorization_code(
     }
     let lifetimes =
         policy::token_lifetimes(state.provider.policy(), &client.client, state.lifetimes);
-    let issue_refresh = client.client.allows_grant("refresh_token");
+    let issue_refresh = client.client.allows_grant(GrantType::RefreshToken);
     let issued = mint(
         state,
         &Grant {
@@ -205,7 +205,7 @@ async fn refresh_token(
     params: &Params,
     t: i64,
 ) -> Result<Value, OAuthError> {
-    require_grant(client, "refresh_token")?;
+    require_grant(client, GrantType::RefreshToken)?;
     let presented = params.required("refresh_token")?;
     let scope = params.single("scope")?;
     let resource = params.single("resource")?;
@@ -364,7 +364,7 @@ async fn client_credentials(
             "client_credentials requires a confidential client",
         ));
     }
-    require_grant(client, "client_credentials")?;
+    require_grant(client, GrantType::ClientCredentials)?;
     let resource = state.resources.resolve(params.single("resource")?)?;
     // The client's registered scope is an explicit allow-list here: none registered, none granted.
     let scopes = select_scopes(

@@ -77,6 +77,48 @@ impl ClientOrigin {
     }
 }
 
+/// A grant type the server supports (RFC 6749 §1.3, §4; RFC 7591 §2 `grant_types`). Stored and
+/// sent as its RFC string (`authorization_code`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    /// RFC 6749 §4.1, with PKCE (OAuth 2.1).
+    AuthorizationCode,
+    /// RFC 6749 §6, rotated on every use.
+    RefreshToken,
+    /// RFC 6749 §4.4: a machine client, no user behind it.
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// Every supported grant type, in the order metadata lists them.
+    pub const ALL: [GrantType; 3] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+    ];
+
+    /// The RFC string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    /// The grant type named `name`, if supported.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for GrantType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A registered client. Secrets are never stored, only their SHA-256 hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Client {
@@ -93,7 +135,7 @@ pub struct Client {
     /// Registered redirect URIs, already validated (https or loopback http, no fragment).
     pub redirect_uris: Vec<String>,
     /// Registered grant types (`authorization_code`, `refresh_token`, `client_credentials`).
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     /// Registered response types (`code` only).
     pub response_types: Vec<String>,
     /// How the client authenticates at the token endpoint.
@@ -121,8 +163,8 @@ pub struct Client {
 
 impl Client {
     /// True when `grant_type` is among the client's registered grant types.
-    pub fn allows_grant(&self, grant_type: &str) -> bool {
-        self.grant_types.iter().any(|g| g == grant_type)
+    pub fn allows_grant(&self, grant_type: GrantType) -> bool {
+        self.grant_types.contains(&grant_type)
     }
 
     /// True when errors may be redirected to this client's redirect URI before any user interaction

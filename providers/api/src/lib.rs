@@ -51,7 +51,7 @@ pub mod testkit;
 
 use serde::{Deserialize, Serialize};
 
-pub use client::{Client, ClientOrigin, ClientStore, TokenEndpointAuthMethod};
+pub use client::{Client, ClientOrigin, ClientStore, GrantType, TokenEndpointAuthMethod};
 pub use error::{BoxError, ProviderError, ProviderResult};
 pub use factory::{
     FactoryContext, MigrationInfo, MigrationPolicy, NoSettings, PolicyFactory, ProviderFactory,

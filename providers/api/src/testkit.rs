@@ -75,7 +75,7 @@ pub fn sample_client(client_id: &str) -> Client {
             "https://client.example/cb".into(),
             "http://127.0.0.1/cb".into(),
         ],
-        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         response_types: vec!["code".into()],
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
         scope: Some(vec!["mcp:tools".into()]),
