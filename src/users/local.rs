@@ -94,3 +94,54 @@ impl UserAuthenticatorFactory for LocalAuthenticatorFactory {
         )))
     }
 }
+
+#[cfg(test)]
+mod conformance {
+    //! The authenticator kit against `local` accounts in the memory backend.
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::Arc;
+
+    use mcp_oauth_provider::testkit::AuthenticatorFixture;
+    use mcp_oauth_provider::{UserAuthenticator, UserRecord, UserStore, unix_now};
+    use mcp_oauth_provider_memory::MemoryStore;
+
+    use super::LocalAuthenticator;
+    use crate::users::password::PasswordPool;
+
+    async fn local() -> (Arc<dyn UserAuthenticator>, AuthenticatorFixture) {
+        let store = MemoryStore::new();
+        // Cheap parameters for the fixture users (verification reads them from the PHC string);
+        // unknown users still cost a full verification against the dummy hash.
+        let cheap = |password: &str| {
+            use argon2::password_hash::PasswordHasher;
+            let params = argon2::Params::new(64, 1, 1, None).unwrap();
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+                .hash_password(password.as_bytes())
+                .unwrap()
+                .to_string()
+        };
+        let (alice, empty) = (cheap("correct horse battery"), cheap(""));
+        for (username, subject, password_hash) in
+            [("alice", "sub-alice", alice), ("blank", "sub-blank", empty)]
+        {
+            store
+                .insert_user(UserRecord {
+                    username: username.into(),
+                    subject: subject.into(),
+                    password_hash,
+                    created_at: unix_now(),
+                })
+                .await
+                .unwrap();
+        }
+        let auth = LocalAuthenticator::new(Arc::new(store), PasswordPool::new(2));
+        (
+            Arc::new(auth),
+            AuthenticatorFixture::new("alice", "correct horse battery", "nobody")
+                .with_empty_password_user("blank"),
+        )
+    }
+
+    mcp_oauth_provider::authenticator_conformance_tests!(local());
+}

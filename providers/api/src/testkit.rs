@@ -1,12 +1,21 @@
-//! The conformance kit: checks every storage backend must pass, written once and run against memory,
-//! SQLite, Postgres and any plugin (`storage_conformance_tests!`).
+//! The conformance kit: checks every backend must pass, written once and run against memory,
+//! SQLite, Postgres, the built-in authenticators and any plugin.
 //!
-//! Each check takes a fresh [`Storage`] and panics with a message naming the broken contract.
+//! - Storage: one `async fn(Storage)` per contract, and
+//!   [`storage_conformance_tests!`](crate::storage_conformance_tests) to turn them all into tests.
+//! - User authenticators: one `async fn(Arc<dyn UserAuthenticator>, &AuthenticatorFixture)` per
+//!   contract, and [`authenticator_conformance_tests!`](crate::authenticator_conformance_tests).
+//!
+//! Every failure is a panic whose message starts with the method whose contract broke, then the
+//! contract in words, e.g. `take_code: a code was redeemed twice under 16 concurrent calls`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::sync::Arc;
 
 use crate::*;
+
+mod authenticator;
+pub use authenticator::*;
 
 /// Unique ids so checks can share one database without colliding.
 pub fn unique(prefix: &str) -> String {
@@ -18,6 +27,30 @@ pub fn unique(prefix: &str) -> String {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     format!("{prefix}-{nanos:x}-{n}")
+}
+
+/// Unwraps a store call the check needs to succeed, failing with `"<method>: …"` and the error.
+trait Must<T> {
+    fn must(self, method: &str) -> T;
+}
+
+impl<T> Must<T> for ProviderResult<T> {
+    #[track_caller]
+    fn must(self, method: &str) -> T {
+        match self {
+            Ok(v) => v,
+            Err(e) => panic!("{method}: MUST succeed on a working store, failed with {e:?}"),
+        }
+    }
+}
+
+/// Awaits a spawned racing call, passing its panic (which names the broken contract) on unchanged.
+async fn joined<T>(task: tokio::task::JoinHandle<T>) -> T {
+    match task.await {
+        Ok(v) => v,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("a racing task was cancelled: {e}"),
+    }
 }
 
 fn hash(prefix: &str) -> SecretHash {
@@ -143,116 +176,73 @@ fn rotate_request(old: &SecretHash, family: &str, grace_since: UnixTime) -> Rota
 // Clients
 // ---------------------------------------------------------------------------------------------
 
+/// `ClientStore`: `get_client` MUST return exactly what `insert_client` stored; `insert_client` of
+/// an existing `client_id` MUST fail with `Conflict` and change nothing; `list_clients` MUST include
+/// every stored client; `delete_client` MUST return `true` once and `false` after.
 pub async fn client_roundtrip_and_duplicate_conflict(storage: Storage) {
     let id = unique("client");
     let client = sample_client(&id);
-    storage.clients.insert_client(client.clone()).await.unwrap();
-    let got = storage.clients.get_client(&id).await.unwrap();
+    storage
+        .clients
+        .insert_client(client.clone())
+        .await
+        .must("insert_client");
+    let got = storage.clients.get_client(&id).await.must("get_client");
     assert_eq!(
         got.as_ref(),
         Some(&client),
-        "get_client must return exactly what was inserted"
+        "get_client: did not return exactly the client insert_client stored"
     );
 
     let mut other = sample_client(&id);
     other.client_name = Some("impostor".into());
     match storage.clients.insert_client(other).await {
         Err(ProviderError::Conflict(_)) => {}
-        other => panic!("a duplicate client_id must give Conflict, got {other:?}"),
+        other => {
+            panic!("insert_client: a duplicate client_id did not give Conflict, got {other:?}")
+        }
     }
-    let still = storage.clients.get_client(&id).await.unwrap();
+    let still = storage.clients.get_client(&id).await.must("get_client");
     assert_eq!(
         still.as_ref(),
         Some(&client),
-        "a refused duplicate must not change the stored client"
+        "insert_client: a refused duplicate changed the stored client"
     );
 
-    let listed = storage.clients.list_clients().await.unwrap();
+    let listed = storage.clients.list_clients().await.must("list_clients");
     assert!(
         listed.iter().any(|c| c.client_id == id),
-        "list_clients must include inserted clients"
+        "list_clients: a stored client is missing from the list"
     );
-    assert!(
-        storage.clients.delete_client(&id).await.unwrap(),
-        "delete_client of a known id is true"
-    );
-    assert!(
-        storage.clients.get_client(&id).await.unwrap().is_none(),
-        "a deleted client is gone"
-    );
-    assert!(
-        !storage.clients.delete_client(&id).await.unwrap(),
-        "deleting twice gives false"
-    );
-}
-
-pub async fn deleting_a_client_revokes_its_tokens(storage: Storage) {
-    let id = unique("client");
-    storage
-        .clients
-        .insert_client(sample_client(&id))
-        .await
-        .unwrap();
-    let family = unique("fam");
-    let mut code = sample_code(&family, now() + 60);
-    code.client_id = id.clone();
-    let mut access = sample_access(&family, now() + 600);
-    access.client_id = id.clone();
-    let mut refresh = sample_refresh(&family, now() + 3600);
-    refresh.client_id = id.clone();
-    let other = sample_access(&unique("fam"), now() + 600);
-    storage.tokens.insert_code(code.clone()).await.unwrap();
-    storage
-        .tokens
-        .insert_tokens(access.clone(), Some(refresh.clone()))
-        .await
-        .unwrap();
-    storage
-        .tokens
-        .insert_tokens(other.clone(), None)
-        .await
-        .unwrap();
-    assert!(storage.clients.delete_client(&id).await.unwrap());
     assert!(
         storage
-            .tokens
-            .get_access_token(&access.jti)
+            .clients
+            .delete_client(&id)
             .await
-            .unwrap()
-            .unwrap()
-            .revoked,
-        "access token revoked"
-    );
-    assert_eq!(
-        storage
-            .tokens
-            .get_refresh_token(&refresh.token_hash)
-            .await
-            .unwrap()
-            .unwrap()
-            .state,
-        RefreshTokenState::Revoked,
-        "refresh token revoked"
+            .must("delete_client"),
+        "delete_client: deleting a stored client did not return true"
     );
     assert!(
-        !matches!(
-            storage.tokens.take_code(&code.code_hash).await.unwrap(),
-            CodeRedemption::Redeemed(_)
-        ),
-        "code unusable"
+        storage
+            .clients
+            .get_client(&id)
+            .await
+            .must("get_client")
+            .is_none(),
+        "delete_client: the deleted client is still returned by get_client"
     );
     assert!(
         !storage
-            .tokens
-            .get_access_token(&other.jti)
+            .clients
+            .delete_client(&id)
             .await
-            .unwrap()
-            .unwrap()
-            .revoked,
-        "other clients untouched"
+            .must("delete_client"),
+        "delete_client: deleting an already deleted client did not return false"
     );
 }
 
+/// Lookups of unknown keys MUST return `Ok(None)` (or `Unknown`, `false`), never an error: every
+/// lookup, take, revoke and delete of every store is called with a key that was never stored.
 pub async fn unknown_ids_are_none(storage: Storage) {
     let missing = hash("missing");
     assert!(
@@ -260,43 +250,49 @@ pub async fn unknown_ids_are_none(storage: Storage) {
             .clients
             .get_client("no-such-client")
             .await
-            .unwrap()
-            .is_none()
+            .must("get_client")
+            .is_none(),
+        "get_client: an unknown client_id did not give None"
     );
     assert!(
         !storage
             .clients
             .delete_client("no-such-client")
             .await
-            .unwrap()
+            .must("delete_client"),
+        "delete_client: an unknown client_id did not give false"
     );
     assert!(
         storage
             .tokens
             .get_access_token("no-such-jti")
             .await
-            .unwrap()
-            .is_none()
+            .must("get_access_token")
+            .is_none(),
+        "get_access_token: an unknown jti did not give None"
     );
     assert!(
         storage
             .tokens
             .get_refresh_token(&missing)
             .await
-            .unwrap()
-            .is_none()
+            .must("get_refresh_token")
+            .is_none(),
+        "get_refresh_token: an unknown hash did not give None"
     );
     assert_eq!(
-        storage.tokens.take_code(&missing).await.unwrap(),
-        CodeRedemption::Unknown
+        storage.tokens.take_code(&missing).await.must("take_code"),
+        CodeRedemption::Unknown,
+        "take_code: an unknown code was not Unknown"
     );
     assert_eq!(
         storage
             .tokens
             .rotate_refresh_token(rotate_request(&missing, "fam", now() + 1))
             .await
-            .unwrap(),
-        Rotation::Unknown
+            .must("rotate_refresh_token"),
+        Rotation::Unknown,
+        "rotate_refresh_token: an unknown token was not Unknown"
     );
     assert!(
         !storage
@@ -305,7 +301,8 @@ pub async fn unknown_ids_are_none(storage: Storage) {
                 jti: "no-such-jti".into()
             })
             .await
-            .unwrap()
+            .must("revoke"),
+        "revoke: an unknown access token did not give false"
     );
     assert!(
         !storage
@@ -314,56 +311,80 @@ pub async fn unknown_ids_are_none(storage: Storage) {
                 token_hash: missing.clone()
             })
             .await
-            .unwrap()
+            .must("revoke"),
+        "revoke: an unknown refresh token did not give false"
     );
     assert!(
         storage
             .interactions
             .get_transaction(&missing)
             .await
-            .unwrap()
-            .is_none()
+            .must("get_transaction")
+            .is_none(),
+        "get_transaction: an unknown id did not give None"
     );
     assert!(
         storage
             .interactions
             .take_transaction(&missing)
             .await
-            .unwrap()
-            .is_none()
+            .must("take_transaction")
+            .is_none(),
+        "take_transaction: an unknown id did not give None"
     );
     assert!(
         !storage
             .interactions
             .set_transaction_user(&missing, sample_user_identity("x"))
             .await
-            .unwrap()
+            .must("set_transaction_user"),
+        "set_transaction_user: an unknown id did not give false"
     );
     assert!(
         storage
             .interactions
             .get_consent("nobody", "no-client", "http://127.0.0.1:9000/mcp", now())
             .await
-            .unwrap()
-            .is_none()
+            .must("get_consent")
+            .is_none(),
+        "get_consent: an unknown consent did not give None"
     );
     assert!(
         !storage
             .keys
             .activate_key("no-such-kid", now())
             .await
-            .unwrap()
+            .must("activate_key"),
+        "activate_key: an unknown kid did not give false"
     );
-    assert!(!storage.keys.delete_key("no-such-kid").await.unwrap());
+    assert!(
+        !storage
+            .keys
+            .delete_key("no-such-kid")
+            .await
+            .must("delete_key"),
+        "delete_key: an unknown kid did not give false"
+    );
     if let Some(users) = &storage.users {
-        assert!(users.get_user("no-such-user").await.unwrap().is_none());
+        assert!(
+            users
+                .get_user("no-such-user")
+                .await
+                .must("get_user")
+                .is_none(),
+            "get_user: an unknown username did not give None"
+        );
         assert!(
             !users
                 .set_password_hash("no-such-user", "$argon2id$x")
                 .await
-                .unwrap()
+                .must("set_password_hash"),
+            "set_password_hash: an unknown username did not give false"
         );
-        assert!(!users.delete_user("no-such-user").await.unwrap());
+        assert!(
+            !users.delete_user("no-such-user").await.must("delete_user"),
+            "delete_user: an unknown username did not give false"
+        );
     }
 }
 
@@ -371,49 +392,85 @@ pub async fn unknown_ids_are_none(storage: Storage) {
 // Codes
 // ---------------------------------------------------------------------------------------------
 
+/// `take_code` MUST return the stored code once (`Redeemed`), then `Replayed` with the code's family.
 pub async fn code_is_taken_once(storage: Storage) {
     let family = unique("fam");
     let code = sample_code(&family, now() + 60);
-    storage.tokens.insert_code(code.clone()).await.unwrap();
+    storage
+        .tokens
+        .insert_code(code.clone())
+        .await
+        .must("insert_code");
     assert_eq!(
-        storage.tokens.take_code(&code.code_hash).await.unwrap(),
+        storage
+            .tokens
+            .take_code(&code.code_hash)
+            .await
+            .must("take_code"),
         CodeRedemption::Redeemed(code.clone()),
-        "the first take must return the stored code"
+        "take_code: the first take did not return the stored code as Redeemed"
     );
     assert_eq!(
-        storage.tokens.take_code(&code.code_hash).await.unwrap(),
+        storage
+            .tokens
+            .take_code(&code.code_hash)
+            .await
+            .must("take_code"),
         CodeRedemption::Replayed {
             family_id: family.clone()
         },
-        "the second take must be reported as a replay with the code's family"
+        "take_code: a second take was not Replayed with the code's family"
     );
 }
 
+/// `take_code` MUST be atomic: of 16 concurrent calls for one code exactly one gets `Redeemed`, the
+/// others `Replayed` with the code's family (never `Unknown`). A store that reads and then deletes
+/// in two steps lets two callers redeem one code.
 pub async fn concurrent_take_code_has_one_winner(storage: Storage) {
+    const RACERS: usize = 16;
     let family = unique("fam");
     let code = sample_code(&family, now() + 60);
-    storage.tokens.insert_code(code.clone()).await.unwrap();
+    storage
+        .tokens
+        .insert_code(code.clone())
+        .await
+        .must("insert_code");
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
     let mut tasks = Vec::new();
-    for _ in 0..16 {
+    for _ in 0..RACERS {
         let tokens = Arc::clone(&storage.tokens);
         let hash = code.code_hash.clone();
+        let barrier = Arc::clone(&barrier);
         tasks.push(tokio::spawn(async move {
-            tokens.take_code(&hash).await.unwrap()
+            barrier.wait().await;
+            tokens.take_code(&hash).await.must("take_code")
         }));
     }
     let mut winners = 0;
     for t in tasks {
-        match t.await.unwrap() {
+        match joined(t).await {
             CodeRedemption::Redeemed(_) => winners += 1,
-            CodeRedemption::Replayed { family_id } => assert_eq!(family_id, family),
+            CodeRedemption::Replayed { family_id } => assert_eq!(
+                family_id, family,
+                "take_code: a racing replay named another family"
+            ),
             CodeRedemption::Unknown => {
-                panic!("a racing take of an existing code must not be Unknown")
+                panic!("take_code: a racing take of a stored code was Unknown")
             }
         }
     }
+    assert!(
+        winners <= 1,
+        "take_code: a code was redeemed {} under {RACERS} concurrent calls",
+        if winners == 2 {
+            "twice".to_string()
+        } else {
+            format!("{winners} times")
+        }
+    );
     assert_eq!(
         winners, 1,
-        "16 concurrent take_code calls must give exactly one winner"
+        "take_code: no caller redeemed the code under {RACERS} concurrent calls"
     );
 }
 
@@ -421,6 +478,8 @@ pub async fn concurrent_take_code_has_one_winner(storage: Storage) {
 // Tokens
 // ---------------------------------------------------------------------------------------------
 
+/// `insert_tokens` MUST store the access record and the optional refresh record exactly; `revoke`
+/// MUST mark either revoked, return `true`, be idempotent; a revoked refresh token MUST NOT rotate.
 pub async fn tokens_roundtrip_and_revoke(storage: Storage) {
     let family = unique("fam");
     let access = sample_access(&family, now() + 600);
@@ -429,18 +488,24 @@ pub async fn tokens_roundtrip_and_revoke(storage: Storage) {
         .tokens
         .insert_tokens(access.clone(), Some(refresh.clone()))
         .await
-        .unwrap();
+        .must("insert_tokens");
     assert_eq!(
-        storage.tokens.get_access_token(&access.jti).await.unwrap(),
-        Some(access.clone())
+        storage
+            .tokens
+            .get_access_token(&access.jti)
+            .await
+            .must("get_access_token"),
+        Some(access.clone()),
+        "get_access_token: did not return exactly the record insert_tokens stored"
     );
     assert_eq!(
         storage
             .tokens
             .get_refresh_token(&refresh.token_hash)
             .await
-            .unwrap(),
-        Some(refresh.clone())
+            .must("get_refresh_token"),
+        Some(refresh.clone()),
+        "get_refresh_token: did not return exactly the record insert_tokens stored"
     );
 
     assert!(
@@ -450,16 +515,18 @@ pub async fn tokens_roundtrip_and_revoke(storage: Storage) {
                 jti: access.jti.clone()
             })
             .await
-            .unwrap()
+            .must("revoke"),
+        "revoke: revoking a stored access token did not return true"
     );
     assert!(
         storage
             .tokens
             .get_access_token(&access.jti)
             .await
-            .unwrap()
-            .unwrap()
-            .revoked
+            .must("get_access_token")
+            .expect("get_access_token: a stored record was not found")
+            .revoked,
+        "revoke: the access token is not marked revoked"
     );
     // Idempotent.
     storage
@@ -468,7 +535,7 @@ pub async fn tokens_roundtrip_and_revoke(storage: Storage) {
             jti: access.jti.clone(),
         })
         .await
-        .unwrap();
+        .must("revoke (idempotent)");
 
     assert!(
         storage
@@ -477,23 +544,28 @@ pub async fn tokens_roundtrip_and_revoke(storage: Storage) {
                 token_hash: refresh.token_hash.clone()
             })
             .await
-            .unwrap()
+            .must("revoke"),
+        "revoke: revoking a stored refresh token did not return true"
     );
     let r = storage
         .tokens
         .get_refresh_token(&refresh.token_hash)
         .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(r.state, RefreshTokenState::Revoked);
+        .must("get_refresh_token")
+        .expect("get_refresh_token: a stored record was not found");
+    assert_eq!(
+        r.state,
+        RefreshTokenState::Revoked,
+        "revoke: the refresh token is not marked revoked"
+    );
     assert_eq!(
         storage
             .tokens
             .rotate_refresh_token(rotate_request(&refresh.token_hash, &family, now() + 1))
             .await
-            .unwrap(),
+            .must("rotate_refresh_token"),
         Rotation::Unknown,
-        "a revoked refresh token must not rotate"
+        "rotate_refresh_token: a revoked refresh token rotated"
     );
 
     // Access token without refresh token (client_credentials).
@@ -502,13 +574,22 @@ pub async fn tokens_roundtrip_and_revoke(storage: Storage) {
         .tokens
         .insert_tokens(lone.clone(), None)
         .await
-        .unwrap();
+        .must("insert_tokens");
     assert_eq!(
-        storage.tokens.get_access_token(&lone.jti).await.unwrap(),
-        Some(lone)
+        storage
+            .tokens
+            .get_access_token(&lone.jti)
+            .await
+            .must("get_access_token"),
+        Some(lone),
+        "insert_tokens: an access token without a refresh token was not stored"
     );
 }
 
+/// `rotate_refresh_token` of an active token MUST give `Rotated`, mark the old token rotated and
+/// store the new pair; a later rotation of the old token MUST give `Replayed` with the first
+/// successor inside the grace window, `Reused` outside it or once `clear_successors` dropped the
+/// successor, and MUST store nothing then; an expired token MUST NOT rotate.
 pub async fn rotation_and_reuse(storage: Storage) {
     let family = unique("fam");
     let first = sample_refresh(&family, now() + 3600);
@@ -516,99 +597,140 @@ pub async fn rotation_and_reuse(storage: Storage) {
         .tokens
         .insert_tokens(sample_access(&family, now() + 600), Some(first.clone()))
         .await
-        .unwrap();
+        .must("insert_tokens");
 
     let req = rotate_request(&first.token_hash, &family, now() + 1);
     let first_sealed = req.sealed_successor.clone();
     let second = req.new_refresh.clone();
     let second_access = req.new_access.clone();
-    match storage.tokens.rotate_refresh_token(req).await.unwrap() {
-        Rotation::Rotated(old) => assert_eq!(old.token_hash, first.token_hash),
-        other => panic!("rotating an active token must give Rotated, got {other:?}"),
+    match storage
+        .tokens
+        .rotate_refresh_token(req)
+        .await
+        .must("rotate_refresh_token")
+    {
+        Rotation::Rotated(old) => assert_eq!(
+            old.token_hash, first.token_hash,
+            "rotate_refresh_token: Rotated did not hold the old record"
+        ),
+        other => panic!(
+            "rotate_refresh_token: rotating an active token did not give Rotated, got {other:?}"
+        ),
     }
     let old = storage
         .tokens
         .get_refresh_token(&first.token_hash)
         .await
-        .unwrap()
-        .unwrap();
+        .must("get_refresh_token")
+        .expect("get_refresh_token: a stored record was not found");
     assert!(
         matches!(old.state, RefreshTokenState::Rotated { .. }),
-        "the old token must be marked rotated"
+        "rotate_refresh_token: the old token is not marked rotated"
     );
     let new = storage
         .tokens
         .get_refresh_token(&second.token_hash)
         .await
-        .unwrap()
-        .unwrap();
+        .must("get_refresh_token")
+        .expect("get_refresh_token: a stored record was not found");
     assert_eq!(
         new.state,
         RefreshTokenState::Active,
-        "the new token must be active"
+        "rotate_refresh_token: the new refresh token is not stored active"
     );
     assert!(
         storage
             .tokens
             .get_access_token(&second_access.jti)
             .await
-            .unwrap()
-            .is_some()
+            .must("get_access_token")
+            .is_some(),
+        "rotate_refresh_token: the new access token was not stored"
     );
 
     // Reuse outside the grace window: reported, nothing stored.
     let again = rotate_request(&first.token_hash, &family, now() + 1);
     let again_hash = again.new_refresh.token_hash.clone();
-    match storage.tokens.rotate_refresh_token(again).await.unwrap() {
-        Rotation::Reused(old) => assert_eq!(old.family_id, family),
-        other => panic!("reusing a rotated token must give Reused, got {other:?}"),
+    match storage
+        .tokens
+        .rotate_refresh_token(again)
+        .await
+        .must("rotate_refresh_token")
+    {
+        Rotation::Reused(old) => assert_eq!(
+            old.family_id, family,
+            "rotate_refresh_token: Reused did not hold the old record"
+        ),
+        other => panic!(
+            "rotate_refresh_token: reusing a rotated token outside the grace window did not give Reused, got {other:?}"
+        ),
     }
     assert!(
         storage
             .tokens
             .get_refresh_token(&again_hash)
             .await
-            .unwrap()
+            .must("get_refresh_token")
             .is_none(),
-        "a Reused rotation must store nothing"
+        "rotate_refresh_token: a Reused rotation stored a new token"
     );
 
     // Reuse inside the grace window: the same successor comes back, nothing new is stored (a
     // family never has two live branches).
     let grace = rotate_request(&first.token_hash, &family, now() - 60);
     let grace_hash = grace.new_refresh.token_hash.clone();
-    match storage.tokens.rotate_refresh_token(grace).await.unwrap() {
+    match storage
+        .tokens
+        .rotate_refresh_token(grace)
+        .await
+        .must("rotate_refresh_token")
+    {
         Rotation::Replayed {
             old,
             sealed_successor,
         } => {
-            assert_eq!(old.token_hash, first.token_hash);
+            assert_eq!(
+                old.token_hash, first.token_hash,
+                "rotate_refresh_token: Replayed did not hold the old record"
+            );
             assert_eq!(
                 sealed_successor, first_sealed,
-                "a replay inside the grace window returns the first rotation's successor"
+                "rotate_refresh_token: a replay inside the grace window did not return the first rotation's successor"
             );
         }
-        other => panic!("a reuse inside the grace window must be Replayed, got {other:?}"),
+        other => panic!(
+            "rotate_refresh_token: a reuse inside the grace window did not give Replayed, got {other:?}"
+        ),
     }
     assert!(
         storage
             .tokens
             .get_refresh_token(&grace_hash)
             .await
-            .unwrap()
+            .must("get_refresh_token")
             .is_none(),
-        "a Replayed rotation must store nothing"
+        "rotate_refresh_token: a Replayed rotation stored a new token (two live branches)"
     );
     // Once the successors are cleared, a replay is reuse.
-    assert!(storage.tokens.clear_successors(now() + 10).await.unwrap() >= 1);
+    assert!(
+        storage
+            .tokens
+            .clear_successors(now() + 10)
+            .await
+            .must("clear_successors")
+            >= 1,
+        "clear_successors: a kept successor older than rotated_before was not counted"
+    );
     match storage
         .tokens
         .rotate_refresh_token(rotate_request(&first.token_hash, &family, now() - 60))
         .await
-        .unwrap()
+        .must("rotate_refresh_token")
     {
         Rotation::Reused(_) => {}
-        other => panic!("without a kept successor a replay is reuse, got {other:?}"),
+        other => panic!(
+            "clear_successors: a replay after the successor was cleared did not give Reused, got {other:?}"
+        ),
     }
 
     // Expired tokens never rotate.
@@ -617,80 +739,107 @@ pub async fn rotation_and_reuse(storage: Storage) {
         .tokens
         .insert_tokens(sample_access(&family, now() + 600), Some(expired.clone()))
         .await
-        .unwrap();
+        .must("insert_tokens");
     assert_eq!(
         storage
             .tokens
             .rotate_refresh_token(rotate_request(&expired.token_hash, &family, now() + 1))
             .await
-            .unwrap(),
+            .must("rotate_refresh_token"),
         Rotation::Unknown,
-        "an expired refresh token must not rotate"
+        "rotate_refresh_token: an expired refresh token rotated"
     );
 }
 
+/// `rotate_refresh_token` MUST be atomic: of 8 concurrent rotations of one active token exactly one
+/// gets `Rotated`; the others `Replayed` or `Reused` (never `Unknown`).
 pub async fn racing_rotations_have_one_winner(storage: Storage) {
+    const RACERS: usize = 8;
     let family = unique("fam");
     let first = sample_refresh(&family, now() + 3600);
     storage
         .tokens
         .insert_tokens(sample_access(&family, now() + 600), Some(first.clone()))
         .await
-        .unwrap();
+        .must("insert_tokens");
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
     let mut tasks = Vec::new();
-    for _ in 0..8 {
+    for _ in 0..RACERS {
         let tokens = Arc::clone(&storage.tokens);
+        let barrier = Arc::clone(&barrier);
         let req = rotate_request(&first.token_hash, &family, now() + 1);
         tasks.push(tokio::spawn(async move {
-            tokens.rotate_refresh_token(req).await.unwrap()
+            barrier.wait().await;
+            tokens
+                .rotate_refresh_token(req)
+                .await
+                .must("rotate_refresh_token")
         }));
     }
     let mut rotated = 0;
     for t in tasks {
-        match t.await.unwrap() {
+        match joined(t).await {
             Rotation::Rotated(_) => rotated += 1,
             Rotation::Reused(_) | Rotation::Replayed { .. } => {}
-            Rotation::Unknown => panic!("a racing rotation of a live token must not be Unknown"),
+            Rotation::Unknown => {
+                panic!("rotate_refresh_token: a racing rotation of a live token was Unknown")
+            }
         }
     }
+    assert!(
+        rotated <= 1,
+        "rotate_refresh_token: {} (of {RACERS} concurrent calls for one token)",
+        if rotated == 2 {
+            "two racing rotations both won".to_string()
+        } else {
+            format!("{rotated} racing rotations all won")
+        }
+    );
     assert_eq!(
         rotated, 1,
-        "concurrent rotations of one token must give exactly one winner"
+        "rotate_refresh_token: none of {RACERS} racing rotations of an active token won"
     );
 }
 
+/// `revoke_family` MUST mark every code (as used), access token and refresh token of the family
+/// revoked, and MUST remember the family so that tokens inserted for it afterwards are stored
+/// revoked and never rotate; other families MUST be untouched.
 pub async fn revoke_family_reaches_everything(storage: Storage) {
     let family = unique("fam");
     let bystander = unique("fam");
     let code = sample_code(&family, now() + 60);
-    storage.tokens.insert_code(code.clone()).await.unwrap();
+    storage
+        .tokens
+        .insert_code(code.clone())
+        .await
+        .must("insert_code");
     let a1 = sample_access(&family, now() + 600);
     let r1 = sample_refresh(&family, now() + 3600);
     storage
         .tokens
         .insert_tokens(a1.clone(), Some(r1.clone()))
         .await
-        .unwrap();
+        .must("insert_tokens");
     let a2 = sample_access(&family, now() + 600);
     let r2 = sample_refresh(&family, now() + 3600);
     storage
         .tokens
         .insert_tokens(a2.clone(), Some(r2.clone()))
         .await
-        .unwrap();
+        .must("insert_tokens");
     let other_a = sample_access(&bystander, now() + 600);
     let other_r = sample_refresh(&bystander, now() + 3600);
     storage
         .tokens
         .insert_tokens(other_a.clone(), Some(other_r.clone()))
         .await
-        .unwrap();
+        .must("insert_tokens");
 
     storage
         .tokens
         .revoke_family(&family, now() + 3600)
         .await
-        .unwrap();
+        .must("revoke_family");
 
     for jti in [&a1.jti, &a2.jti] {
         assert!(
@@ -698,34 +847,44 @@ pub async fn revoke_family_reaches_everything(storage: Storage) {
                 .tokens
                 .get_access_token(jti)
                 .await
-                .unwrap()
-                .unwrap()
+                .must("get_access_token")
+                .expect("get_access_token: a stored record was not found")
                 .revoked,
-            "family access tokens revoked"
+            "revoke_family: an access token of the family is not revoked"
         );
     }
     for h in [&r1.token_hash, &r2.token_hash] {
-        let r = storage.tokens.get_refresh_token(h).await.unwrap().unwrap();
+        let r = storage
+            .tokens
+            .get_refresh_token(h)
+            .await
+            .must("get_refresh_token")
+            .expect("get_refresh_token: a stored record was not found");
         assert_eq!(
             r.state,
             RefreshTokenState::Revoked,
-            "family refresh tokens revoked"
+            "revoke_family: a refresh token of the family is not revoked"
         );
         assert_eq!(
             storage
                 .tokens
                 .rotate_refresh_token(rotate_request(h, &family, now() + 1))
                 .await
-                .unwrap(),
-            Rotation::Unknown
+                .must("rotate_refresh_token"),
+            Rotation::Unknown,
+            "revoke_family: a refresh token of the revoked family still rotates"
         );
     }
     assert!(
         !matches!(
-            storage.tokens.take_code(&code.code_hash).await.unwrap(),
+            storage
+                .tokens
+                .take_code(&code.code_hash)
+                .await
+                .must("take_code"),
             CodeRedemption::Redeemed(_)
         ),
-        "a code of a revoked family must not be redeemable"
+        "revoke_family: a code of the revoked family can still be redeemed"
     );
     // Tokens inserted for the family afterwards (a racing redemption) are born revoked.
     let late_a = sample_access(&family, now() + 600);
@@ -734,25 +893,25 @@ pub async fn revoke_family_reaches_everything(storage: Storage) {
         .tokens
         .insert_tokens(late_a.clone(), Some(late_r.clone()))
         .await
-        .unwrap();
+        .must("insert_tokens");
     assert!(
         storage
             .tokens
             .get_access_token(&late_a.jti)
             .await
-            .unwrap()
-            .unwrap()
+            .must("get_access_token")
+            .expect("get_access_token: a stored record was not found")
             .revoked,
-        "late access token born revoked"
+        "revoke_family: an access token inserted into the family afterwards is not born revoked"
     );
     assert_eq!(
         storage
             .tokens
             .rotate_refresh_token(rotate_request(&late_r.token_hash, &family, now() + 1))
             .await
-            .unwrap(),
+            .must("rotate_refresh_token"),
         Rotation::Unknown,
-        "late refresh token of a revoked family must not rotate"
+        "revoke_family: a refresh token inserted into the family afterwards rotates"
     );
     // Other families are untouched.
     assert!(
@@ -760,29 +919,41 @@ pub async fn revoke_family_reaches_everything(storage: Storage) {
             .tokens
             .get_access_token(&other_a.jti)
             .await
-            .unwrap()
-            .unwrap()
-            .revoked
+            .must("get_access_token")
+            .expect("get_access_token: a stored record was not found")
+            .revoked,
+        "revoke_family: an access token of another family was revoked"
     );
     assert_eq!(
         storage
             .tokens
             .get_refresh_token(&other_r.token_hash)
             .await
-            .unwrap()
-            .unwrap()
+            .must("get_refresh_token")
+            .expect("get_refresh_token: a stored record was not found")
             .state,
-        RefreshTokenState::Active
+        RefreshTokenState::Active,
+        "revoke_family: a refresh token of another family was revoked"
     );
 }
 
+/// `purge_expired` (tokens and interactions) MUST remove every code, access record, refresh record
+/// and login transaction whose `expires_at` ≤ `now`, and only those.
 pub async fn purge_removes_only_expired(storage: Storage) {
     let family = unique("fam");
     let t = now();
     let live_code = sample_code(&family, t + 60);
     let dead_code = sample_code(&family, t - 5);
-    storage.tokens.insert_code(live_code.clone()).await.unwrap();
-    storage.tokens.insert_code(dead_code.clone()).await.unwrap();
+    storage
+        .tokens
+        .insert_code(live_code.clone())
+        .await
+        .must("insert_code");
+    storage
+        .tokens
+        .insert_code(dead_code.clone())
+        .await
+        .must("insert_code");
     let live_a = sample_access(&family, t + 600);
     let dead_a = sample_access(&family, t - 5);
     let live_r = sample_refresh(&family, t + 3600);
@@ -791,67 +962,75 @@ pub async fn purge_removes_only_expired(storage: Storage) {
         .tokens
         .insert_tokens(live_a.clone(), Some(live_r.clone()))
         .await
-        .unwrap();
+        .must("insert_tokens");
     storage
         .tokens
         .insert_tokens(dead_a.clone(), Some(dead_r.clone()))
         .await
-        .unwrap();
+        .must("insert_tokens");
     let live_tx = sample_transaction(t + 600);
     let dead_tx = sample_transaction(t - 5);
     storage
         .interactions
         .insert_transaction(live_tx.clone())
         .await
-        .unwrap();
+        .must("insert_transaction");
     storage
         .interactions
         .insert_transaction(dead_tx.clone())
         .await
-        .unwrap();
+        .must("insert_transaction");
 
-    let counts = storage.tokens.purge_expired(t).await.unwrap();
+    let counts = storage.tokens.purge_expired(t).await.must("purge_expired");
     assert!(
         counts.codes >= 1 && counts.access_tokens >= 1 && counts.refresh_tokens >= 1,
-        "purge counts: {counts:?}"
+        "purge_expired: expired codes, access and refresh records were not all counted: {counts:?}"
     );
-    assert!(storage.interactions.purge_expired(t).await.unwrap() >= 1);
+    assert!(
+        storage
+            .interactions
+            .purge_expired(t)
+            .await
+            .must("purge_expired")
+            >= 1,
+        "purge_expired (interactions): an expired transaction was not counted"
+    );
 
     assert_eq!(
         storage
             .tokens
             .take_code(&dead_code.code_hash)
             .await
-            .unwrap(),
+            .must("take_code"),
         CodeRedemption::Unknown,
-        "expired code purged"
+        "purge_expired: an expired code was kept"
     );
     assert!(
         storage
             .tokens
             .get_access_token(&dead_a.jti)
             .await
-            .unwrap()
+            .must("get_access_token")
             .is_none(),
-        "expired access record purged"
+        "purge_expired: an expired access record was kept"
     );
     assert!(
         storage
             .tokens
             .get_refresh_token(&dead_r.token_hash)
             .await
-            .unwrap()
+            .must("get_refresh_token")
             .is_none(),
-        "expired refresh purged"
+        "purge_expired: an expired refresh record was kept"
     );
     assert!(
         storage
             .interactions
             .get_transaction(&dead_tx.id_hash)
             .await
-            .unwrap()
+            .must("get_transaction")
             .is_none(),
-        "expired tx purged"
+        "purge_expired (interactions): an expired transaction was kept"
     );
 
     assert!(
@@ -860,37 +1039,37 @@ pub async fn purge_removes_only_expired(storage: Storage) {
                 .tokens
                 .take_code(&live_code.code_hash)
                 .await
-                .unwrap(),
+                .must("take_code"),
             CodeRedemption::Redeemed(_)
         ),
-        "live code kept"
+        "purge_expired: a live code was removed"
     );
     assert!(
         storage
             .tokens
             .get_access_token(&live_a.jti)
             .await
-            .unwrap()
+            .must("get_access_token")
             .is_some(),
-        "live access kept"
+        "purge_expired: a live access record was removed"
     );
     assert!(
         storage
             .tokens
             .get_refresh_token(&live_r.token_hash)
             .await
-            .unwrap()
+            .must("get_refresh_token")
             .is_some(),
-        "live refresh kept"
+        "purge_expired: a live refresh record was removed"
     );
     assert!(
         storage
             .interactions
             .get_transaction(&live_tx.id_hash)
             .await
-            .unwrap()
+            .must("get_transaction")
             .is_some(),
-        "live tx kept"
+        "purge_expired (interactions): a live transaction was removed"
     );
 }
 
@@ -910,6 +1089,9 @@ fn sample_key(kid: &str, active: bool) -> SigningKeyRecord {
     }
 }
 
+/// `KeyStore`: `insert_key` MUST give `Conflict` on a duplicate `kid`; `activate_key` MUST
+/// atomically make its key the only active one and set `retire_at` on the key it replaced; key
+/// bytes MUST round-trip; `delete_key` MUST remove the key.
 pub async fn keys_activate_one_at_a_time(storage: Storage) {
     let k1 = unique("kid");
     let k2 = unique("kid");
@@ -917,37 +1099,64 @@ pub async fn keys_activate_one_at_a_time(storage: Storage) {
         .keys
         .insert_key(sample_key(&k1, false))
         .await
-        .unwrap();
+        .must("insert_key");
     match storage.keys.insert_key(sample_key(&k1, false)).await {
         Err(ProviderError::Conflict(_)) => {}
-        other => panic!("a duplicate kid must give Conflict, got {other:?}"),
+        other => panic!("insert_key: a duplicate kid did not give Conflict, got {other:?}"),
     }
     storage
         .keys
         .insert_key(sample_key(&k2, false))
         .await
-        .unwrap();
-    assert!(storage.keys.activate_key(&k1, now() + 100).await.unwrap());
-    assert!(storage.keys.activate_key(&k2, now() + 100).await.unwrap());
-    let keys = storage.keys.list_keys().await.unwrap();
+        .must("insert_key");
+    for kid in [&k1, &k2] {
+        assert!(
+            storage
+                .keys
+                .activate_key(kid, now() + 100)
+                .await
+                .must("activate_key"),
+            "activate_key: activating a stored key did not return true"
+        );
+    }
+    let keys = storage.keys.list_keys().await.must("list_keys");
     let active: Vec<_> = keys.iter().filter(|k| k.active).collect();
-    assert_eq!(active.len(), 1, "exactly one key is active");
-    assert_eq!(active[0].kid, k2);
-    let old = keys.iter().find(|k| k.kid == k1).unwrap();
+    assert_eq!(
+        active.len(),
+        1,
+        "activate_key: {} keys are active after two activations, not exactly one",
+        active.len()
+    );
+    assert_eq!(
+        active[0].kid, k2,
+        "activate_key: the last activated key is not the active one"
+    );
+    let old = keys
+        .iter()
+        .find(|k| k.kid == k1)
+        .expect("list_keys: a stored key is missing from the list");
     assert!(
         old.retire_at.is_some(),
-        "the replaced key gets a retire time"
+        "activate_key: the replaced key got no retire_at"
     );
-    assert_eq!(old.private_key, vec![1, 2, 3, 4], "key bytes round-trip");
-    assert!(storage.keys.delete_key(&k1).await.unwrap());
+    assert_eq!(
+        old.private_key,
+        vec![1, 2, 3, 4],
+        "list_keys: the private key bytes did not round-trip"
+    );
+    assert!(
+        storage.keys.delete_key(&k1).await.must("delete_key"),
+        "delete_key: deleting a stored key did not return true"
+    );
     assert!(
         storage
             .keys
             .list_keys()
             .await
-            .unwrap()
+            .must("list_keys")
             .iter()
-            .all(|k| k.kid != k1)
+            .all(|k| k.kid != k1),
+        "delete_key: the deleted key is still listed"
     );
 }
 
@@ -955,20 +1164,26 @@ pub async fn keys_activate_one_at_a_time(storage: Storage) {
 // Interactions
 // ---------------------------------------------------------------------------------------------
 
+/// `InteractionStore`: transactions MUST round-trip; `set_transaction_user` MUST attach the user;
+/// `take_transaction` MUST be atomic (of 16 concurrent calls exactly one gets `Some`); a consent MUST
+/// be replaced by a newer one for the same (subject, client, resource), MUST NOT answer for another
+/// client or resource, MUST NOT be returned once expired; `purge_expired` MUST remove expired
+/// consents; `forget_consents` MUST remove a subject's consents and count them.
 pub async fn transactions_and_consent(storage: Storage) {
     let tx = sample_transaction(now() + 600);
     storage
         .interactions
         .insert_transaction(tx.clone())
         .await
-        .unwrap();
+        .must("insert_transaction");
     assert_eq!(
         storage
             .interactions
             .get_transaction(&tx.id_hash)
             .await
-            .unwrap(),
-        Some(tx.clone())
+            .must("get_transaction"),
+        Some(tx.clone()),
+        "get_transaction: did not return exactly the transaction insert_transaction stored"
     );
     let user = sample_user_identity("alice");
     assert!(
@@ -976,31 +1191,46 @@ pub async fn transactions_and_consent(storage: Storage) {
             .interactions
             .set_transaction_user(&tx.id_hash, user.clone())
             .await
-            .unwrap()
+            .must("set_transaction_user"),
+        "set_transaction_user: a stored transaction did not give true"
     );
     let got = storage
         .interactions
         .get_transaction(&tx.id_hash)
         .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(got.user, Some(user));
+        .must("get_transaction")
+        .expect("get_transaction: a stored record was not found");
+    assert_eq!(
+        got.user,
+        Some(user),
+        "set_transaction_user: the user was not stored with the transaction"
+    );
 
+    const RACERS: usize = 16;
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
     let mut tasks = Vec::new();
-    for _ in 0..16 {
+    for _ in 0..RACERS {
         let interactions = Arc::clone(&storage.interactions);
+        let barrier = Arc::clone(&barrier);
         let h = tx.id_hash.clone();
         tasks.push(tokio::spawn(async move {
-            interactions.take_transaction(&h).await.unwrap()
+            barrier.wait().await;
+            interactions
+                .take_transaction(&h)
+                .await
+                .must("take_transaction")
         }));
     }
     let mut winners = 0;
     for t in tasks {
-        if t.await.unwrap().is_some() {
+        if joined(t).await.is_some() {
             winners += 1;
         }
     }
-    assert_eq!(winners, 1, "a transaction is taken exactly once");
+    assert_eq!(
+        winners, 1,
+        "take_transaction: a transaction was taken {winners} times under {RACERS} concurrent calls, not exactly once"
+    );
 
     let subject = unique("sub");
     let c1 = ConsentRecord {
@@ -1015,14 +1245,15 @@ pub async fn transactions_and_consent(storage: Storage) {
         .interactions
         .remember_consent(c1.clone())
         .await
-        .unwrap();
+        .must("remember_consent");
     assert_eq!(
         storage
             .interactions
             .get_consent(&subject, "c", RESOURCE, now())
             .await
-            .unwrap(),
-        Some(c1)
+            .must("get_consent"),
+        Some(c1),
+        "get_consent: did not return exactly the consent remember_consent stored"
     );
     let c2 = ConsentRecord {
         scopes: vec!["a".into(), "b".into()],
@@ -1032,41 +1263,42 @@ pub async fn transactions_and_consent(storage: Storage) {
         .interactions
         .remember_consent(c2.clone())
         .await
-        .unwrap();
+        .must("remember_consent");
     assert_eq!(
         storage
             .interactions
             .get_consent(&subject, "c", RESOURCE, now())
             .await
-            .unwrap(),
+            .must("get_consent"),
         Some(c2),
-        "consent replaced"
+        "remember_consent: a newer consent did not replace the older one"
     );
     assert!(
         storage
             .interactions
             .get_consent(&subject, "other", RESOURCE, now())
             .await
-            .unwrap()
-            .is_none()
+            .must("get_consent")
+            .is_none(),
+        "get_consent: a consent for one client answered for another"
     );
     assert!(
         storage
             .interactions
             .get_consent(&subject, "c", "http://127.0.0.1:9000/other", now())
             .await
-            .unwrap()
+            .must("get_consent")
             .is_none(),
-        "consent for one resource is not consent for another"
+        "get_consent: a consent for one resource answered for another"
     );
     assert!(
         storage
             .interactions
             .get_consent(&subject, "c", RESOURCE, now() + 7200)
             .await
-            .unwrap()
+            .must("get_consent")
             .is_none(),
-        "an expired consent is not returned"
+        "get_consent: an expired consent was returned"
     );
     let elsewhere = ConsentRecord {
         resource: "http://127.0.0.1:9000/other".into(),
@@ -1077,27 +1309,33 @@ pub async fn transactions_and_consent(storage: Storage) {
         .interactions
         .remember_consent(elsewhere)
         .await
-        .unwrap();
+        .must("remember_consent");
     assert!(
-        storage.interactions.purge_expired(now()).await.unwrap() >= 1,
-        "expired consents are purged"
+        storage
+            .interactions
+            .purge_expired(now())
+            .await
+            .must("purge_expired")
+            >= 1,
+        "purge_expired (interactions): an expired consent was not purged"
     );
     assert_eq!(
         storage
             .interactions
             .forget_consents(&subject)
             .await
-            .unwrap(),
-        1
+            .must("forget_consents"),
+        1,
+        "forget_consents: did not count the subject's one remaining consent"
     );
     assert!(
         storage
             .interactions
             .get_consent(&subject, "c", RESOURCE, now())
             .await
-            .unwrap()
+            .must("get_consent")
             .is_none(),
-        "forgotten"
+        "forget_consents: a forgotten consent is still returned"
     );
 }
 
@@ -1118,6 +1356,10 @@ fn sample_consent(subject: &str) -> ConsentRecord {
 // Local users
 // ---------------------------------------------------------------------------------------------
 
+/// `UserStore` (when the backend keeps local accounts): usernames MUST be unique (`Conflict` on a
+/// duplicate); records MUST round-trip by username and by subject; an unknown subject MUST give
+/// `None`; `set_password_hash` MUST replace the hash; `list_users` MUST include stored users;
+/// `delete_user` MUST remove the user.
 pub async fn local_users(storage: Storage) {
     let Some(users) = storage.users.clone() else {
         return;
@@ -1129,7 +1371,7 @@ pub async fn local_users(storage: Storage) {
         password_hash: "$argon2id$v=19$one".into(),
         created_at: now(),
     };
-    users.insert_user(rec.clone()).await.unwrap();
+    users.insert_user(rec.clone()).await.must("insert_user");
     match users
         .insert_user(UserRecord {
             subject: "other".into(),
@@ -1138,40 +1380,63 @@ pub async fn local_users(storage: Storage) {
         .await
     {
         Err(ProviderError::Conflict(_)) => {}
-        other => panic!("a duplicate username must give Conflict, got {other:?}"),
+        other => panic!("insert_user: a duplicate username did not give Conflict, got {other:?}"),
     }
-    assert_eq!(users.get_user(&name).await.unwrap(), Some(rec.clone()));
     assert_eq!(
-        users.get_user_by_subject(&rec.subject).await.unwrap(),
-        Some(rec.clone())
+        users.get_user(&name).await.must("get_user"),
+        Some(rec.clone()),
+        "get_user: did not return exactly the user insert_user stored"
+    );
+    assert_eq!(
+        users
+            .get_user_by_subject(&rec.subject)
+            .await
+            .must("get_user_by_subject"),
+        Some(rec.clone()),
+        "get_user_by_subject: did not return exactly the user insert_user stored"
     );
     assert!(
         users
             .get_user_by_subject("no-such-subject")
             .await
-            .unwrap()
-            .is_none()
+            .must("get_user_by_subject")
+            .is_none(),
+        "get_user_by_subject: an unknown subject did not give None"
     );
     assert!(
         users
             .set_password_hash(&name, "$argon2id$v=19$two")
             .await
-            .unwrap()
+            .must("set_password_hash"),
+        "set_password_hash: a stored user did not give true"
     );
     assert_eq!(
-        users.get_user(&name).await.unwrap().unwrap().password_hash,
-        "$argon2id$v=19$two"
+        users
+            .get_user(&name)
+            .await
+            .must("get_user")
+            .expect("get_user: a stored record was not found")
+            .password_hash,
+        "$argon2id$v=19$two",
+        "set_password_hash: the new hash was not stored"
     );
     assert!(
         users
             .list_users()
             .await
-            .unwrap()
+            .must("list_users")
             .iter()
-            .any(|u| u.username == name)
+            .any(|u| u.username == name),
+        "list_users: a stored user is missing from the list"
     );
-    assert!(users.delete_user(&name).await.unwrap());
-    assert!(users.get_user(&name).await.unwrap().is_none());
+    assert!(
+        users.delete_user(&name).await.must("delete_user"),
+        "delete_user: a stored user did not give true"
+    );
+    assert!(
+        users.get_user(&name).await.must("get_user").is_none(),
+        "delete_user: the deleted user is still returned by get_user"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1197,8 +1462,9 @@ fn attempt(username_key: &str, address_key: &str, now: UnixTime) -> SignInAttemp
     }
 }
 
-/// Of many concurrent `begin_attempt` calls for one username, exactly one is admitted while its
-/// lease is held; the others are `Busy` and count nothing.
+/// `begin_attempt` MUST be atomic per username: of 24 concurrent calls for one username exactly one
+/// is `Admitted` while its lease is held, the others are `Busy` and count nothing; an expired lease
+/// (a crashed server) MUST NOT hold the username; `end_attempt` MUST release the lease.
 pub async fn throttle_admits_one_check_at_a_time(storage: Storage) {
     let policy = throttle_policy();
     let t = now();
@@ -1215,27 +1481,37 @@ pub async fn throttle_admits_one_check_at_a_time(storage: Storage) {
             let a = attempt(&user, &format!("10.0.0.{i}"), t);
             tasks.push(tokio::spawn(async move {
                 barrier.wait().await;
-                throttle.begin_attempt(&a, &policy).await.unwrap()
+                throttle
+                    .begin_attempt(&a, &policy)
+                    .await
+                    .must("begin_attempt")
             }));
         }
         let mut admitted = 0;
         for task in tasks {
-            match task.await.unwrap() {
+            match joined(task).await {
                 ThrottleDecision::Admitted => admitted += 1,
                 ThrottleDecision::Busy => {}
-                other => panic!("a racing attempt must be Admitted or Busy, not {other:?}"),
+                other => panic!(
+                    "begin_attempt: a racing attempt was neither Admitted nor Busy: {other:?}"
+                ),
             }
         }
         assert_eq!(
             admitted, 1,
-            "24 concurrent begin_attempt for one username: exactly one check may be in flight"
+            "begin_attempt: {admitted} of 24 concurrent calls for one username were admitted, not exactly one"
         );
     }
     // The lease is released by end_attempt, and runs out by itself.
     let a = attempt(&user, "10.0.0.200", t);
     assert_eq!(
-        storage.throttle.begin_attempt(&a, &policy).await.unwrap(),
-        ThrottleDecision::Busy
+        storage
+            .throttle
+            .begin_attempt(&a, &policy)
+            .await
+            .must("begin_attempt"),
+        ThrottleDecision::Busy,
+        "begin_attempt: a second check was admitted while the first one's lease is held"
     );
     let later = attempt(&user, "10.0.0.200", t + policy.in_flight_lease);
     assert_eq!(
@@ -1243,15 +1519,15 @@ pub async fn throttle_admits_one_check_at_a_time(storage: Storage) {
             .throttle
             .begin_attempt(&later, &policy)
             .await
-            .unwrap(),
+            .must("begin_attempt"),
         ThrottleDecision::Admitted,
-        "an expired lease (a crashed server) must not hold the username for ever"
+        "begin_attempt: an expired lease (a crashed server) still holds the username"
     );
     storage
         .throttle
         .end_attempt(&later, false, &policy)
         .await
-        .unwrap();
+        .must("end_attempt");
     assert_eq!(
         storage
             .throttle
@@ -1260,13 +1536,15 @@ pub async fn throttle_admits_one_check_at_a_time(storage: Storage) {
                 &policy
             )
             .await
-            .unwrap(),
+            .must("begin_attempt"),
         ThrottleDecision::Admitted,
-        "end_attempt releases the lease"
+        "end_attempt: the lease was not released"
     );
 }
 
-/// Many tasks racing to guess through one address: exactly the limit is admitted, never more.
+/// `begin_attempt` + `end_attempt`: of many tasks racing to guess through one address, exactly
+/// `max_failures_per_address` checks MUST be admitted, never more; then `Refused` with
+/// `retry_after` ≥ 1; a success from another address MUST NOT unlock the guessing address.
 pub async fn throttle_concurrent_takes_admit_exactly_the_limit(storage: Storage) {
     let policy = throttle_policy();
     let user = unique("user");
@@ -1281,14 +1559,24 @@ pub async fn throttle_concurrent_takes_admit_exactly_the_limit(storage: Storage)
             barrier.wait().await;
             let mut admitted = 0u32;
             loop {
-                match throttle.begin_attempt(&a, &policy).await.unwrap() {
+                match throttle
+                    .begin_attempt(&a, &policy)
+                    .await
+                    .must("begin_attempt")
+                {
                     ThrottleDecision::Admitted => {
                         admitted += 1;
-                        throttle.end_attempt(&a, false, &policy).await.unwrap();
+                        throttle
+                            .end_attempt(&a, false, &policy)
+                            .await
+                            .must("end_attempt");
                     }
                     ThrottleDecision::Busy => tokio::task::yield_now().await,
                     ThrottleDecision::Refused { retry_after } => {
-                        assert!(retry_after >= 1, "retry_after is at least one second");
+                        assert!(
+                            retry_after >= 1,
+                            "begin_attempt: Refused with a retry_after below one second"
+                        );
                         return admitted;
                     }
                 }
@@ -1297,11 +1585,11 @@ pub async fn throttle_concurrent_takes_admit_exactly_the_limit(storage: Storage)
     }
     let mut total = 0;
     for task in tasks {
-        total += task.await.unwrap();
+        total += joined(task).await;
     }
     assert_eq!(
         total, policy.max_failures_per_address,
-        "16 racing guessers through one address: exactly the limit may be checked"
+        "begin_attempt: 16 racing guessers through one address were not admitted exactly max_failures_per_address times"
     );
     // Another address is not refused (the username's back-off is far away in this policy) …
     let elsewhere = attempt(&user, "198.51.100.1", t);
@@ -1310,29 +1598,32 @@ pub async fn throttle_concurrent_takes_admit_exactly_the_limit(storage: Storage)
             .throttle
             .begin_attempt(&elsewhere, &policy)
             .await
-            .unwrap(),
-        ThrottleDecision::Admitted
+            .must("begin_attempt"),
+        ThrottleDecision::Admitted,
+        "begin_attempt: another address was refused for the first address's failures"
     );
     // … and a success there does not unlock the guessing address.
     storage
         .throttle
         .end_attempt(&elsewhere, true, &policy)
         .await
-        .unwrap();
+        .must("end_attempt");
     assert!(
         matches!(
             storage
                 .throttle
                 .begin_attempt(&attempt(&user, "192.0.2.7", t), &policy)
                 .await
-                .unwrap(),
+                .must("begin_attempt"),
             ThrottleDecision::Refused { .. }
         ),
-        "the user's own success elsewhere must not unlock the guessing address"
+        "end_attempt: the user's own success elsewhere unlocked the guessing address"
     );
 }
 
-/// The username's back-off applies across addresses, except to an address known for it.
+/// `begin_attempt`: after `backoff_after` failures the username's back-off MUST apply to every new
+/// address, MUST spare an address that signed in before (`end_attempt` with success), and MUST
+/// NOT affect other usernames.
 pub async fn throttle_backoff_spares_known_addresses(storage: Storage) {
     let policy = ThrottlePolicy {
         backoff_after: 3,
@@ -1346,43 +1637,49 @@ pub async fn throttle_backoff_spares_known_addresses(storage: Storage) {
             .throttle
             .begin_attempt(&home, &policy)
             .await
-            .unwrap(),
-        ThrottleDecision::Admitted
+            .must("begin_attempt"),
+        ThrottleDecision::Admitted,
+        "begin_attempt: a fresh username was not admitted"
     );
     storage
         .throttle
         .end_attempt(&home, true, &policy)
         .await
-        .unwrap();
+        .must("end_attempt");
     for i in 0..3 {
         let a = attempt(&user, &format!("stranger-{i}"), t);
         assert_eq!(
-            storage.throttle.begin_attempt(&a, &policy).await.unwrap(),
-            ThrottleDecision::Admitted
+            storage
+                .throttle
+                .begin_attempt(&a, &policy)
+                .await
+                .must("begin_attempt"),
+            ThrottleDecision::Admitted,
+            "begin_attempt: refused before backoff_after failures"
         );
         storage
             .throttle
             .end_attempt(&a, false, &policy)
             .await
-            .unwrap();
+            .must("end_attempt");
     }
     assert_eq!(
         storage
             .throttle
             .begin_attempt(&attempt(&user, "stranger-9", t), &policy)
             .await
-            .unwrap(),
+            .must("begin_attempt"),
         ThrottleDecision::Refused { retry_after: 1 },
-        "after backoff_after failures a new address waits"
+        "begin_attempt: after backoff_after failures a new address was not made to wait"
     );
     assert_eq!(
         storage
             .throttle
             .begin_attempt(&attempt(&user, "home", t), &policy)
             .await
-            .unwrap(),
+            .must("begin_attempt"),
         ThrottleDecision::Admitted,
-        "an address that signed in before is spared the back-off"
+        "begin_attempt: an address that signed in before was not spared the back-off"
     );
     // Another username is not affected at all.
     assert_eq!(
@@ -1390,12 +1687,14 @@ pub async fn throttle_backoff_spares_known_addresses(storage: Storage) {
             .throttle
             .begin_attempt(&attempt(&unique("user"), "stranger-9", t), &policy)
             .await
-            .unwrap(),
-        ThrottleDecision::Admitted
+            .must("begin_attempt"),
+        ThrottleDecision::Admitted,
+        "begin_attempt: one username's back-off affected another username"
     );
 }
 
-/// A failure is dated when its check ended: a slow check does not shorten the wait after it.
+/// `end_attempt` MUST date a failure when its check ended (its `now`), so a slow check does not
+/// shorten the wait after it.
 pub async fn throttle_dates_a_failure_when_its_check_ends(storage: Storage) {
     let policy = ThrottlePolicy {
         max_failures_per_address: 1,
@@ -1405,63 +1704,86 @@ pub async fn throttle_dates_a_failure_when_its_check_ends(storage: Storage) {
     let t = now();
     let a = attempt(&user, "192.0.2.3", t);
     assert_eq!(
-        storage.throttle.begin_attempt(&a, &policy).await.unwrap(),
-        ThrottleDecision::Admitted
+        storage
+            .throttle
+            .begin_attempt(&a, &policy)
+            .await
+            .must("begin_attempt"),
+        ThrottleDecision::Admitted,
+        "begin_attempt: a fresh username was not admitted"
     );
     let ended = attempt(&user, "192.0.2.3", t + 20);
     storage
         .throttle
         .end_attempt(&ended, false, &policy)
         .await
-        .unwrap();
+        .must("end_attempt");
     assert_eq!(
         storage
             .throttle
             .begin_attempt(&attempt(&user, "192.0.2.3", t + 20), &policy)
             .await
-            .unwrap(),
+            .must("begin_attempt"),
         ThrottleDecision::Refused {
             retry_after: policy.failure_window
         },
-        "the window runs from the end of the failed check"
+        "end_attempt: the failure window did not run from the end of the failed check"
     );
 }
 
-/// `purge_expired` removes counters that no longer matter, and only those.
+/// `purge_expired` (throttle) MUST remove the counters that no longer affect any decision, and
+/// only those.
 pub async fn throttle_purge_removes_only_expired(storage: Storage) {
     let policy = throttle_policy();
     let (old, fresh) = (unique("user"), unique("user"));
     let t = now();
     let a = attempt(&old, "192.0.2.1", t - 10_000);
-    storage.throttle.begin_attempt(&a, &policy).await.unwrap();
+    storage
+        .throttle
+        .begin_attempt(&a, &policy)
+        .await
+        .must("begin_attempt");
     storage
         .throttle
         .end_attempt(&a, false, &policy)
         .await
-        .unwrap();
+        .must("end_attempt");
     for _ in 0..5 {
         let b = attempt(&fresh, "192.0.2.1", t);
         assert_eq!(
-            storage.throttle.begin_attempt(&b, &policy).await.unwrap(),
-            ThrottleDecision::Admitted
+            storage
+                .throttle
+                .begin_attempt(&b, &policy)
+                .await
+                .must("begin_attempt"),
+            ThrottleDecision::Admitted,
+            "begin_attempt: refused before max_failures_per_address failures"
         );
         storage
             .throttle
             .end_attempt(&b, false, &policy)
             .await
-            .unwrap();
+            .must("end_attempt");
     }
-    assert!(storage.throttle.purge_expired(t).await.unwrap() >= 2);
+    assert!(
+        storage
+            .throttle
+            .purge_expired(t)
+            .await
+            .must("purge_expired")
+            >= 2,
+        "purge_expired (throttle): counters older than every window were not purged"
+    );
     assert!(
         matches!(
             storage
                 .throttle
                 .begin_attempt(&attempt(&fresh, "192.0.2.1", t), &policy)
                 .await
-                .unwrap(),
+                .must("begin_attempt"),
             ThrottleDecision::Refused { .. }
         ),
-        "a live counter survives the purge"
+        "purge_expired (throttle): a live counter was purged"
     );
 }
 
@@ -1469,6 +1791,9 @@ pub async fn throttle_purge_removes_only_expired(storage: Storage) {
 // Client approval, unused registrations, grants by user
 // ---------------------------------------------------------------------------------------------
 
+/// `mark_client_approved` MUST keep the first approval and succeed silently for an unknown id;
+/// `origin` and `resource_server` MUST round-trip; `purge_unused_clients` MUST delete only clients
+/// registered (origin `Registration`) before the cut-off and never approved.
 pub async fn unused_registrations_are_purged(storage: Storage) {
     let old = now() - 1000;
     let unused = Client {
@@ -1493,56 +1818,83 @@ pub async fn unused_registrations_are_purged(storage: Storage) {
         ..sample_client("x")
     };
     for c in [&unused, &approved, &admin, &fresh] {
-        storage.clients.insert_client(c.clone()).await.unwrap();
+        storage
+            .clients
+            .insert_client(c.clone())
+            .await
+            .must("insert_client");
     }
     storage
         .clients
         .mark_client_approved(&approved.client_id, old + 5)
         .await
-        .unwrap();
+        .must("mark_client_approved");
     storage
         .clients
         .mark_client_approved(&approved.client_id, old + 50)
         .await
-        .unwrap();
+        .must("mark_client_approved");
     storage
         .clients
         .mark_client_approved("no-such-client", old)
         .await
-        .unwrap();
+        .must("mark_client_approved");
     let got = storage
         .clients
         .get_client(&approved.client_id)
         .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(got.approved_at, Some(old + 5), "the first approval is kept");
+        .must("get_client")
+        .expect("get_client: a stored record was not found");
+    assert_eq!(
+        got.approved_at,
+        Some(old + 5),
+        "mark_client_approved: a later approval replaced the first one"
+    );
     let got_admin = storage
         .clients
         .get_client(&admin.client_id)
         .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(got_admin, admin, "origin and resource_server round-trip");
+        .must("get_client")
+        .expect("get_client: a stored record was not found");
+    assert_eq!(
+        got_admin, admin,
+        "get_client: origin and resource_server did not round-trip"
+    );
     let purged = storage
         .clients
         .purge_unused_clients(now() - 100)
         .await
-        .unwrap();
-    assert!(purged >= 1);
+        .must("purge_unused_clients");
+    assert!(
+        purged >= 1,
+        "purge_unused_clients: an old, never approved registration was not counted"
+    );
     let exists = |id: String| {
         let clients = Arc::clone(&storage.clients);
-        async move { clients.get_client(&id).await.unwrap().is_some() }
+        async move { clients.get_client(&id).await.must("get_client").is_some() }
     };
     assert!(
         !exists(unused.client_id.clone()).await,
-        "unused and old: purged"
+        "purge_unused_clients: an old, never approved registration was kept"
     );
-    assert!(exists(approved.client_id.clone()).await, "approved: kept");
-    assert!(exists(admin.client_id.clone()).await, "admin-made: kept");
-    assert!(exists(fresh.client_id.clone()).await, "recent: kept");
+    assert!(
+        exists(approved.client_id.clone()).await,
+        "purge_unused_clients: an approved client was purged"
+    );
+    assert!(
+        exists(admin.client_id.clone()).await,
+        "purge_unused_clients: a client made by an administrator was purged"
+    );
+    assert!(
+        exists(fresh.client_id.clone()).await,
+        "purge_unused_clients: a client registered after the cut-off was purged"
+    );
 }
 
+/// `list_grants` by subject MUST return the subject's live families only (with their expiry and
+/// whether they are refreshable); `revoke_grants` by subject MUST revoke every family of the subject
+/// with a code, access or refresh token, count them, remember them (a later insert is born
+/// revoked), leave other subjects alone, and MUST refuse an empty filter.
 pub async fn grants_are_listed_and_revoked_by_user(storage: Storage) {
     let alice = unique("alice");
     let bob = unique("bob");
@@ -1557,54 +1909,91 @@ pub async fn grants_are_listed_and_revoked_by_user(storage: Storage) {
         .tokens
         .insert_tokens(a.clone(), Some(r.clone()))
         .await
-        .unwrap();
+        .must("insert_tokens");
     let mut code = sample_code(&pending, now() + 60);
     code.code_hash = hash("code");
     code.subject = alice.clone();
-    storage.tokens.insert_code(code.clone()).await.unwrap();
+    storage
+        .tokens
+        .insert_code(code.clone())
+        .await
+        .must("insert_code");
     let mut b = sample_access(&theirs, now() + 600);
     b.subject = bob.clone();
-    storage.tokens.insert_tokens(b.clone(), None).await.unwrap();
+    storage
+        .tokens
+        .insert_tokens(b.clone(), None)
+        .await
+        .must("insert_tokens");
 
     let filter = GrantFilter {
         subject: Some(alice.clone()),
         client_id: None,
     };
-    let listed = storage.tokens.list_grants(&filter, now()).await.unwrap();
-    assert_eq!(listed.len(), 1, "{listed:?}");
-    assert_eq!(listed[0].family_id, mine);
-    assert_eq!(listed[0].subject, alice);
-    assert!(listed[0].refreshable);
-    assert_eq!(listed[0].expires_at, r.expires_at);
+    let listed = storage
+        .tokens
+        .list_grants(&filter, now())
+        .await
+        .must("list_grants");
+    assert_eq!(
+        listed.len(),
+        1,
+        "list_grants: the subject's one live token family was not listed alone: {listed:?}"
+    );
+    assert_eq!(
+        listed[0].family_id, mine,
+        "list_grants: listed the wrong family"
+    );
+    assert_eq!(
+        listed[0].subject, alice,
+        "list_grants: listed the wrong subject"
+    );
+    assert!(
+        listed[0].refreshable,
+        "list_grants: a family with a live refresh token is not refreshable"
+    );
+    assert_eq!(
+        listed[0].expires_at, r.expires_at,
+        "list_grants: expires_at is not the latest expiry of the family's live tokens"
+    );
     let revoked = storage
         .tokens
         .revoke_grants(&filter, now() + 7200)
         .await
-        .unwrap();
-    assert_eq!(revoked, 2, "the token family and the pending code's family");
+        .must("revoke_grants");
+    assert_eq!(
+        revoked, 2,
+        "revoke_grants: did not count the token family and the pending code's family"
+    );
     assert!(
         storage
             .tokens
             .list_grants(&filter, now())
             .await
-            .unwrap()
-            .is_empty()
+            .must("list_grants")
+            .is_empty(),
+        "revoke_grants: a revoked family is still listed as a live grant"
     );
     assert!(
         storage
             .tokens
             .get_access_token(&a.jti)
             .await
-            .unwrap()
-            .unwrap()
-            .revoked
+            .must("get_access_token")
+            .expect("get_access_token: a stored record was not found")
+            .revoked,
+        "revoke_grants: an access token of the subject is not revoked"
     );
     assert_eq!(
-        storage.tokens.take_code(&code.code_hash).await.unwrap(),
+        storage
+            .tokens
+            .take_code(&code.code_hash)
+            .await
+            .must("take_code"),
         CodeRedemption::Replayed {
             family_id: pending.clone()
         },
-        "a pending code of the user can no longer be redeemed"
+        "revoke_grants: a pending code of the subject can still be redeemed"
     );
     // A racing insert into a revoked family is born revoked.
     let mut late = sample_access(&pending, now() + 600);
@@ -1613,15 +2002,16 @@ pub async fn grants_are_listed_and_revoked_by_user(storage: Storage) {
         .tokens
         .insert_tokens(late.clone(), None)
         .await
-        .unwrap();
+        .must("insert_tokens");
     assert!(
         storage
             .tokens
             .get_access_token(&late.jti)
             .await
-            .unwrap()
-            .unwrap()
-            .revoked
+            .must("get_access_token")
+            .expect("get_access_token: a stored record was not found")
+            .revoked,
+        "revoke_grants: a token inserted into a revoked family afterwards is not born revoked"
     );
     // Bob is untouched.
     assert!(
@@ -1629,9 +2019,10 @@ pub async fn grants_are_listed_and_revoked_by_user(storage: Storage) {
             .tokens
             .get_access_token(&b.jti)
             .await
-            .unwrap()
-            .unwrap()
-            .revoked
+            .must("get_access_token")
+            .expect("get_access_token: a stored record was not found")
+            .revoked,
+        "revoke_grants: another subject's access token was revoked"
     );
     assert!(
         storage
@@ -1639,18 +2030,175 @@ pub async fn grants_are_listed_and_revoked_by_user(storage: Storage) {
             .revoke_grants(&GrantFilter::default(), now())
             .await
             .is_err(),
-        "an empty filter never revokes everything"
+        "revoke_grants: an empty filter was not refused (it would revoke everything)"
     );
 }
 
-/// Generates one `#[tokio::test]` per conformance check. `$make` is an async expression evaluating to
-/// a fresh [`Storage`]; it is evaluated once per test. With `optional:`, `$make` evaluates to
-/// `Option<Storage>` and `None` skips (for backends whose service may be absent; the `$make` itself
-/// must panic instead when the test run declared the service required).
+/// `revoke_grants` by client MUST reach every family of that client (its pending codes, its access
+/// tokens, its refresh tokens), count them, and MUST leave other clients' grants alone. (The core
+/// calls it before `delete_client`; deleting a client itself revokes nothing in the store.)
+pub async fn grants_are_revoked_by_client(storage: Storage) {
+    let client = unique("client");
+    let other_client = unique("client");
+    let (with_code, with_tokens, theirs) = (unique("fam"), unique("fam"), unique("fam"));
+    let mut code = sample_code(&with_code, now() + 60);
+    code.client_id = client.clone();
+    storage
+        .tokens
+        .insert_code(code.clone())
+        .await
+        .must("insert_code");
+    let mut access = sample_access(&with_tokens, now() + 600);
+    access.client_id = client.clone();
+    let mut refresh = sample_refresh(&with_tokens, now() + 3600);
+    refresh.client_id = client.clone();
+    storage
+        .tokens
+        .insert_tokens(access.clone(), Some(refresh.clone()))
+        .await
+        .must("insert_tokens");
+    let mut other_code = sample_code(&theirs, now() + 60);
+    other_code.client_id = other_client.clone();
+    storage
+        .tokens
+        .insert_code(other_code.clone())
+        .await
+        .must("insert_code");
+    let mut other_access = sample_access(&theirs, now() + 600);
+    other_access.client_id = other_client.clone();
+    let mut other_refresh = sample_refresh(&theirs, now() + 3600);
+    other_refresh.client_id = other_client.clone();
+    storage
+        .tokens
+        .insert_tokens(other_access.clone(), Some(other_refresh.clone()))
+        .await
+        .must("insert_tokens");
+
+    let filter = GrantFilter {
+        subject: None,
+        client_id: Some(client.clone()),
+    };
+    let revoked = storage
+        .tokens
+        .revoke_grants(&filter, now() + 7200)
+        .await
+        .must("revoke_grants");
+    assert_eq!(
+        revoked, 2,
+        "revoke_grants: by client, did not count the client's two families (one with a pending code, one with tokens)"
+    );
+    assert!(
+        storage
+            .tokens
+            .get_access_token(&access.jti)
+            .await
+            .must("get_access_token")
+            .expect("get_access_token: a stored record was not found")
+            .revoked,
+        "revoke_grants: by client, the client's access token is not revoked"
+    );
+    assert_eq!(
+        storage
+            .tokens
+            .get_refresh_token(&refresh.token_hash)
+            .await
+            .must("get_refresh_token")
+            .expect("get_refresh_token: a stored record was not found")
+            .state,
+        RefreshTokenState::Revoked,
+        "revoke_grants: by client, the client's refresh token is not revoked"
+    );
+    assert_eq!(
+        storage
+            .tokens
+            .rotate_refresh_token(rotate_request(&refresh.token_hash, &with_tokens, now() + 1))
+            .await
+            .must("rotate_refresh_token"),
+        Rotation::Unknown,
+        "revoke_grants: by client, the client's refresh token still rotates"
+    );
+    assert!(
+        !matches!(
+            storage
+                .tokens
+                .take_code(&code.code_hash)
+                .await
+                .must("take_code"),
+            CodeRedemption::Redeemed(_)
+        ),
+        "revoke_grants: by client, the client's pending code can still be redeemed"
+    );
+    assert!(
+        storage
+            .tokens
+            .list_grants(&filter, now())
+            .await
+            .must("list_grants")
+            .is_empty(),
+        "revoke_grants: by client, a revoked family is still listed as a live grant"
+    );
+
+    // The other client is untouched.
+    assert!(
+        !storage
+            .tokens
+            .get_access_token(&other_access.jti)
+            .await
+            .must("get_access_token")
+            .expect("get_access_token: a stored record was not found")
+            .revoked,
+        "revoke_grants: by client, another client's access token was revoked"
+    );
+    assert_eq!(
+        storage
+            .tokens
+            .get_refresh_token(&other_refresh.token_hash)
+            .await
+            .must("get_refresh_token")
+            .expect("get_refresh_token: a stored record was not found")
+            .state,
+        RefreshTokenState::Active,
+        "revoke_grants: by client, another client's refresh token was revoked"
+    );
+    assert!(
+        matches!(
+            storage
+                .tokens
+                .take_code(&other_code.code_hash)
+                .await
+                .must("take_code"),
+            CodeRedemption::Redeemed(_)
+        ),
+        "revoke_grants: by client, another client's pending code can no longer be redeemed"
+    );
+}
+
+/// Generates one `#[tokio::test]` per storage check. `$make` is an async expression evaluating to
+/// a fresh [`Storage`]; it is evaluated once per test, and checks use unique ids, so one database
+/// may serve them all. With `optional:`, `$make` evaluates to `Option<Storage>` and `None` skips
+/// (for backends whose service may be absent; `$make` itself must panic instead when the test run
+/// declared the service required).
+///
+/// A plugin runs the kit from its own tests with two dev-dependencies and one macro call. In its
+/// `Cargo.toml`:
+///
+/// ```toml
+/// [dev-dependencies]
+/// mcp-oauth-provider = { version = "0.1", features = ["testkit"] }
+/// tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
+/// ```
+///
+/// and in `tests/conformance.rs` (or a `#[cfg(test)] mod` of the crate):
 ///
 /// ```ignore
-/// mcp_oauth_provider::storage_conformance_tests!(async { my_backend::open_for_tests().await });
+/// mcp_oauth_provider::storage_conformance_tests!(async {
+///     let store = std::sync::Arc::new(my_backend::Store::open_for_tests().await);
+///     mcp_oauth_provider::Storage::from_one(store)
+/// });
 /// ```
+///
+/// Each check is also a public `async fn(Storage)` in this module, for a plugin that wants to run
+/// some of them (or wrap one, as the memory backend's test of a deliberately broken store does).
 #[macro_export]
 macro_rules! storage_conformance_tests {
     (optional: $make:expr) => {
@@ -1674,6 +2222,7 @@ macro_rules! storage_conformance_tests {
             throttle_purge_removes_only_expired,
             unused_registrations_are_purged,
             grants_are_listed_and_revoked_by_user,
+            grants_are_revoked_by_client,
         );
     };
     (@optional $make:expr; $($check:ident),* $(,)?) => {
@@ -1683,7 +2232,7 @@ macro_rules! storage_conformance_tests {
                 let storage: Option<$crate::Storage> = $make.await;
                 match storage {
                     Some(storage) => $crate::testkit::$check(storage).await,
-                    None => eprintln!("skipped {}: backend not available", stringify!($check)),
+                    None => ::std::eprintln!("skipped {}: backend not available", ::core::stringify!($check)),
                 }
             }
         )*
@@ -1709,6 +2258,7 @@ macro_rules! storage_conformance_tests {
             throttle_purge_removes_only_expired,
             unused_registrations_are_purged,
             grants_are_listed_and_revoked_by_user,
+            grants_are_revoked_by_client,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {

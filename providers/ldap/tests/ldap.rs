@@ -449,3 +449,33 @@ async fn starttls_checks_the_certificate_against_the_ca_file() {
     std::fs::remove_file(&empty).unwrap();
     assert!(err.to_string().contains("ca_file"), "{err}");
 }
+
+/// The authenticator kit against the test directory, in both bind modes. Direct-bind mode cannot
+/// look a user up without their password, so its `check_subject` answers `Unknown`.
+mod conformance {
+    use std::sync::Arc;
+
+    use mcp_oauth_provider::UserAuthenticator;
+    use mcp_oauth_provider::testkit::{AuthenticatorFixture, SubjectLookup};
+    use serde_json::json;
+
+    fn made(mode: &str) -> Option<(Arc<dyn UserAuthenticator>, AuthenticatorFixture)> {
+        let url = super::directory_url()?;
+        let lookup = match mode {
+            "direct" => SubjectLookup::Unknown,
+            _ => SubjectLookup::Active,
+        };
+        Some((
+            Arc::new(super::authenticator(&url, mode, json!({}))),
+            AuthenticatorFixture::new("alice", super::ALICE_PW, "nobody").subject_lookup(lookup),
+        ))
+    }
+
+    mod search {
+        mcp_oauth_provider::authenticator_conformance_tests!(optional: async { super::made("search") });
+    }
+
+    mod direct {
+        mcp_oauth_provider::authenticator_conformance_tests!(optional: async { super::made("direct") });
+    }
+}

@@ -569,6 +569,9 @@ impl UserStore for MemoryStore {
 }
 
 #[cfg(test)]
+mod kit_catches_broken_stores;
+
+#[cfg(test)]
 mod conformance {
     mcp_oauth_provider::storage_conformance_tests!(async { crate::MemoryStore::new().storage() });
 }
