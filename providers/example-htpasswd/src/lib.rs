@@ -40,9 +40,11 @@
 //!
 //! ## How it is built (the parts of a plugin)
 //!
-//! 1. A settings struct with `#[serde(deny_unknown_fields)]` ([`HtpasswdSettings`]), parsed with
-//!    [`FactoryContext::parse_settings`](mcp_oauth_provider::FactoryContext::parse_settings): that
-//!    alone turns a typo into an error naming the section and the key.
+//! 1. Settings ([`HtpasswdSettings`]) read with
+//!    [`FactoryContext::parse_settings`](mcp_oauth_provider::FactoryContext::parse_settings) into a
+//!    struct with `#[serde(deny_unknown_fields)]`: that alone turns a typo or a missing key into an
+//!    error naming the section and the key. Each value is then checked on its own so that a bad
+//!    value (`file = 3`) names its key too.
 //! 2. The authenticator ([`HtpasswdAuthenticator`]), implementing
 //!    [`UserAuthenticator`](mcp_oauth_provider::UserAuthenticator) and its contract (same answer
 //!    for an unknown user and a wrong password, `Rejected` for an empty password, `Unavailable`
@@ -82,14 +84,45 @@ use serde::Deserialize;
 pub use authenticator::{DEFAULT_RELOAD_INTERVAL, HtpasswdAuthenticator, LoadError};
 
 /// `[users.htpasswd]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct HtpasswdSettings {
     /// The htpasswd file (`user:hash` lines).
     pub file: PathBuf,
     /// An Apache group file (`group: user1 user2` lines), optional.
-    #[serde(default)]
     pub groups_file: Option<PathBuf>,
+}
+
+/// The table as written: serde names unknown and missing keys; each value is then read on its
+/// own, so a bad one (`file = 3`) is named too.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    file: serde_json::Value,
+    #[serde(default)]
+    groups_file: Option<serde_json::Value>,
+}
+
+impl HtpasswdSettings {
+    /// Reads `[users.htpasswd]` from the table the server hands over; every error names the
+    /// section and the key.
+    pub fn from_context(ctx: &FactoryContext) -> ProviderResult<Self> {
+        let raw: Raw = ctx.parse_settings()?;
+        let path = |key: &str, v: serde_json::Value| -> ProviderResult<PathBuf> {
+            match v {
+                serde_json::Value::String(s) if !s.trim().is_empty() => Ok(PathBuf::from(s)),
+                other => Err(ctx.invalid(format_args!(
+                    "{key}: expected the path of a file as a string, found {other}"
+                ))),
+            }
+        };
+        Ok(Self {
+            file: path("file", raw.file)?,
+            groups_file: raw
+                .groups_file
+                .map(|v| path("groups_file", v))
+                .transpose()?,
+        })
+    }
 }
 
 /// Registers `[users] kind = "htpasswd"`.
@@ -107,7 +140,7 @@ impl UserAuthenticatorFactory for HtpasswdFactory {
         ctx: &FactoryContext,
         _storage: &Storage,
     ) -> ProviderResult<Arc<dyn UserAuthenticator>> {
-        let settings: HtpasswdSettings = ctx.parse_settings()?;
+        let settings = HtpasswdSettings::from_context(ctx)?;
         // A local file is not a directory that may be down at start: reading it now turns a wrong
         // path or a bad line into a configuration error instead of a first failed sign-in.
         let auth = HtpasswdAuthenticator::open(&settings, ctx.hashing.clone())

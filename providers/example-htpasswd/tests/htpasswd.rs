@@ -279,7 +279,10 @@ async fn settings_errors_name_the_section_the_key_and_the_line() {
         "{missing}"
     );
     let bad_type = invalid(build(json!({"file": 3}), dir).await.err().unwrap());
-    assert!(bad_type.contains("[users.htpasswd]"), "{bad_type}");
+    assert!(
+        bad_type.contains("[users.htpasswd]") && bad_type.contains("file:"),
+        "{bad_type}"
+    );
 
     let nowhere = invalid(
         build(json!({"file": dir.join("nope")}), dir)
