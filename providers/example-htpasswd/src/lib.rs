@@ -46,11 +46,11 @@
 //!    error naming the section and the key. Each value is then checked on its own so that a bad
 //!    value (`file = 3`) names its key too.
 //! 2. The authenticator ([`HtpasswdAuthenticator`]), implementing
-//!    [`UserAuthenticator`](mcp_oauth_provider::UserAuthenticator) and its contract (same answer
+//!    [`UserAuthenticator`] and its contract (same answer
 //!    for an unknown user and a wrong password, `Rejected` for an empty password, `Unavailable`
 //!    when the directory cannot be read).
 //! 3. A factory ([`HtpasswdFactory`]) implementing
-//!    [`UserAuthenticatorFactory`](mcp_oauth_provider::UserAuthenticatorFactory): its `kind` is
+//!    [`UserAuthenticatorFactory`]: its `kind` is
 //!    the name used in `[users] kind`, its `build` reads the settings.
 //! 4. The tests run the provider API's authenticator conformance kit
 //!    (`mcp_oauth_provider::authenticator_conformance_tests!`, feature `testkit`) against it.
