@@ -138,3 +138,48 @@ async fn a_registration_off_the_redirect_allow_list_is_refused() {
     assert_eq!(admitted.status(), 201, "{}", admitted.text().await.unwrap());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_user_removed_from_the_file_loses_their_grant_at_the_next_refresh() {
+    let site = Site::new().await;
+    let server = site
+        .serve_with(&[("MCP_OAUTH__TOKENS__ACCESS_TOKEN_TTL", "2s")])
+        .await;
+    let run = async {
+        let (store_a, store_b) = (
+            TempDir::new("mcp-oauth-example-store"),
+            TempDir::new("mcp-oauth-example-store"),
+        );
+        let alice = authorizer(&site, &store_a, ALICE);
+        let bob = authorizer(&site, &store_b, BOB);
+        let first_alice = alice.access_token().await.unwrap();
+        let first_bob = bob.access_token().await.unwrap();
+        // alice leaves the file; bob stays. The plugin sees it within a second.
+        let file = site.dir.path().join("users.htpasswd");
+        let kept: String = std::fs::read_to_string(&file)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("alice:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&file, kept).unwrap();
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        // bob's expired token is refreshed (check_subject: Active) ...
+        let refreshed = bob.access_token().await.unwrap();
+        assert_ne!(refreshed.expose(), first_bob.expose());
+        assert_eq!(call(&bob, "whoami").await.unwrap()["subject"], BOB.0);
+        // ... alice's is not (check_subject: Gone), so the client signs in again, which the file
+        // no longer allows.
+        let err = alice
+            .access_token()
+            .await
+            .expect_err("alice's grant ended")
+            .to_string();
+        assert!(err.contains("password is wrong"), "{err}");
+        drop(first_alice);
+    };
+    tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .unwrap_or_else(|_| panic!("took too long: {}", server.stderr.lock().unwrap()));
+    server.stop().await;
+}

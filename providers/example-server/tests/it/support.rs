@@ -147,7 +147,12 @@ impl Site {
 
     /// Starts `serve` and waits until the authorization server's metadata answers.
     pub async fn serve(&self) -> Served {
-        let mut child = self.command(&["serve"], &[]).spawn().unwrap();
+        self.serve_with(&[]).await
+    }
+
+    /// [`Site::serve`] with extra environment (settings overrides).
+    pub async fn serve_with(&self, extra_env: &[(&str, &str)]) -> Served {
+        let mut child = self.command(&["serve"], extra_env).spawn().unwrap();
         let stderr = collect(child.stderr.take().unwrap());
         let _stdout = collect(child.stdout.take().unwrap());
         let http = reqwest::Client::new();
