@@ -49,7 +49,17 @@ impl FactoryContext {
             serde_json::Value::Null => serde_json::Value::Object(Default::default()),
             other => other.clone(),
         };
-        serde_json::from_value(table).map_err(|e| self.invalid(e.to_string()))
+        // The path names the key of a value of the wrong type too ("file: invalid type: …"),
+        // which serde_json alone does not.
+        serde_path_to_error::deserialize(table).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." {
+                self.invalid(inner)
+            } else {
+                self.invalid(format_args!("{path}: {inner}"))
+            }
+        })
     }
 
     /// An [`ProviderError::InvalidSettings`] naming this section.
@@ -198,6 +208,13 @@ mod tests {
         assert!(err.contains("fille"), "{err}");
         let none = FactoryContext::new("storage.memory", serde_json::Value::Null, ".".into());
         none.parse_settings::<NoSettings>().unwrap();
+        let wrong_type =
+            FactoryContext::new("users.htpasswd", serde_json::json!({"file": 3}), ".".into());
+        let err = wrong_type.parse_settings::<Demo>().unwrap_err().to_string();
+        assert!(
+            err.contains("[users.htpasswd]: file: invalid type"),
+            "{err}"
+        );
         let extra = FactoryContext::new("storage.memory", serde_json::json!({"x": 1}), ".".into());
         let err = extra
             .parse_settings::<NoSettings>()
