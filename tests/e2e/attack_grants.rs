@@ -290,3 +290,28 @@ async fn grants_are_revoked_by_id_and_by_client() {
     let intro = introspect_as_resource_server(&s, &second_access).await;
     assert_eq!(intro["active"], false, "{intro}");
 }
+
+/// Issue 10: a store only stores, so deleting a client no longer revokes anything by itself; the
+/// core must end the client's grants. Its access token must stop working at once (introspection and
+/// /mcp), and its refresh token must not bring it back.
+#[tokio::test]
+async fn attack_deleted_client_keeps_its_tokens() {
+    let dir = TempDir::new("mcp-oauth-attack-delete-client");
+    let (s, cfg) = sqlite_server(&dir, vec![]).await;
+    let (client, access, refresh) = alice_grant(&s).await;
+    let (ok, out, err) = run_cli(Some(&cfg), &["clients", "delete", &client], &[], None).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("revoked its 1 grant(s)"), "{out}");
+    let intro = introspect_as_resource_server(&s, &access).await;
+    assert_eq!(
+        intro["active"], false,
+        "after `clients delete` the access token is still active: {intro}"
+    );
+    let mut mcp = McpClient::new(&s.resource, Some(&access));
+    assert!(
+        mcp.initialize().await.is_err(),
+        "after `clients delete` the access token still calls /mcp"
+    );
+    let r = s.refresh(&client, &refresh).await;
+    assert_ne!(r.status(), StatusCode::OK, "the refresh token still works");
+}
