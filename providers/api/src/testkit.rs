@@ -801,6 +801,56 @@ pub async fn racing_rotations_have_one_winner(storage: Storage) {
     );
 }
 
+/// `rotate_refresh_token` racing `revoke_family` on the same family MUST both succeed (neither may
+/// fail with a lock error: take locks in one order), and the family MUST end revoked: the successor
+/// a winning rotation stored is not `Active` afterwards.
+pub async fn rotation_racing_revocation_neither_fails_nor_survives(storage: Storage) {
+    const PAIRS: usize = 16;
+    let barrier = Arc::new(tokio::sync::Barrier::new(2 * PAIRS));
+    let mut tasks = Vec::new();
+    for _ in 0..PAIRS {
+        let family = unique("fam");
+        let first = sample_refresh(&family, now() + 3600);
+        storage
+            .tokens
+            .insert_tokens(sample_access(&family, now() + 600), Some(first.clone()))
+            .await
+            .must("insert_tokens");
+        let req = rotate_request(&first.token_hash, &family, now() + 1);
+        let successor = req.new_refresh.token_hash.clone();
+        let (tokens, gate) = (Arc::clone(&storage.tokens), Arc::clone(&barrier));
+        let rotate = tokio::spawn(async move {
+            gate.wait().await;
+            tokens.rotate_refresh_token(req).await
+        });
+        let (tokens, gate, fam) = (Arc::clone(&storage.tokens), Arc::clone(&barrier), family);
+        let revoke = tokio::spawn(async move {
+            gate.wait().await;
+            tokens.revoke_family(&fam, now() + 3600).await
+        });
+        tasks.push((rotate, revoke, successor));
+    }
+    for (rotate, revoke, successor) in tasks {
+        let rotated = joined(rotate).await;
+        let revoked = joined(revoke).await;
+        assert!(
+            rotated.is_ok() && revoked.is_ok(),
+            "rotate_refresh_token / revoke_family: racing on one family, one of them failed \
+             (rotate: {rotated:?}, revoke: {revoked:?}); take the family lock before the token's row"
+        );
+        let after = storage
+            .tokens
+            .get_refresh_token(&successor)
+            .await
+            .must("get_refresh_token");
+        assert!(
+            !after.is_some_and(|r| r.state == RefreshTokenState::Active),
+            "rotate_refresh_token: a rotation racing revoke_family left an active successor in the \
+             revoked family"
+        );
+    }
+}
+
 /// `revoke_family` MUST mark every code (as used), access token and refresh token of the family
 /// revoked, and MUST remember the family so that tokens inserted for it afterwards are stored
 /// revoked and never rotate; other families MUST be untouched.
@@ -2210,6 +2260,7 @@ macro_rules! storage_conformance_tests {
             tokens_roundtrip_and_revoke,
             rotation_and_reuse,
             racing_rotations_have_one_winner,
+            rotation_racing_revocation_neither_fails_nor_survives,
             revoke_family_reaches_everything,
             purge_removes_only_expired,
             keys_activate_one_at_a_time,
@@ -2246,6 +2297,7 @@ macro_rules! storage_conformance_tests {
             tokens_roundtrip_and_revoke,
             rotation_and_reuse,
             racing_rotations_have_one_winner,
+            rotation_racing_revocation_neither_fails_nor_survives,
             revoke_family_reaches_everything,
             purge_removes_only_expired,
             keys_activate_one_at_a_time,

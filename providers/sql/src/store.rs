@@ -453,8 +453,21 @@ macro_rules! sql_store {
 
             async fn rotate_refresh_token(&self, req: RotateRefreshToken) -> ProviderResult<Rotation> {
                 let _writer = self.writer().await;
+                // Locks in the order revoke_family takes them: the family lock first, then the
+                // token's row. (The other way round, a rotation racing a revocation deadlocks on
+                // Postgres.) A token's family never changes, so it is read before the transaction:
+                // on SQLite a transaction that reads first cannot upgrade to a write once another
+                // connection wrote ("database is locked"), so the transaction starts with a write.
+                let family: Option<String> =
+                    sqlx::query_scalar("SELECT family_id FROM refresh_tokens WHERE token_hash = $1")
+                        .bind(&req.old_hash.0)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(|e| map_err("get refresh token", e))?;
+                let Some(family) = family else { return Ok(Rotation::Unknown) };
                 let mut tx = self.pool.begin().await.map_err(|e| map_err("begin", e))?;
-                // The conditional update comes first: it takes the row's write lock, so of racing
+                lock(&mut tx, FAMILY_LOCK, &family).await?;
+                // Then the conditional update: it takes the row's write lock, so of racing
                 // rotations exactly one sees state = 'active'.
                 let rotated = sqlx::query(
                     "UPDATE refresh_tokens SET state = 'rotated', rotated_at = $2 \
@@ -505,7 +518,6 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| map_err("keep successor", e))?;
-                lock(&mut tx, FAMILY_LOCK, &old.family_id).await?;
                 insert_access(&mut tx, &req.new_access).await?;
                 insert_refresh(&mut tx, &req.new_refresh).await?;
                 tx.commit().await.map_err(|e| map_err("commit", e))?;
