@@ -212,13 +212,20 @@ impl Registry {
             LEGACY_STORAGE_KEYS,
             injected,
         )?;
-        let ctx = self.context(settings, format!("storage.{}", st.kind), table);
+        let ctx = self.context(settings, "storage", &st.kind, table);
         Ok((entry.factory.clone(), ctx))
     }
 
-    fn context(&self, settings: &Settings, section: String, table: Value) -> FactoryContext {
+    /// The context handed to the selected `kind` of `section`, with its own `table`.
+    fn context(
+        &self,
+        settings: &Settings,
+        section: &str,
+        kind: &str,
+        table: Value,
+    ) -> FactoryContext {
         FactoryContext {
-            section,
+            section: format!("{section}.{kind}"),
             settings: table,
             data_dir: settings.data_dir(),
             hashing: HashingPool::new(settings.login.password_hash_concurrency),
@@ -349,7 +356,7 @@ impl Registry {
             &[],
             Map::new(),
         )?;
-        let ctx = self.context(settings, format!("users.{}", users.kind), table);
+        let ctx = self.context(settings, "users", &users.kind, table);
         entry
             .factory
             .build(&ctx, storage)
@@ -369,7 +376,7 @@ impl Registry {
             &[],
             Map::new(),
         )?;
-        let ctx = self.context(settings, format!("policy.{}", policy.kind), table);
+        let ctx = self.context(settings, "policy", &policy.kind, table);
         entry
             .factory
             .build(&ctx)
