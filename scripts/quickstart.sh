@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The README quick-start as a script: registers a public client and walks the authorization-code flow
-# with PKCE using nothing but curl and openssl, logging in through the HTML forms like a browser would.
+# The protocol by hand: registers a public client and walks the authorization-code flow with PKCE
+# using nothing but curl and openssl, logging in through the HTML forms like a browser would. Every
+# failure says which step failed and what the server answered.
 #
 #   scripts/quickstart.sh [BASE_URL]        (default http://127.0.0.1:9000)
 #   MCP_USER=admin MCP_PASSWORD='…' scripts/quickstart.sh
@@ -22,11 +23,22 @@ JAR=$(mktemp); trap 'rm -f "$JAR" "$JAR.h"' EXIT
 field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }          # a string field of a JSON object
 input() { sed -n "s/.*name=\"$1\" value=\"\([^\"]*\)\".*/\1/p" | head -n1; }   # a hidden form field
 header() { tr -d '\r' | sed -n "s/^[Ll]ocation: //p"; }
+fail() { echo "quickstart: $*" >&2; exit 1; }
+# POSTs or GETs with curl; on a transport error or an HTTP error status, says which step failed, the
+# status and the server's answer (an OAuth error is JSON: error + error_description), then stops.
+call() {
+  local what=$1; shift
+  local out status
+  out=$(curl -sS -w '\n%{http_code}' "$@") || fail "$what: cannot reach $BASE (is \`mcp-oauth serve\` running?)"
+  status=${out##*$'\n'}; out=${out%$'\n'*}
+  case "$status" in 2*|3*) printf '%s' "$out" ;; *) fail "$what: HTTP $status: $out" ;; esac
+}
 
 echo "1. register a public client (RFC 7591)"
-CLIENT_ID=$(curl -sf -X POST "$BASE/register" -H 'content-type: application/json' \
+CLIENT_ID=$(call "registration" -X POST "$BASE/register" -H 'content-type: application/json' \
   -d "{\"client_name\":\"quickstart\",\"redirect_uris\":[\"$REDIRECT\"],\"token_endpoint_auth_method\":\"none\",\"grant_types\":[\"authorization_code\",\"refresh_token\"]}" \
   | field client_id)
+[ -n "$CLIENT_ID" ] || fail "registration: no client_id in the answer"
 echo "   client_id=$CLIENT_ID"
 
 echo "2. PKCE verifier and S256 challenge (RFC 7636)"
@@ -34,25 +46,28 @@ VERIFIER=$(openssl rand -base64 48 | tr -d '\n=' | tr '+/' '-_' | cut -c1-64)
 CHALLENGE=$(printf '%s' "$VERIFIER" | openssl dgst -sha256 -binary | openssl base64 | tr -d '\n=' | tr '+/' '-_')
 
 echo "3. /authorize → login page"
-LOGIN=$(curl -s -o /dev/null -D - -c "$JAR" -b "$JAR" -G "$BASE/authorize" \
+LOGIN=$(call "/authorize" -o /dev/null -D - -c "$JAR" -b "$JAR" -G "$BASE/authorize" \
   --data-urlencode response_type=code --data-urlencode "client_id=$CLIENT_ID" \
   --data-urlencode "redirect_uri=$REDIRECT" --data-urlencode "code_challenge=$CHALLENGE" \
   --data-urlencode code_challenge_method=S256 --data-urlencode state=quickstart \
   --data-urlencode scope=mcp:tools "${RESOURCE_PARAM[@]}" | header)
-PAGE=$(curl -sf -c "$JAR" -b "$JAR" "$BASE$LOGIN")
+[ -n "$LOGIN" ] || fail "/authorize did not redirect to the login page"
+PAGE=$(call "login page" -c "$JAR" -b "$JAR" "$BASE$LOGIN")
 TX=$(echo "$PAGE" | input tx); CSRF=$(echo "$PAGE" | input csrf_token)
+[ -n "$TX" ] && [ -n "$CSRF" ] || fail "the login page has no form"
 
 echo "4. sign in as $USER_NAME, then approve the consent page"
-CONSENT=$(curl -s -c "$JAR" -b "$JAR" "$BASE/login" --data-urlencode "tx=$TX" --data-urlencode "csrf_token=$CSRF" \
-  --data-urlencode "username=$USER_NAME" --data-urlencode "password=$MCP_PASSWORD")
-if ! echo "$CONSENT" | grep -q 'Allow access?'; then echo "sign-in failed" >&2; exit 1; fi
-CALLBACK=$(curl -s -o /dev/null -D - -c "$JAR" -b "$JAR" "$BASE/consent" --data-urlencode "tx=$TX" \
+CONSENT=$(curl -sS -c "$JAR" -b "$JAR" "$BASE/login" --data-urlencode "tx=$TX" --data-urlencode "csrf_token=$CSRF" \
+  --data-urlencode "username=$USER_NAME" --data-urlencode "password=$MCP_PASSWORD") || fail "sign-in: cannot reach $BASE"
+echo "$CONSENT" | grep -q 'Allow access?' || fail "sign-in as $USER_NAME failed (wrong password? MCP_USER / MCP_PASSWORD)"
+CALLBACK=$(call "consent" -o /dev/null -D - -c "$JAR" -b "$JAR" "$BASE/consent" --data-urlencode "tx=$TX" \
   --data-urlencode "csrf_token=$CSRF" --data-urlencode decision=approve | header)
 CODE=$(echo "$CALLBACK" | sed -n 's/.*[?&]code=\([^&]*\).*/\1/p')
+[ -n "$CODE" ] || fail "consent: no code in the redirect ($CALLBACK)"
 echo "   redirected to $REDIRECT?code=…&state=quickstart&iss=…"
 
 echo "5. code → tokens"
-TOKENS=$(curl -sf "$BASE/token" -d grant_type=authorization_code -d "code=$CODE" -d "client_id=$CLIENT_ID" \
+TOKENS=$(call "token exchange" "$BASE/token" -d grant_type=authorization_code -d "code=$CODE" -d "client_id=$CLIENT_ID" \
   --data-urlencode "redirect_uri=$REDIRECT" -d "code_verifier=$VERIFIER" "${RESOURCE_PARAM[@]}")
 echo "$TOKENS"
 ACCESS=$(echo "$TOKENS" | field access_token)

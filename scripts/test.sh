@@ -38,23 +38,34 @@ cargo test --workspace --all-features --locked
 
 echo "==> README quick-start against a real server"
 cargo build --locked --quiet
-MCP_OAUTH__SERVER__BIND=127.0.0.1:0 MCP_OAUTH__STORAGE__DATA_DIR="$workdir/data" RUST_LOG=info \
+# A free loopback port, so that bind and issuer agree (the client follows the issuer's URLs).
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+MCP_OAUTH__SERVER__BIND=127.0.0.1:$port MCP_OAUTH__SERVER__ISSUER=http://127.0.0.1:$port \
+  MCP_OAUTH__STORAGE__DATA_DIR="$workdir/data" RUST_LOG=info \
   "${CARGO_TARGET_DIR:-target}/debug/mcp-oauth" serve \
   >"$workdir/stdout" 2>"$workdir/stderr" &
 server_pid=$!
-port=
 for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*address=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$workdir/stderr" | head -n1)
-  [ -n "$port" ] && break
+  grep -q 'mcp-oauth listening' "$workdir/stderr" && break
   sleep 0.1
 done
-if [ -z "$port" ]; then echo "server did not start:"; cat "$workdir/stderr"; exit 1; fi
+grep -q 'mcp-oauth listening' "$workdir/stderr" || { echo "server did not start:"; cat "$workdir/stderr"; exit 1; }
 password=$(sed -n 's/.*initial password: //p' "$workdir/stdout")
 [ -n "$password" ] || { echo "no admin password printed"; exit 1; }
-out=$(MCP_PASSWORD=$password scripts/quickstart.sh "http://127.0.0.1:$port")
-echo "$out" | grep -q '"access_token":"' || { echo "quick-start failed:"; echo "$out"; exit 1; }
+base="http://127.0.0.1:$port"
+# The README quick start as written: the client commands log in headless and call a tool.
+client=( "${CARGO_TARGET_DIR:-target}/debug/mcp-oauth" )
+export MCP_OAUTH_CLIENT_STORE="$workdir/client"
+printf '%s\n' "$password" | "${client[@]}" login "$base/mcp" --username admin --password-stdin >/dev/null
+out=$("${client[@]}" call "$base/mcp" whoami)
+echo "$out" | grep -q '"subject": *"admin"' || { echo "quick-start: login + call whoami failed:"; echo "$out"; exit 1; }
+# The protocol by hand (scripts/quickstart.sh): curl and openssl only.
+out=$(MCP_PASSWORD=$password scripts/quickstart.sh "$base")
+echo "$out" | grep -q '"access_token":"' || { echo "quick-start: quickstart.sh failed:"; echo "$out"; exit 1; }
 echo "$out" | grep -q '"subject":"admin"' || { echo "quick-start: the demo MCP server's whoami failed:"; echo "$out"; exit 1; }
-if grep -qF -- "$password" "$workdir/stderr"; then echo "the admin password leaked into the log"; exit 1; fi
+# … and a failure says what went wrong.
+if err=$(MCP_PASSWORD=wrong scripts/quickstart.sh "$base" 2>&1 >/dev/null); then echo "quickstart.sh accepted a wrong password"; exit 1; fi
+echo "$err" | grep -q 'sign-in as admin failed' || { echo "quickstart.sh failed without saying why: $err"; exit 1; }
 echo "quick-start OK"
 
 echo "==> interop: official MCP Python SDK client against the demo MCP server"

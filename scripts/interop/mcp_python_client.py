@@ -31,6 +31,21 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAu
 REDIRECT_URI = "http://127.0.0.1:8765/callback"
 
 
+class _AcceptedSessionTermination(logging.Filter):
+    """Drops the SDK's "Session termination failed: 202" warning, which is not a failure.
+
+    On close the SDK sends DELETE with the session id (MCP streamable HTTP, "Session Management")
+    and counts only 200 and 204 as success. rmcp answers 202 Accepted: the session is ended. Every
+    other termination warning still shows.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Session termination failed: 202"
+
+
+logging.getLogger("mcp.client.streamable_http").addFilter(_AcceptedSessionTermination())
+
+
 class MemoryStorage(TokenStorage):
     """Tokens and client registration kept in memory for this run."""
 

@@ -66,8 +66,22 @@ async fn main() -> anyhow::Result<()> {
     let resource = ProtectedResource::new(&resource_uri, &issuer)?
         .with_scopes(["mcp:tools", "mcp:admin"])?
         .with_name("Greeter");
-    // 2. Choose a verifier: JWT via the issuer's JWKS (or IntrospectionVerifier).
-    let verifier = JwksVerifier::discover(&issuer).await?;
+    // 2. Choose a verifier: JWT via the issuer's JWKS (or IntrospectionVerifier). Started together
+    //    with the authorization server, this waits for it (up to 30 s) instead of failing at once.
+    let mut attempt = 0;
+    let verifier = loop {
+        match JwksVerifier::discover(&issuer).await {
+            Ok(verifier) => break verifier,
+            Err(err) if attempt < 60 => {
+                if attempt == 0 {
+                    eprintln!("waiting for the authorization server at {issuer} ({err})");
+                }
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    };
     // 3. Your MCP server as a tower service.
     let mcp = StreamableHttpService::new(
         || {
