@@ -10,7 +10,9 @@
 # 3. The README quick-start, run for real: `mcp-oauth serve` on an ephemeral loopback port with no
 #    config at all, then scripts/quickstart.sh against it with the printed admin password (it ends
 #    by calling the demo MCP server's whoami with the token).
-# 4. Interop: the official MCP Python SDK (pinned, in a virtual environment) connects to the demo
+# 4. The deployment files: the systemd unit is verified (systemd-analyze), the Dockerfile built when a
+#    Docker daemon is reachable.
+# 5. Interop: the official MCP Python SDK (pinned, in a virtual environment) connects to the demo
 #    MCP server with its own OAuth client (scripts/interop/run_python.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,6 +69,23 @@ echo "$out" | grep -q '"subject":"admin"' || { echo "quick-start: the demo MCP s
 if err=$(MCP_PASSWORD=wrong scripts/quickstart.sh "$base" 2>&1 >/dev/null); then echo "quickstart.sh accepted a wrong password"; exit 1; fi
 echo "$err" | grep -q 'sign-in as admin failed' || { echo "quickstart.sh failed without saying why: $err"; exit 1; }
 echo "quick-start OK"
+
+echo "==> deployment files"
+if command -v systemd-analyze >/dev/null 2>&1; then
+  # The unit as shipped, pointed at the binary just built (verify checks that ExecStart exists).
+  sed "s#/usr/local/bin/mcp-oauth#$PWD/${CARGO_TARGET_DIR:-target}/debug/mcp-oauth#" deploy/mcp-oauth.service \
+    >"$workdir/mcp-oauth.service"
+  systemd-analyze verify "$workdir/mcp-oauth.service"
+  echo "systemd unit OK"
+else
+  echo "systemd-analyze not installed: deploy/mcp-oauth.service not verified"
+fi
+if docker info >/dev/null 2>&1; then
+  docker build -f deploy/Dockerfile -t mcp-oauth-test .
+  echo "Docker image OK"
+else
+  echo "no Docker daemon reachable: deploy/Dockerfile not built"
+fi
 
 echo "==> interop: official MCP Python SDK client against the demo MCP server"
 scripts/interop/run_python.sh

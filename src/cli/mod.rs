@@ -1,6 +1,7 @@
 //! The command line (DESIGN §5): one module per command group.
 
 pub mod admin;
+pub mod backup;
 pub mod client;
 pub mod clients;
 pub mod config_cmd;
@@ -63,6 +64,11 @@ pub enum Command {
     Keys {
         #[command(subcommand)]
         command: keys::KeysCommand,
+    },
+    /// Copy the store (and the key file it needs) into an empty directory while servers run.
+    Backup {
+        /// Where to write the copy (created owner-only; must be new or empty).
+        dir: PathBuf,
     },
     /// Inspect the configuration.
     Config {
@@ -179,6 +185,7 @@ pub async fn run_with(cli: Cli, registry: Registry) -> anyhow::Result<()> {
         Command::Keys { command } => keys::run(command, &settings, &registry).await,
         Command::Grants { command } => grants::run(command, &settings, &registry).await,
         Command::Config { command } => config_cmd::run(command, &settings, &registry).await,
+        Command::Backup { dir } => backup::run(&dir, &settings, &registry).await,
         // Already served above, without configuration; kept total rather than panicking.
         Command::DemoMcp(args) => demo_mcp::run(*args).await,
         // Already served above, without configuration.

@@ -16,6 +16,7 @@ mod attack_registration;
 mod attack_sign_in;
 mod attack_slow_clients;
 mod authorize_errors;
+mod backup;
 mod cli;
 mod client;
 mod concurrency;

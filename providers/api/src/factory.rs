@@ -8,7 +8,7 @@
 //! ([`ProviderFactory::locality`], [`ProviderFactory::migration_policy`],
 //! [`UserAuthenticatorFactory::uses_local_accounts`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -147,6 +147,17 @@ pub trait ProviderFactory: Send + Sync {
     async fn migrate(&self, ctx: &FactoryContext) -> ProviderResult<Vec<MigrationInfo>> {
         let _ = ctx;
         Ok(Vec::new())
+    }
+    /// Writes a consistent copy of the store into the empty directory `dir` while servers keep
+    /// running (`mcp-oauth backup`), and returns the files written. The default is
+    /// [`ProviderError::Unsupported`] with the reason: a store without files has nothing to copy, and
+    /// a database server has its own tools (say which in the message).
+    async fn backup(&self, ctx: &FactoryContext, dir: &Path) -> ProviderResult<Vec<PathBuf>> {
+        let _ = (ctx, dir);
+        Err(ProviderError::Unsupported(format!(
+            "the {} storage backend has no backup of its own",
+            self.kind()
+        )))
     }
 }
 

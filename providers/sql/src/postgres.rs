@@ -126,4 +126,15 @@ impl ProviderFactory for PostgresFactory {
     async fn migrate(&self, ctx: &FactoryContext) -> ProviderResult<Vec<MigrationInfo>> {
         Self::connect(ctx)?.migrate().await
     }
+    async fn backup(
+        &self,
+        _ctx: &FactoryContext,
+        _dir: &std::path::Path,
+    ) -> ProviderResult<Vec<std::path::PathBuf>> {
+        Err(ProviderError::Unsupported(
+            "back up Postgres with its own tools: `pg_dump --format=custom` (and keep \
+             [keys] encryption_key with it: the dump's signing keys open only with it)"
+                .into(),
+        ))
+    }
 }

@@ -90,6 +90,29 @@ impl SqliteStore {
         schema::apply(&self.pool).await
     }
 
+    /// A consistent copy of the live database at `path` (`VACUUM INTO`: one read transaction, so
+    /// writers keep going), created owner-only. `path` must not exist.
+    pub async fn backup_to(&self, path: &std::path::Path) -> ProviderResult<()> {
+        if path.exists() {
+            return Err(ProviderError::Conflict(format!(
+                "{} exists",
+                path.display()
+            )));
+        }
+        // VACUUM INTO fills an empty file: create it 0600 first so the copy is never readable by
+        // others, even for a moment.
+        mcp_oauth_provider::files::secure_database_file(path)?;
+        let target = path.to_str().ok_or_else(|| {
+            ProviderError::Unsupported(format!("{} is not a UTF-8 path", path.display()))
+        })?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| crate::errors::map_err("back up the SQLite database", e))?;
+        Ok(())
+    }
+
     /// `PRAGMA integrity_check`: "ok" when the file is sound.
     pub async fn integrity_check(&self) -> ProviderResult<String> {
         sqlx::query_scalar("PRAGMA integrity_check")
@@ -140,5 +163,14 @@ impl ProviderFactory for SqliteFactory {
     }
     async fn migrate(&self, ctx: &FactoryContext) -> ProviderResult<Vec<MigrationInfo>> {
         Self::connect(ctx).await?.migrate().await
+    }
+    async fn backup(
+        &self,
+        ctx: &FactoryContext,
+        dir: &std::path::Path,
+    ) -> ProviderResult<Vec<PathBuf>> {
+        let path = dir.join("mcp-oauth.db");
+        Self::connect(ctx).await?.backup_to(&path).await?;
+        Ok(vec![path])
     }
 }
