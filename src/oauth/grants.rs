@@ -68,3 +68,32 @@ pub async fn end_user_grants(
     tracing::info!(subject = %subject, grants = revoked, "ended the user's grants");
     Ok(revoked)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A revoked family is remembered past the end of anything it could still issue or hold, so a
+    /// token a racing request inserts for it is born revoked (the store forgets it only after).
+    #[test]
+    fn a_revoked_family_outlives_everything_in_it() {
+        let t = 1_800_000_000;
+        for (access, refresh, code) in [(900, 2_592_000, 60), (3600, 600, 60), (60, 60, 600)] {
+            let lifetimes = TokenLifetimes {
+                access_token: access,
+                refresh_token: refresh,
+                code,
+            };
+            let until = remember_revoked_until(&lifetimes, t);
+            for lifetime in [access, refresh, code] {
+                assert!(until > t + lifetime, "{until} must be after {t} + {lifetime}");
+            }
+        }
+        let forever = TokenLifetimes {
+            access_token: i64::MAX,
+            refresh_token: 1,
+            code: 1,
+        };
+        assert_eq!(remember_revoked_until(&forever, t), i64::MAX, "saturates, never wraps");
+    }
+}
