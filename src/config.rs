@@ -987,6 +987,59 @@ mod tests {
     }
 
     #[test]
+    fn observability_settings_are_checked_and_name_their_key() {
+        let ok = Settings::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(ok.log.format, LogFormat::Text);
+        assert_eq!(ok.log.level, DEFAULT_LOG_LEVEL);
+        assert!(ok.metrics.enabled);
+        assert_eq!(ok.admin_bind().unwrap(), None);
+        assert_eq!(ok.health.readiness_cache, Duration::from_secs(1));
+        let json = Settings::load_with_env(
+            None,
+            env(&[
+                ("MCP_OAUTH__LOG__FORMAT", "json"),
+                ("MCP_OAUTH__SERVER__ADMIN_BIND", "127.0.0.1:9001"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(json.log.format, LogFormat::Json);
+        assert_eq!(
+            json.admin_bind().unwrap(),
+            Some("127.0.0.1:9001".parse().unwrap())
+        );
+        for (key, value, named) in [
+            ("MCP_OAUTH__LOG__FORMAT", "xml", "xml"),
+            ("MCP_OAUTH__LOG__LEVEL", "info,[[[", "log.level"),
+            (
+                "MCP_OAUTH__SERVER__ADMIN_BIND",
+                "localhost",
+                "server.admin_bind",
+            ),
+            (
+                "MCP_OAUTH__SERVER__ADMIN_BIND",
+                "127.0.0.1:9000",
+                "server.admin_bind",
+            ),
+            (
+                "MCP_OAUTH__HEALTH__READINESS_CACHE",
+                "5m",
+                "health.readiness_cache",
+            ),
+            (
+                "MCP_OAUTH__HEALTH__READINESS_TIMEOUT",
+                "0s",
+                "health.readiness_timeout",
+            ),
+            ("MCP_OAUTH__METRICS__ENABLD", "true", "enabld"),
+        ] {
+            let err = Settings::load_with_env(None, env(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(named), "{key}={value}: {err}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let f = write("[server]\nbindd = \"127.0.0.1:9100\"\n");
         let err = Settings::load_with_env(Some(&f.0), env(&[]))

@@ -191,9 +191,13 @@ fn method_label(m: &Method) -> &'static str {
 
 /// Whether a request on the main listener may read `/metrics` (see the module docs).
 pub fn may_scrape(state: &AppState, peer: Option<SocketAddr>, headers: &HeaderMap) -> bool {
-    if !state.observability.metrics_enabled || state.observability.admin_listener {
-        return false;
-    }
+    state.observability.metrics_enabled
+        && !state.observability.admin_listener
+        && local_and_direct(peer, headers)
+}
+
+/// The TCP peer is loopback and the request names no forwarded client.
+fn local_and_direct(peer: Option<SocketAddr>, headers: &HeaderMap) -> bool {
     let forwarded = ["x-forwarded-for", "forwarded", "x-real-ip"]
         .iter()
         .any(|h| headers.contains_key(*h));
@@ -293,6 +297,21 @@ mod tests {
             text.contains("# HELP mcp_oauth_tokens_issued_total"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn only_direct_loopback_requests_may_scrape_the_main_listener() {
+        let peer = |a: &str| Some(a.parse::<SocketAddr>().unwrap());
+        let none = HeaderMap::new();
+        assert!(local_and_direct(peer("127.0.0.1:5000"), &none));
+        assert!(local_and_direct(peer("[::1]:5000"), &none));
+        assert!(local_and_direct(peer("[::ffff:127.0.0.1]:5000"), &none));
+        assert!(!local_and_direct(peer("192.0.2.10:5000"), &none));
+        assert!(!local_and_direct(peer("[2001:db8::1]:5000"), &none));
+        assert!(!local_and_direct(None, &none));
+        let mut proxied = HeaderMap::new();
+        proxied.insert("x-forwarded-for", HeaderValue::from_static("127.0.0.1"));
+        assert!(!local_and_direct(peer("127.0.0.1:5000"), &proxied));
     }
 
     #[test]

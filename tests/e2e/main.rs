@@ -25,6 +25,7 @@ mod durable;
 mod flow;
 mod ldap;
 mod mcp;
+mod observability;
 mod pages;
 mod plugins;
 mod processes;
