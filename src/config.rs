@@ -663,10 +663,10 @@ impl Settings {
             )
         })?;
         self.issuer_url()?;
-        if let Some(admin) = self.admin_bind()? {
-            if self.server.bind.parse::<SocketAddr>().ok() == Some(admin) {
-                bail!("server.admin_bind must differ from server.bind");
-            }
+        if let Some(admin) = self.admin_bind()?
+            && self.server.bind.parse::<SocketAddr>().ok() == Some(admin)
+        {
+            bail!("server.admin_bind must differ from server.bind");
         }
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log.level) {
             bail!("log.level {:?} is not a log filter: {e}", self.log.level);

@@ -91,7 +91,11 @@ impl Server {
                 admin_password = create_admin_if_empty(users.as_ref()).await?;
             }
         }
-        let state = AppState::new(settings, built.provider, kek, Some(built.hashing)).await?;
+        let sources = crate::observability::metrics::Sources {
+            hashing: Some(built.hashing),
+            pool: built.storage.pool.clone(),
+        };
+        let state = AppState::new(settings, built.provider, kek, sources).await?;
         let demo = DemoMount::from_settings(settings)?;
         Ok(Self {
             state,

@@ -4,7 +4,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use mcp_oauth_provider::{HashingPool, OAuthServerProvider, TokenLifetimes, UnixTime};
+use mcp_oauth_provider::{OAuthServerProvider, TokenLifetimes, UnixTime};
 
 use crate::config::{LimitsSettings, Settings};
 use crate::oauth::client_address::TrustedProxies;
@@ -16,7 +16,7 @@ use crate::oauth::rate_limit::RateLimits;
 use crate::oauth::register::RegistrationPolicy;
 use crate::oauth::resources::Resources;
 use crate::observability::health::Readiness;
-use crate::observability::metrics::Metrics;
+use crate::observability::metrics::{Metrics, Sources};
 
 /// Cheap to clone; everything lives behind one `Arc`.
 #[derive(Clone)]
@@ -82,12 +82,12 @@ impl Deref for AppState {
 
 impl AppState {
     /// Builds the state from validated settings and an opened provider; loads (or creates) keys.
-    /// `hashing` is the authenticator's password-hashing pool, whose queue `/metrics` reports.
+    /// `sources` are the pools `/metrics` reports (password hashing, storage connections).
     pub async fn new(
         settings: &Settings,
         provider: Arc<dyn OAuthServerProvider>,
         kek: KeyEncryptionKey,
-        hashing: Option<HashingPool>,
+        sources: Sources,
     ) -> anyhow::Result<Self> {
         let issuer = settings.issuer_url()?;
         let algorithm = settings.keys.algorithm.jwt();
@@ -118,7 +118,7 @@ impl AppState {
             login_throttle: LoginThrottle::new(&settings.login),
             sign_in_gate: AddressGate::new(settings.login.max_concurrent_per_address),
             observability: Observability {
-                metrics: Metrics::new(hashing)?,
+                metrics: Metrics::new(sources)?,
                 readiness: Readiness::new(&settings.health),
                 metrics_enabled: settings.metrics.enabled,
                 admin_listener: settings.admin_bind()?.is_some(),

@@ -12,6 +12,8 @@
 //! | `mcp_oauth_login_hashing_queue_depth` | | password checks waiting for a hashing slot |
 //! | `mcp_oauth_login_hashing_running` | | password checks running |
 //! | `mcp_oauth_login_hashing_slots` | | size of the hashing pool |
+//! | `mcp_oauth_db_pool_connections` | `state` (`idle`, `in_use`) | the storage's open connections (backends with a pool) |
+//! | `mcp_oauth_db_pool_max_connections` | | the most the storage's pool opens |
 //!
 //! Labels are bounded: `route` is the matched route template (`unmatched` for anything else, so
 //! scanning random paths adds no series), `method` is a standard method or `other`, and no label
@@ -26,12 +28,13 @@
 //! an unknown path.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
-use mcp_oauth_provider::{GrantType, HashingPool};
+use mcp_oauth_provider::{GrantType, HashingPool, PoolGauge};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
@@ -47,6 +50,8 @@ const SIGN_IN_REFUSED: &str = "mcp_oauth_sign_in_refused_total";
 const HASHING_QUEUE: &str = "mcp_oauth_login_hashing_queue_depth";
 const HASHING_RUNNING: &str = "mcp_oauth_login_hashing_running";
 const HASHING_SLOTS: &str = "mcp_oauth_login_hashing_slots";
+const DB_POOL: &str = "mcp_oauth_db_pool_connections";
+const DB_POOL_MAX: &str = "mcp_oauth_db_pool_max_connections";
 
 /// Latency buckets in seconds: from a cached metadata read to a slow directory sign-in.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -71,11 +76,20 @@ impl SignInRefusal {
     }
 }
 
+/// What the gauges are read from at each scrape.
+#[derive(Clone, Default)]
+pub struct Sources {
+    /// The authenticator's password-hashing pool.
+    pub hashing: Option<HashingPool>,
+    /// The storage's connection pool, when the backend has one.
+    pub pool: Option<Arc<dyn PoolGauge>>,
+}
+
 /// This server's metrics.
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
-    hashing: Option<HashingPool>,
+    sources: Sources,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -85,8 +99,8 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    /// A fresh recorder; `hashing` is the pool whose queue is reported at each scrape.
-    pub fn new(hashing: Option<HashingPool>) -> anyhow::Result<Self> {
+    /// A fresh recorder; `sources` are read for the gauges at each scrape.
+    pub fn new(sources: Sources) -> anyhow::Result<Self> {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(DURATION.into()), LATENCY_BUCKETS)?
             .build_recorder();
@@ -94,7 +108,7 @@ impl Metrics {
         let metrics = Self {
             recorder,
             handle,
-            hashing,
+            sources,
         };
         metrics.with(|| {
             metrics::describe_counter!(
@@ -124,6 +138,8 @@ impl Metrics {
                 "Password checks running in the hashing pool"
             );
             metrics::describe_gauge!(HASHING_SLOTS, "Size of the password-hashing pool");
+            metrics::describe_gauge!(DB_POOL, "Open storage connections, by state");
+            metrics::describe_gauge!(DB_POOL_MAX, "The most connections the storage pool opens");
             // Present from the start, so a dashboard shows 0 rather than nothing.
             metrics::counter!(SIGN_IN_FAILURES).absolute(0);
         });
@@ -163,7 +179,16 @@ impl Metrics {
 
     /// The exposition text, with the gauges read now.
     pub fn render(&self) -> String {
-        if let Some(pool) = &self.hashing {
+        if let Some(pool) = &self.sources.pool {
+            let u = pool.pool_use();
+            self.with(|| {
+                metrics::gauge!(DB_POOL, "state" => "idle").set(f64::from(u.idle));
+                metrics::gauge!(DB_POOL, "state" => "in_use")
+                    .set(f64::from(u.open.saturating_sub(u.idle)));
+                metrics::gauge!(DB_POOL_MAX).set(f64::from(u.max));
+            });
+        }
+        if let Some(pool) = &self.sources.hashing {
             let (queued, running, size) = (pool.queued(), pool.running(), pool.size());
             self.with(|| {
                 metrics::gauge!(HASHING_QUEUE).set(queued as f64);
@@ -244,7 +269,21 @@ mod tests {
 
     #[test]
     fn records_requests_tokens_and_sign_ins_in_prometheus_text() {
-        let m = Metrics::new(Some(HashingPool::new(3))).unwrap();
+        struct Fixed;
+        impl PoolGauge for Fixed {
+            fn pool_use(&self) -> mcp_oauth_provider::PoolUse {
+                mcp_oauth_provider::PoolUse {
+                    open: 3,
+                    idle: 1,
+                    max: 8,
+                }
+            }
+        }
+        let m = Metrics::new(Sources {
+            hashing: Some(HashingPool::new(3)),
+            pool: Some(Arc::new(Fixed)),
+        })
+        .unwrap();
         m.request("/token", &Method::POST, 200, Duration::from_millis(12));
         m.request("/token", &Method::POST, 200, Duration::from_millis(30));
         m.request(
@@ -297,6 +336,18 @@ mod tests {
             text.contains("# HELP mcp_oauth_tokens_issued_total"),
             "{text}"
         );
+        assert!(
+            text.contains(r#"mcp_oauth_db_pool_connections{state="in_use"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"mcp_oauth_db_pool_connections{state="idle"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("mcp_oauth_db_pool_max_connections 8"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -316,8 +367,8 @@ mod tests {
 
     #[test]
     fn two_servers_keep_their_own_counts() {
-        let a = Metrics::new(None).unwrap();
-        let b = Metrics::new(None).unwrap();
+        let a = Metrics::new(Sources::default()).unwrap();
+        let b = Metrics::new(Sources::default()).unwrap();
         a.sign_in_failed();
         assert!(a.render().contains("mcp_oauth_sign_in_failures_total 1"));
         assert!(b.render().contains("mcp_oauth_sign_in_failures_total 0"));

@@ -291,6 +291,29 @@ async fn metrics_count_requests_tokens_and_failed_sign_ins_without_naming_anyone
 }
 
 #[tokio::test]
+async fn the_database_pool_is_reported_for_backends_that_have_one() {
+    let memory = start().await;
+    let m = get(&memory.url("/metrics")).await.1;
+    assert!(
+        !m.contains("mcp_oauth_db_pool_max_connections "),
+        "memory has no pool: {m}"
+    );
+    let sqlite = start_with(Options {
+        sqlite_temp: true,
+        ..Default::default()
+    })
+    .await;
+    let m = get(&sqlite.url("/metrics")).await.1;
+    assert!(
+        sample(&m, "mcp_oauth_db_pool_max_connections").is_some_and(|n| n >= 1.0),
+        "{m}"
+    );
+    let idle = sample(&m, r#"mcp_oauth_db_pool_connections{state="idle"}"#).unwrap();
+    let in_use = sample(&m, r#"mcp_oauth_db_pool_connections{state="in_use"}"#).unwrap();
+    assert!(idle + in_use >= 1.0, "the store has opened its pool: {m}");
+}
+
+#[tokio::test]
 async fn sign_in_lockouts_are_counted() {
     let server = start_with(Options {
         env: vec![("MCP_OAUTH__LOGIN__MAX_FAILED_ATTEMPTS", "2".into())],
