@@ -63,9 +63,9 @@ impl Default for LogSettings {
     }
 }
 
-/// The default `[log] level`: info, with sqlx's query log and rmcp's protocol structures (printed
-/// at info and debug) left out.
-pub const DEFAULT_LOG_LEVEL: &str = "info,sqlx=warn,rmcp=warn";
+/// The default `[log] level` (sqlx and rmcp are held at warn on top of any level, see
+/// `observability::logging`).
+pub const DEFAULT_LOG_LEVEL: &str = "info";
 
 /// `[log] format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -1,8 +1,8 @@
 //! The process's log subscriber: `[log] level` (a `tracing` EnvFilter; `RUST_LOG` wins when set)
 //! and `[log] format` (`text` lines or one JSON object per line), written to stderr.
 //!
-//! The default level, [`DEFAULT_LOG_LEVEL`](crate::config::DEFAULT_LOG_LEVEL), keeps sqlx's query
-//! log and rmcp's protocol structures (which rmcp prints at info and debug) out of the log.
+//! Whatever the level, sqlx's query log and rmcp's protocol structures (which rmcp prints at info
+//! and debug) stay at warn unless a directive names those crates.
 
 use std::io::IsTerminal;
 
@@ -11,15 +11,24 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::{DEFAULT_LOG_LEVEL, LogFormat, LogSettings};
 
-/// The filter in force: `RUST_LOG` when it is set and parses, else `[log] level`, else the default.
+/// Crates held at `warn` unless a directive names them: sqlx logs every query at info, and rmcp
+/// prints whole protocol structures (`Debug` of requests, peer info) at info and debug.
+const QUIET: &[&str] = &["sqlx", "rmcp"];
+
+/// The filter in force: `RUST_LOG` when it is set and parses, else `[log] level`, else the default;
+/// the [`QUIET`] crates stay at `warn` unless the directives name them.
 pub fn filter(settings: &LogSettings, rust_log: Option<&str>) -> EnvFilter {
-    if let Some(directives) = rust_log.filter(|d| !d.trim().is_empty())
-        && let Ok(f) = EnvFilter::builder().parse(directives)
-    {
-        return f;
+    let chosen = rust_log
+        .filter(|d| !d.trim().is_empty() && EnvFilter::builder().parse(d).is_ok())
+        .unwrap_or(&settings.level);
+    let mut directives = chosen.trim().to_owned();
+    for name in QUIET {
+        if !directives.contains(name) {
+            directives.push_str(&format!(",{name}=warn"));
+        }
     }
     EnvFilter::builder()
-        .parse(&settings.level)
+        .parse(&directives)
         .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_LEVEL))
 }
 
@@ -102,6 +111,23 @@ mod tests {
         assert!(!out.contains("ClientRequest"), "{out}");
         assert!(!out.contains("SELECT 1"), "{out}");
         assert!(!out.contains("not at info"), "{out}");
+    }
+
+    #[test]
+    fn rmcp_stays_quiet_at_a_plain_level_unless_named() {
+        let plain = LogSettings {
+            level: "debug".into(),
+            ..LogSettings::default()
+        };
+        let out = logged(&plain, Some("info"), || {
+            tracing::info!(target: "rmcp::service", peer = "PeerInfo { .. }", "initialized");
+            tracing::info!(target: "mcp_oauth::app", "ours");
+        });
+        assert!(out.contains("ours") && !out.contains("PeerInfo"), "{out}");
+        let named = logged(&plain, Some("info,rmcp=info"), || {
+            tracing::info!(target: "rmcp::service", peer = "PeerInfo { .. }", "initialized");
+        });
+        assert!(named.contains("PeerInfo"), "asked for by name: {named}");
     }
 
     #[test]

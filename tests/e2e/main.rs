@@ -9,6 +9,7 @@ mod attack_file_permissions;
 mod attack_grants;
 mod attack_introspection;
 mod attack_ldap_plaintext;
+mod attack_metrics;
 mod attack_rate_limits;
 mod attack_redirect;
 mod attack_redirect_uris;
