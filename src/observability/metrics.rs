@@ -21,8 +21,8 @@
 //! are unbounded).
 //!
 //! **Who may scrape.** Metrics show how the server is used, so they are not public: with
-//! `[server] admin_bind` set they are served only on that listener; otherwise only to a client whose
-//! TCP peer is loopback and whose request names no forwarded client (`X-Forwarded-For`,
+//! `[server] admin_bind` set they are served only on that listener; otherwise only to a client
+//! whose TCP peer is loopback and whose request names no forwarded client (`X-Forwarded-For`,
 //! `Forwarded`, `X-Real-IP`), so a reverse proxy on the same host does not expose them either.
 //! `[metrics] enabled = false` turns the endpoint off everywhere. Anyone else gets the same 404 as
 //! an unknown path.

@@ -1,8 +1,8 @@
 //! Attack: reading `/metrics` from outside (information disclosure, CWE-200). Metrics show how the
 //! server is used (sign-in failures, token rates, pool pressure); on the main listener they are
-//! served only to a loopback peer whose request names no forwarded client, so a reverse proxy on the
-//! same host does not pass them on, and `[metrics] enabled = false` removes them everywhere. (Only
-//! loopback addresses are reachable in tests; a remote peer is covered by the unit test
+//! served only to a loopback peer whose request names no forwarded client, so a reverse proxy on
+//! the same host does not pass them on, and `[metrics] enabled = false` removes them everywhere.
+//! (Only loopback addresses are reachable in tests; a remote peer is covered by the unit test
 //! `observability::metrics::tests::only_direct_loopback_requests_may_scrape_the_main_listener`.)
 
 use reqwest::StatusCode;
