@@ -24,6 +24,7 @@ use crate::listener::ConnectionLimits;
 use crate::oauth::{
     authorize, introspect, jwks, login, metadata, rate_limit, register, revoke, token,
 };
+use crate::observability::{access_log, admin, health, metrics};
 use crate::request_timeouts;
 use crate::resource::CoHostedVerifier;
 use crate::state::{AppState, now};
@@ -62,7 +63,12 @@ pub fn router(state: AppState, demo: Option<&DemoMount>, cancel: CancellationTok
         )
         .route("/login", get(login::login_get).post(login::login_post))
         .route("/consent", post(login::consent_post));
-    let mut routes = api.merge(browser);
+    // Probes and metrics (metrics only to loopback clients unless an admin listener takes them).
+    let ops = Router::new()
+        .route("/healthz", get(health::healthz_get))
+        .route("/readyz", get(health::readyz_get))
+        .route("/metrics", get(metrics::metrics_get));
+    let mut routes = api.merge(browser).merge(ops);
     if let Some(mount) = demo {
         tracing::info!(resource = %mount.resource.uri(), path = %mount.path(), "demo MCP server mounted");
         routes = routes.merge(demo::router(
@@ -82,6 +88,11 @@ pub fn router(state: AppState, demo: Option<&DemoMount>, cancel: CancellationTok
             state.clone(),
             rate_limit::limit_requests,
         ))
+        // Outermost: the access log and request metrics see every answer, refusals included.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            access_log::record,
+        ))
         .with_state(state)
         // Spans name the method and path only: query strings carry login-transaction ids and
         // client state, which must not reach logs.
@@ -92,8 +103,10 @@ pub fn router(state: AppState, demo: Option<&DemoMount>, cancel: CancellationTok
 
 /// Serves until `shutdown` resolves, purging expired records in the background. Connections are
 /// accepted by [`crate::listener::serve`] (header read timeout, connection limits, peer address).
+/// `admin`, when given, serves [`admin::router`] with the same limits until the same shutdown.
 pub async fn run(
     listener: TcpListener,
+    admin: Option<TcpListener>,
     state: AppState,
     demo: Option<DemoMount>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -107,6 +120,11 @@ pub async fn run(
         state.trusted_proxies.clone(),
     );
     tracing::debug!(max_connections = limits.max_connections, per_address = ?limits.max_per_address, "connection limits");
+    let admin_server = admin.map(|l| {
+        let app = admin::router(state.clone());
+        let stop = cancel.clone().cancelled_owned();
+        tokio::spawn(crate::listener::serve(l, app, limits.clone(), stop))
+    });
     let app = router(state, demo.as_ref(), cancel.clone());
     // Open MCP event streams would hold a graceful shutdown forever: end them first.
     let shutdown = async move {
@@ -114,6 +132,13 @@ pub async fn run(
         cancel.cancel();
     };
     let result = crate::listener::serve(listener, app, limits, shutdown).await;
+    if let Some(task) = admin_server {
+        match task.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "admin listener ended with an error"),
+            Err(e) => tracing::warn!(error = %e, "admin listener task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
     purger.abort();
     result
 }

@@ -36,6 +36,80 @@ pub struct Settings {
     #[serde(default)]
     pub demo_mcp: DemoMcpSettings,
     pub limits: LimitsSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub health: HealthSettings,
+}
+
+/// `[log]`: what the server logs and how (`RUST_LOG`, when set, wins over `level`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// A `tracing` filter: a level, optionally with per-module directives
+    /// (`"info,mcp_oauth=debug"`).
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: DEFAULT_LOG_LEVEL.into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// The default `[log] level` (sqlx and rmcp are held at warn on top of any level, see
+/// `observability::logging`).
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+
+/// `[log] format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line (for log shippers).
+    Json,
+}
+
+/// `[metrics]`: the Prometheus endpoint `GET /metrics`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Serve `/metrics` at all (on `[server] admin_bind` when set, else to loopback clients only).
+    pub enabled: bool,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// `[health]`: the readiness probe `GET /readyz`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSettings {
+    /// How long a readiness result is reused, so probes cannot hammer the database (0 = never).
+    #[serde(deserialize_with = "mcp_oauth_provider::duration::deserialize")]
+    pub readiness_cache: Duration,
+    /// How long one check of the storage or the directory may take before it counts as down.
+    #[serde(deserialize_with = "mcp_oauth_provider::duration::deserialize")]
+    pub readiness_timeout: Duration,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        Self {
+            readiness_cache: Duration::from_secs(1),
+            readiness_timeout: Duration::from_secs(3),
+        }
+    }
 }
 
 /// `[demo_mcp]`: the demo MCP server `serve` mounts on the authorization server's own origin.
@@ -78,6 +152,9 @@ pub struct ServerSettings {
         deserialize_with = "mcp_oauth_provider::duration::deserialize"
     )]
     pub purge_interval: Duration,
+    /// A second listener for `/metrics`, `/healthz` and `/readyz` only (empty = none).
+    #[serde(default)]
+    pub admin_bind: String,
 }
 
 fn default_purge_interval() -> Duration {
@@ -586,6 +663,23 @@ impl Settings {
             )
         })?;
         self.issuer_url()?;
+        if let Some(admin) = self.admin_bind()?
+            && self.server.bind.parse::<SocketAddr>().ok() == Some(admin)
+        {
+            bail!("server.admin_bind must differ from server.bind");
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log.level) {
+            bail!("log.level {:?} is not a log filter: {e}", self.log.level);
+        }
+        let h = &self.health;
+        if h.readiness_cache > Duration::from_secs(60) {
+            bail!("health.readiness_cache must be at most 60 seconds");
+        }
+        if h.readiness_timeout < Duration::from_millis(100)
+            || h.readiness_timeout > Duration::from_secs(30)
+        {
+            bail!("health.readiness_timeout must be between 100 ms and 30 seconds");
+        }
         crate::oauth::client_address::TrustedProxies::parse(&self.server.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("server.trusted_proxies: {e}"))?;
         self.resources()?;
@@ -655,6 +749,17 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// `[server] admin_bind`, parsed; `None` when empty.
+    pub fn admin_bind(&self) -> anyhow::Result<Option<SocketAddr>> {
+        let raw = self.server.admin_bind.trim();
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        raw.parse().map(Some).with_context(|| {
+            format!("server.admin_bind {raw:?} is not an address like 127.0.0.1:9001")
+        })
     }
 
     /// The issuer without a trailing slash; https, or http on a loopback host (MCP: all authorization
@@ -879,6 +984,59 @@ mod tests {
         .unwrap();
         assert_eq!(s.server.bind, "127.0.0.1:9200");
         assert_eq!(s.tokens.code_ttl, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn observability_settings_are_checked_and_name_their_key() {
+        let ok = Settings::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(ok.log.format, LogFormat::Text);
+        assert_eq!(ok.log.level, DEFAULT_LOG_LEVEL);
+        assert!(ok.metrics.enabled);
+        assert_eq!(ok.admin_bind().unwrap(), None);
+        assert_eq!(ok.health.readiness_cache, Duration::from_secs(1));
+        let json = Settings::load_with_env(
+            None,
+            env(&[
+                ("MCP_OAUTH__LOG__FORMAT", "json"),
+                ("MCP_OAUTH__SERVER__ADMIN_BIND", "127.0.0.1:9001"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(json.log.format, LogFormat::Json);
+        assert_eq!(
+            json.admin_bind().unwrap(),
+            Some("127.0.0.1:9001".parse().unwrap())
+        );
+        for (key, value, named) in [
+            ("MCP_OAUTH__LOG__FORMAT", "xml", "xml"),
+            ("MCP_OAUTH__LOG__LEVEL", "info,[[[", "log.level"),
+            (
+                "MCP_OAUTH__SERVER__ADMIN_BIND",
+                "localhost",
+                "server.admin_bind",
+            ),
+            (
+                "MCP_OAUTH__SERVER__ADMIN_BIND",
+                "127.0.0.1:9000",
+                "server.admin_bind",
+            ),
+            (
+                "MCP_OAUTH__HEALTH__READINESS_CACHE",
+                "5m",
+                "health.readiness_cache",
+            ),
+            (
+                "MCP_OAUTH__HEALTH__READINESS_TIMEOUT",
+                "0s",
+                "health.readiness_timeout",
+            ),
+            ("MCP_OAUTH__METRICS__ENABLD", "true", "enabld"),
+        ] {
+            let err = Settings::load_with_env(None, env(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(named), "{key}={value}: {err}");
+        }
     }
 
     #[test]

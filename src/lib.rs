@@ -15,6 +15,8 @@
 //! - [`state`]: `AppState`, what every handler sees.
 //! - [`app`]: the axum router (CORS where MCP clients need it), `run`, and the background purge.
 //! - [`listener`]: the accept loop: header read timeout, connection limits, graceful shutdown.
+//! - [`observability`]: `/healthz`, `/readyz`, `/metrics`, the access log, logging set-up and the
+//!   optional admin listener.
 //! - [`request_timeouts`]: the body read deadline and the handler timeout.
 //! - [`error`]: the error-code table (code → RFC string → HTTP status), `OAuthError`, `AuthorizeError`.
 //! - [`oauth`]: the protocol core, one module per endpoint plus PKCE, redirect URIs, resources,
@@ -33,6 +35,7 @@ pub mod demo;
 pub mod error;
 pub mod listener;
 pub mod oauth;
+pub mod observability;
 pub mod registry;
 pub mod request_timeouts;
 pub mod resource;

@@ -63,6 +63,8 @@ pub struct Built {
     pub storage: Storage,
     /// The authenticator signs users in against `storage.users` (seed accounts, first admin).
     pub uses_local_accounts: bool,
+    /// The password-hashing pool the authenticator was given (its queue depth is a metric).
+    pub hashing: HashingPool,
 }
 
 /// The `standard` policy: [`DefaultPolicy`], no settings.
@@ -326,7 +328,7 @@ impl Registry {
     /// Opens storage and builds the user authenticator and the policy on top of it.
     pub async fn build(&self, settings: &Settings) -> anyhow::Result<Built> {
         let storage = self.open_storage(settings).await?;
-        let authenticator = self.build_users(settings, &storage).await?;
+        let (authenticator, hashing) = self.build_users_with_pool(settings, &storage).await?;
         let policy = self.build_policy(settings).await?;
         let provider: Arc<dyn OAuthServerProvider> = Arc::new(StandardProvider::new(
             storage.clone(),
@@ -337,6 +339,7 @@ impl Registry {
             provider,
             storage,
             uses_local_accounts: self.uses_local_accounts(settings)?,
+            hashing,
         })
     }
 
@@ -345,6 +348,15 @@ impl Registry {
         settings: &Settings,
         storage: &Storage,
     ) -> anyhow::Result<Arc<dyn UserAuthenticator>> {
+        Ok(self.build_users_with_pool(settings, storage).await?.0)
+    }
+
+    /// The authenticator and the hashing pool it was handed.
+    async fn build_users_with_pool(
+        &self,
+        settings: &Settings,
+        storage: &Storage,
+    ) -> anyhow::Result<(Arc<dyn UserAuthenticator>, HashingPool)> {
         self.check()?;
         let users = &settings.users;
         let entry = pick(&self.users, "users", &users.kind)?;
@@ -357,11 +369,12 @@ impl Registry {
             Map::new(),
         )?;
         let ctx = self.context(settings, "users", &users.kind, table);
-        entry
+        let authenticator = entry
             .factory
             .build(&ctx, storage)
             .await
-            .with_context(|| format!("building the {} user authenticator", users.kind))
+            .with_context(|| format!("building the {} user authenticator", users.kind))?;
+        Ok((authenticator, ctx.hashing))
     }
 
     async fn build_policy(&self, settings: &Settings) -> anyhow::Result<Arc<dyn Policy>> {

@@ -41,6 +41,9 @@ pub struct Server {
     demo: Option<DemoMount>,
     /// The initial password of the `admin` account created on this start, if one was.
     admin_password: Option<String>,
+    /// `[server] admin_bind`, and its listener once bound.
+    admin_bind: Option<SocketAddr>,
+    admin_listener: Option<TcpListener>,
 }
 
 /// Binds `[server] bind`. `serve` binds before anything else happens, so a port in use is reported
@@ -55,6 +58,18 @@ pub async fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr} ([server] bind)"))
+}
+
+/// Binds `[server] admin_bind` when it is set (the operators' listener, see
+/// [`crate::observability::admin`]); `serve` binds it together with `[server] bind`, first.
+pub async fn bind_admin(settings: &Settings) -> anyhow::Result<Option<TcpListener>> {
+    let Some(addr) = settings.admin_bind()? else {
+        return Ok(None);
+    };
+    TcpListener::bind(addr)
+        .await
+        .map(Some)
+        .with_context(|| format!("binding {addr} ([server] admin_bind)"))
 }
 
 impl Server {
@@ -76,12 +91,18 @@ impl Server {
                 admin_password = create_admin_if_empty(users.as_ref()).await?;
             }
         }
-        let state = AppState::new(settings, built.provider, kek).await?;
+        let sources = crate::observability::metrics::Sources {
+            hashing: Some(built.hashing),
+            pool: built.storage.pool.clone(),
+        };
+        let state = AppState::new(settings, built.provider, kek, sources).await?;
         let demo = DemoMount::from_settings(settings)?;
         Ok(Self {
             state,
             demo,
             admin_password,
+            admin_bind: settings.admin_bind()?,
+            admin_listener: None,
         })
     }
 
@@ -95,12 +116,29 @@ impl Server {
         self.admin_password.take()
     }
 
-    /// Serves on `listener` until `shutdown` resolves (see [`app::run`]).
+    /// The listener for `[server] admin_bind`, bound earlier with [`bind_admin`]. Without one,
+    /// [`Server::run`] binds `admin_bind` itself.
+    pub fn set_admin_listener(&mut self, listener: TcpListener) {
+        self.admin_listener = Some(listener);
+    }
+
+    /// Serves on `listener` (and the admin listener, when `[server] admin_bind` is set) until
+    /// `shutdown` resolves (see [`app::run`]).
     pub async fn run(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        app::run(listener, self.state, self.demo, shutdown).await
+        let admin = match (self.admin_listener, self.admin_bind) {
+            (Some(l), _) => Some(l),
+            (None, Some(addr)) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("binding {addr} ([server] admin_bind): {e}"),
+                )
+            })?),
+            (None, None) => None,
+        };
+        app::run(listener, admin, self.state, self.demo, shutdown).await
     }
 }

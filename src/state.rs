@@ -15,6 +15,8 @@ use crate::oauth::pages::Pages;
 use crate::oauth::rate_limit::RateLimits;
 use crate::oauth::register::RegistrationPolicy;
 use crate::oauth::resources::Resources;
+use crate::observability::health::Readiness;
+use crate::observability::metrics::{Metrics, Sources};
 
 /// Cheap to clone; everything lives behind one `Arc`.
 #[derive(Clone)]
@@ -56,6 +58,19 @@ pub struct Inner {
     pub limits: LimitsSettings,
     /// Per-address request rates and open login transactions.
     pub rate_limits: RateLimits,
+    /// Metrics, readiness and where `/metrics` is served.
+    pub observability: Observability,
+}
+
+/// What the operators' endpoints need (see [`crate::observability`]).
+#[derive(Debug)]
+pub struct Observability {
+    pub metrics: Metrics,
+    pub readiness: Readiness,
+    /// `[metrics] enabled`.
+    pub metrics_enabled: bool,
+    /// `[server] admin_bind` is set: `/metrics` is served there, not on the main listener.
+    pub admin_listener: bool,
 }
 
 impl Deref for AppState {
@@ -67,10 +82,12 @@ impl Deref for AppState {
 
 impl AppState {
     /// Builds the state from validated settings and an opened provider; loads (or creates) keys.
+    /// `sources` are the pools `/metrics` reports (password hashing, storage connections).
     pub async fn new(
         settings: &Settings,
         provider: Arc<dyn OAuthServerProvider>,
         kek: KeyEncryptionKey,
+        sources: Sources,
     ) -> anyhow::Result<Self> {
         let issuer = settings.issuer_url()?;
         let algorithm = settings.keys.algorithm.jwt();
@@ -100,6 +117,12 @@ impl AppState {
             allow_remember_consent: settings.login.allow_remember_consent,
             login_throttle: LoginThrottle::new(&settings.login),
             sign_in_gate: AddressGate::new(settings.login.max_concurrent_per_address),
+            observability: Observability {
+                metrics: Metrics::new(sources)?,
+                readiness: Readiness::new(&settings.health),
+                metrics_enabled: settings.metrics.enabled,
+                admin_listener: settings.admin_bind()?.is_some(),
+            },
         })))
     }
 

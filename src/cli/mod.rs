@@ -12,12 +12,10 @@ pub mod migrate;
 pub mod serve;
 pub mod users;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 use crate::config::Settings;
 use crate::registry::Registry;
@@ -118,15 +116,13 @@ pub fn main_with(registry: Registry) -> ExitCode {
     // One TLS crypto provider for every outbound client (JWKS, introspection, LDAP): ring. Building
     // a reqwest client without one panics; an error here only means one is installed already.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,rmcp=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
     let cli = Cli::parse();
+    // `[log]` comes from the same configuration the command reads; a configuration that does not
+    // load gets the default log settings here and its error from the command below.
+    let log = Settings::load(cli.config.as_deref())
+        .map(|s| s.log)
+        .unwrap_or_default();
+    crate::observability::logging::init(&log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -40,6 +40,7 @@ use crate::oauth::params::{Params, is_form, read_body};
 use crate::oauth::policy;
 use crate::oauth::redirect_uri::with_params;
 use crate::oauth::secrets::{constant_time_eq, hash_secret, new_secret, secret_matches};
+use crate::observability::metrics::SignInRefusal;
 use crate::state::{AppState, now};
 
 const BAD_CREDENTIALS: &str = "Invalid username or password.";
@@ -296,7 +297,11 @@ async fn login(state: &AppState, client: IpAddr, req: Request) -> Result<Respons
     }
     // A fair share of the hashing pool: one address has at most a few sign-ins in flight.
     let Some(_slot) = state.sign_in_gate.try_enter(client) else {
-        tracing::warn!(client_id = %l.client.client_id, %client, "sign-in refused: too many at once from one address");
+        tracing::warn!(client_id = %l.client.client_id, %client, username = ?username, "sign-in refused: too many at once from one address");
+        state
+            .observability
+            .metrics
+            .sign_in_refused(SignInRefusal::TooManyAtOnce);
         return Ok(too_many(
             render_login(
                 state,
@@ -312,7 +317,11 @@ async fn login(state: &AppState, client: IpAddr, req: Request) -> Result<Respons
     let attempt = match state.login_throttle.begin(state, &username, client).await {
         Ok(Admission::Admitted(attempt)) => attempt,
         Ok(Admission::Refused { retry_after }) => {
-            tracing::warn!(client_id = %l.client.client_id, %client, "sign-in refused: too many failed attempts");
+            tracing::warn!(client_id = %l.client.client_id, %client, username = ?username, "sign-in refused: too many failed attempts");
+            state
+                .observability
+                .metrics
+                .sign_in_refused(SignInRefusal::TooManyAttempts);
             return Ok(too_many(
                 render_login(
                     state,
@@ -355,7 +364,9 @@ async fn login(state: &AppState, client: IpAddr, req: Request) -> Result<Respons
     let user = match checked {
         Ok(AuthOutcome::Authenticated(user)) => user,
         Ok(AuthOutcome::Rejected) => {
-            tracing::info!(client_id = %l.client.client_id, %client, "failed sign-in");
+            // The username is logged quoted and escaped (it is typed by anyone); never the password.
+            tracing::info!(client_id = %l.client.client_id, %client, username = ?username, "failed sign-in");
+            state.observability.metrics.sign_in_failed();
             return Ok(render_login(
                 state,
                 &l,

@@ -30,9 +30,9 @@ pub fn document(state: &AppState) -> serde_json::Value {
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "client_id_metadata_document_supported": false,
-        // OpenID Connect Discovery requires these three; access tokens are JWTs, subjects are public.
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["EdDSA", "ES256"],
+        // No ID token is issued (this is not an OpenID Provider), so no ID-token algorithms are
+        // advertised; the document is served at the OIDC discovery path only because MCP clients
+        // look there too.
         "resource_indicators_supported": true,
     })
 }

@@ -52,6 +52,7 @@ impl Pages {
 
     /// An error page.
     pub fn error(&self, status: StatusCode, title: &str, message: &str) -> Response {
+        tracing::info!(status = status.as_u16(), title, reason = ?message, "error page shown");
         self.render(status, "error.html", minijinja::context! { title, message })
     }
 
@@ -65,6 +66,7 @@ impl Pages {
         link: &str,
         link_host: &str,
     ) -> Response {
+        tracing::info!(status = status.as_u16(), title, reason = ?message, link_host, "error page shown");
         self.render(
             status,
             "error.html",

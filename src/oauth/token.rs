@@ -40,14 +40,19 @@ pub async fn token_post(
         now: t,
     }: ClientRequest,
 ) -> Result<Response, OAuthError> {
-    let body = match params.required("grant_type")? {
-        "authorization_code" => {
-            response_body(&authorization_code(&state, &client, &params, t).await?)
-        }
-        "refresh_token" => refresh_token(&state, &client, &params, t).await?,
-        "client_credentials" => {
-            response_body(&client_credentials(&state, &client, &params, t).await?)
-        }
+    let (grant, body) = match params.required("grant_type")? {
+        "authorization_code" => (
+            GrantType::AuthorizationCode,
+            response_body(&authorization_code(&state, &client, &params, t).await?),
+        ),
+        "refresh_token" => (
+            GrantType::RefreshToken,
+            refresh_token(&state, &client, &params, t).await?,
+        ),
+        "client_credentials" => (
+            GrantType::ClientCredentials,
+            response_body(&client_credentials(&state, &client, &params, t).await?),
+        ),
         _ => {
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -55,6 +60,7 @@ pub async fn token_post(
             ));
         }
     };
+    state.observability.metrics.token_issued(grant);
     let mut resp = Json(body).into_response();
     no_store_headers(resp.headers_mut());
     Ok(resp)

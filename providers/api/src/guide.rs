@@ -16,7 +16,8 @@
 //!
 //! Implement [`UserAuthenticator`](crate::UserAuthenticator): `authenticate` checks a username and
 //! password, `check_subject` says at every refresh whether a user signed in earlier may keep their
-//! grants. Its contract matters for security:
+//! grants, and the optional `check_health` tells the server's readiness probe (`GET /readyz`)
+//! whether the directory can be reached. Its contract matters for security:
 //!
 //! - unknown user and wrong password MUST look the same ([`AuthOutcome::Rejected`](crate::AuthOutcome)),
 //!   in result and, as far as you can, in time (check a dummy secret for unknown users);
@@ -227,7 +228,8 @@
 //! [`KeyStore`](crate::KeyStore), [`InteractionStore`](crate::InteractionStore) and
 //! [`SignInThrottleStore`](crate::SignInThrottleStore), and optionally
 //! [`UserStore`](crate::UserStore) for local accounts; [`Storage::from_one`](crate::Storage::from_one)
-//! (plus `with_users`) bundles them. Each method's contract is on the method; the ones that carry the
+//! (plus `with_users`, and `with_pool_gauge` to report a connection pool in the server's metrics)
+//! bundles them. Each method's contract is on the method; the ones that carry the
 //! security of the server are atomic: `take_code` (a code is redeemed once, whatever the race),
 //! `rotate_refresh_token` (one winner; a family never branches), `revoke_family` (tokens a racing
 //! request inserts later are born revoked) and the throttle's `begin_check`. Lookups return

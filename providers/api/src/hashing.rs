@@ -6,6 +6,7 @@
 //! sign-ins queues here instead of starving the token endpoint, whichever plugin checks the password.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -21,6 +22,17 @@ pub const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct HashingPool {
     permits: Arc<Semaphore>,
     size: usize,
+    /// Checks waiting for a slot (the queue depth the server's metrics report).
+    waiting: Arc<AtomicUsize>,
+}
+
+/// Counts a check as waiting until it has its slot (or gave up): dropped on every path.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl HashingPool {
@@ -37,12 +49,23 @@ impl HashingPool {
         Self {
             permits: Arc::new(Semaphore::new(size)),
             size,
+            waiting: Arc::new(AtomicUsize::new(0)),
         }
     }
 
     /// How many checks may run at once.
     pub fn size(&self) -> usize {
         self.size
+    }
+
+    /// Checks waiting for a slot right now (the login-hashing queue depth).
+    pub fn queued(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Checks running right now.
+    pub fn running(&self) -> usize {
+        self.size.saturating_sub(self.permits.available_permits())
     }
 
     /// Runs `work` on a blocking thread once a slot is free. Waiting longer than [`QUEUE_TIMEOUT`]
@@ -52,8 +75,12 @@ impl HashingPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let permit = tokio::time::timeout(QUEUE_TIMEOUT, Arc::clone(&self.permits).acquire_owned())
-            .await
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let waiting = Waiting(&self.waiting);
+        let permit =
+            tokio::time::timeout(QUEUE_TIMEOUT, Arc::clone(&self.permits).acquire_owned()).await;
+        drop(waiting);
+        let permit = permit
             .map_err(|_| ProviderError::unavailable_msg("too many sign-ins at once"))?
             .map_err(|_| ProviderError::backend_msg("password pool closed"))?;
         tokio::task::spawn_blocking(move || {
@@ -105,6 +132,31 @@ mod tests {
             "a pool of one runs one check at a time"
         );
         assert!(HashingPool::new(0).size() >= 1);
+    }
+
+    #[tokio::test]
+    async fn counts_the_checks_waiting_for_a_slot() {
+        let pool = HashingPool::new(1);
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let first = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(move || hold.recv().ok()).await })
+        };
+        while pool.running() == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let second = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(|| ()).await })
+        };
+        while pool.queued() == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert_eq!((pool.running(), pool.queued()), (1, 1));
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        second.await.unwrap().unwrap();
+        assert_eq!((pool.running(), pool.queued()), (0, 0));
     }
 
     #[tokio::test]

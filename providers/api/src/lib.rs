@@ -61,7 +61,9 @@ pub use hashing::HashingPool;
 pub use interaction::{ConsentRecord, InteractionStore, LoginTransaction};
 pub use key::{KeyStore, SigningKeyRecord};
 pub use policy::{DefaultPolicy, Policy, RegistrationRefusal};
-pub use provider::{OAuthServerProvider, StandardProvider, Storage, TokenLifetimes};
+pub use provider::{
+    OAuthServerProvider, PoolGauge, PoolUse, StandardProvider, Storage, TokenLifetimes,
+};
 pub use throttle::{
     SignInAttempt, SignInThrottleStore, ThrottleCounter, ThrottleDecision, ThrottlePolicy,
 };

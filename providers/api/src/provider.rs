@@ -16,6 +16,23 @@ pub struct TokenLifetimes {
     pub code: i64,
 }
 
+/// How a storage backend's connection pool is used right now (the server's metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    /// Open connections, idle or in use.
+    pub open: u32,
+    /// Open connections waiting for work.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
+/// A backend's connection pool, read at every scrape of `GET /metrics`: MUST be cheap, MUST NOT
+/// block or touch the database (sqlx pools answer from counters).
+pub trait PoolGauge: Send + Sync {
+    fn pool_use(&self) -> PoolUse;
+}
+
 /// The storage parts one backend provides.
 #[derive(Clone)]
 pub struct Storage {
@@ -28,6 +45,8 @@ pub struct Storage {
     /// Local accounts, when the backend keeps them (used by the `local` authenticator and the
     /// `users` admin commands).
     pub users: Option<Arc<dyn UserStore>>,
+    /// The backend's connection pool, when it has one (reported as metrics); `None` otherwise.
+    pub pool: Option<Arc<dyn PoolGauge>>,
 }
 
 impl Storage {
@@ -46,12 +65,19 @@ impl Storage {
             interactions: store.clone(),
             throttle: store,
             users: None,
+            pool: None,
         }
     }
 
     /// The same parts, with local accounts in `users`.
     pub fn with_users(mut self, users: Arc<dyn UserStore>) -> Self {
         self.users = Some(users);
+        self
+    }
+
+    /// The same parts, with the backend's connection pool reported as metrics.
+    pub fn with_pool_gauge(mut self, pool: Arc<dyn PoolGauge>) -> Self {
+        self.pool = Some(pool);
         self
     }
 }

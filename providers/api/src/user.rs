@@ -82,6 +82,19 @@ pub trait UserAuthenticator: Send + Sync {
         let _ = subject;
         Ok(SubjectStatus::Unknown)
     }
+
+    /// Whether the directory behind this authenticator can be reached now (the server's readiness
+    /// probe, `GET /readyz`, asks at most once per `[health] readiness_cache`).
+    ///
+    /// MUST be cheap and read-only (e.g. a bind as the service account, or opening a connection),
+    /// MUST NOT sign anyone in, and SHOULD give up within its backend's own timeouts; the core also
+    /// bounds it with `[health] readiness_timeout`. Answer
+    /// [`ProviderError::Unavailable`](crate::ProviderError::Unavailable) when the directory cannot
+    /// be reached. The default, for authenticators without a remote directory (local accounts
+    /// live in the storage, which the probe checks itself), answers `Ok(())`.
+    async fn check_health(&self) -> ProviderResult<()> {
+        Ok(())
+    }
 }
 
 /// A local account. The password is stored only as an argon2id PHC string.

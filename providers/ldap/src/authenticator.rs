@@ -322,6 +322,24 @@ impl UserAuthenticator for LdapAuthenticator {
         outcome
     }
 
+    /// Search mode: a one-entry search under `base_dn` as the service account (on its shared
+    /// connection, opened and bound when needed). Direct mode: a connection is opened and closed.
+    async fn check_health(&self) -> ProviderResult<()> {
+        match &self.users {
+            Users::Search {
+                base_dn, service, ..
+            } => service
+                .search(base_dn, "(objectClass=*)", &["1.1"], 1)
+                .await
+                .map(|_| ()),
+            Users::Direct { .. } => {
+                let mut ldap = self.connector.open().await?;
+                close(&mut ldap, self.connector.operation_timeout()).await;
+                Ok(())
+            }
+        }
+    }
+
     /// Search mode: the service account looks the subject up again (`(<subject_attribute>=…)` under
     /// `base_dn`); no entry means the user is gone, else their groups give today's scopes. Direct
     /// mode cannot search without the user's password: `Unknown`, and grants end at

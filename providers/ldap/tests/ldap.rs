@@ -479,3 +479,32 @@ mod conformance {
         mcp_oauth_provider::authenticator_conformance_tests!(optional: async { super::made("direct") });
     }
 }
+
+/// The readiness probe's check: the directory answers in both modes; a wrong service password
+/// (search mode) or a port nobody listens on is an error, and nobody is signed in by it.
+#[tokio::test]
+async fn the_health_check_reaches_the_directory_in_both_modes() {
+    let Some(url) = directory_url() else { return };
+    for mode in ["direct", "search"] {
+        authenticator(&url, mode, json!({}))
+            .check_health()
+            .await
+            .unwrap_or_else(|e| panic!("{mode}: {e}"));
+    }
+    let wrong_service = LdapAuthenticator::with_env(&settings(&url, "search", json!({})), |name| {
+        (name == SERVICE_PW_ENV).then(|| "not-the-service-password".to_string())
+    })
+    .unwrap();
+    assert!(wrong_service.check_health().await.is_err());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    for mode in ["direct", "search"] {
+        let err = authenticator(&format!("ldap://{closed}/"), mode, json!({}))
+            .check_health()
+            .await
+            .unwrap_err();
+        assert!(err.is_unavailable(), "{mode}: {err}");
+    }
+}

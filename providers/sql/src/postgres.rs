@@ -75,7 +75,9 @@ impl PostgresStore {
 
     pub fn storage(&self) -> Storage {
         let store = Arc::new(self.clone());
-        Storage::from_one(store.clone()).with_users(store)
+        Storage::from_one(store.clone())
+            .with_users(store.clone())
+            .with_pool_gauge(store)
     }
 
     pub async fn schema_status(&self) -> ProviderResult<SchemaStatus> {
@@ -136,5 +138,15 @@ impl ProviderFactory for PostgresFactory {
              [keys] encryption_key with it: the dump's signing keys open only with it)"
                 .into(),
         ))
+    }
+}
+
+impl mcp_oauth_provider::PoolGauge for PostgresStore {
+    fn pool_use(&self) -> mcp_oauth_provider::PoolUse {
+        mcp_oauth_provider::PoolUse {
+            open: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
     }
 }

@@ -79,7 +79,9 @@ impl SqliteStore {
     /// The parts, as the server core wants them.
     pub fn storage(&self) -> Storage {
         let store = Arc::new(self.clone());
-        Storage::from_one(store.clone()).with_users(store)
+        Storage::from_one(store.clone())
+            .with_users(store.clone())
+            .with_pool_gauge(store)
     }
 
     pub async fn schema_status(&self) -> ProviderResult<SchemaStatus> {
@@ -172,5 +174,15 @@ impl ProviderFactory for SqliteFactory {
         let path = dir.join("mcp-oauth.db");
         Self::connect(ctx).await?.backup_to(&path).await?;
         Ok(vec![path])
+    }
+}
+
+impl mcp_oauth_provider::PoolGauge for SqliteStore {
+    fn pool_use(&self) -> mcp_oauth_provider::PoolUse {
+        mcp_oauth_provider::PoolUse {
+            open: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
     }
 }
