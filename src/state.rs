@@ -7,6 +7,7 @@ use std::sync::Arc;
 use mcp_oauth_provider::{OAuthServerProvider, TokenLifetimes, UnixTime};
 
 use crate::config::{LimitsSettings, Settings};
+use crate::oauth::cimd::Cimd;
 use crate::oauth::client_address::TrustedProxies;
 use crate::oauth::key_encryption::KeyEncryptionKey;
 use crate::oauth::keys::KeyManager;
@@ -56,6 +57,8 @@ pub struct Inner {
     pub limits: LimitsSettings,
     /// Per-address request rates and open login transactions.
     pub rate_limits: RateLimits,
+    /// Client ID Metadata Documents: URL client ids, their fetcher and cache.
+    pub cimd: Cimd,
 }
 
 impl Deref for AppState {
@@ -100,6 +103,7 @@ impl AppState {
             allow_remember_consent: settings.login.allow_remember_consent,
             login_throttle: LoginThrottle::new(&settings.login),
             sign_in_gate: AddressGate::new(settings.login.max_concurrent_per_address),
+            cimd: Cimd::new(&settings.registration)?,
         })))
     }
 
