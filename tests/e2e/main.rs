@@ -2,6 +2,7 @@
 //! starts its own server on an ephemeral port with its own in-memory storage).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod attack_cimd;
 mod attack_client_auth_method;
 mod attack_consent;
 mod attack_expired_token;
@@ -16,6 +17,7 @@ mod attack_registration;
 mod attack_sign_in;
 mod attack_slow_clients;
 mod authorize_errors;
+mod cimd;
 mod cli;
 mod client;
 mod concurrency;
