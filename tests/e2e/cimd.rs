@@ -461,3 +461,65 @@ async fn private_key_jwt_client_authenticates_once_per_jti() {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
 }
+
+#[tokio::test]
+async fn a_blocked_url_client_is_refused_at_authorize_and_token() {
+    let docs = DocServer::start().await;
+    let dir = crate::processes::TempDir::new("mcp-oauth-cimd-block");
+    let mut opts = docs.options("");
+    opts.storage = Some(format!(
+        "kind = \"sqlite\"\ndata_dir = \"{}\"",
+        dir.path().display()
+    ));
+    let s = start_with(opts).await;
+    let id = docs.serve_document("/client.json");
+    let code = s.ep.obtain_code(&id).await;
+    let tokens = token_json(s.ep.exchange(&id, &code).await).await;
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+
+    let data_dir = dir.path().display().to_string();
+    let env = [("MCP_OAUTH__STORAGE__DATA_DIR", data_dir.as_str())];
+    let (ok, out, err) =
+        crate::processes::run_cli(None, &["clients", "block", &id], &env, None).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("blocked client") && out.contains("1 grant(s)"),
+        "{out}"
+    );
+
+    let fetched = docs.total_hits();
+    let (status, page) = authorize_page(&s, &id).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.contains("invalid_client") && page.contains("blocked"),
+        "{page}"
+    );
+    let r = s.ep.refresh(&id, &refresh).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], json!("invalid_client"));
+    assert_eq!(s.ep.introspect(&access).await["active"], json!(false));
+    assert_eq!(
+        docs.total_hits(),
+        fetched,
+        "a blocked client is not fetched"
+    );
+
+    let (ok, out, _) =
+        crate::processes::run_cli(None, &["clients", "block", &id], &env, None).await;
+    assert!(ok && out.contains("already blocked"), "{out}");
+    let (ok, _, err) = crate::processes::run_cli(
+        None,
+        &["clients", "block", "https://app.example/"],
+        &env,
+        None,
+    )
+    .await;
+    assert!(!ok && err.contains("must have a path"), "{err}");
+    // Deleting the block lets the client in again.
+    let (ok, _, err) =
+        crate::processes::run_cli(None, &["clients", "delete", &id], &env, None).await;
+    assert!(ok, "{err}");
+    assert_eq!(authorize_page(&s, &id).await.0, StatusCode::FOUND);
+}

@@ -228,6 +228,52 @@ impl LookupError {
     }
 }
 
+/// Blocks the document client `url` (`mcp-oauth clients block URL`): stores a marker record under
+/// that id, which every instance on the store checks before any fetch or cache, and revokes what
+/// was issued to the client. `Ok(None)` when it was already blocked. Undone by deleting the record
+/// (`mcp-oauth clients delete URL`).
+pub async fn block_client(
+    clients: &dyn mcp_oauth_provider::ClientStore,
+    tokens: &dyn mcp_oauth_provider::TokenStore,
+    url: &str,
+    remember_until: mcp_oauth_provider::UnixTime,
+    now: mcp_oauth_provider::UnixTime,
+) -> anyhow::Result<Option<u64>> {
+    parse_client_id_url(url).map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    match clients.get_client(url).await? {
+        Some(c) if is_block_marker(&c) => return Ok(None),
+        Some(_) => anyhow::bail!("{url} is a registered client; delete it instead"),
+        None => {}
+    }
+    let mut extra = serde_json::Map::new();
+    extra.insert(BLOCKED_MARKER.into(), serde_json::Value::Bool(true));
+    clients
+        .insert_client(Client {
+            client_id: url.to_string(),
+            client_secret_hash: None,
+            client_secret_expires_at: None,
+            client_id_issued_at: now,
+            client_name: Some("blocked client metadata document".into()),
+            redirect_uris: Vec::new(),
+            grant_types: Vec::new(),
+            response_types: Vec::new(),
+            token_endpoint_auth_method: mcp_oauth_provider::TokenEndpointAuthMethod::None,
+            scope: None,
+            extra_metadata: extra,
+            origin: mcp_oauth_provider::ClientOrigin::Administrator,
+            approved_at: None,
+            resource_server: false,
+        })
+        .await?;
+    let filter = mcp_oauth_provider::GrantFilter {
+        subject: None,
+        client_id: Some(url.to_string()),
+    };
+    let revoked = tokens.revoke_grants(&filter, remember_until).await?;
+    tracing::info!(client_id = %url, grants = revoked, "blocked a client metadata document client");
+    Ok(Some(revoked))
+}
+
 /// True when a stored record is a block on a document client id.
 pub fn is_block_marker(client: &Client) -> bool {
     client
