@@ -109,6 +109,21 @@ async fn oversized_redirecting_and_unreachable_documents_are_refused() {
     docs.serve("/big.json", Reply::json(&doc));
     let (status, page) = authorize_page(&s, &id).await;
     assert_page(status, &page, "invalid_client", "larger than 1024 bytes");
+    // The same without Content-Length: the cap applies while reading.
+    let id = docs.url("/big-chunked.json");
+    let mut doc = document(&id);
+    doc["padding"] = json!("x".repeat(2000));
+    let mut reply = Reply::json(&doc);
+    reply.chunked = true;
+    docs.serve("/big-chunked.json", reply);
+    let (status, page) = authorize_page(&s, &id).await;
+    assert_page(status, &page, "invalid_client", "larger than 1024 bytes");
+    // A chunked document within the cap is read whole.
+    let id = docs.url("/chunked.json");
+    let mut reply = Reply::json(&document(&id));
+    reply.chunked = true;
+    docs.serve("/chunked.json", reply);
+    assert_eq!(authorize_page(&s, &id).await.0, StatusCode::FOUND);
 
     let id = docs.url("/moved.json");
     docs.serve(
@@ -120,6 +135,7 @@ async fn oversized_redirecting_and_unreachable_documents_are_refused() {
                 format!("http://localhost:{}/client.json", docs.port),
             )],
             body: vec![],
+            chunked: false,
         },
     );
     docs.serve_document("/client.json");

@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use http_body_util::Full;
+use http_body_util::{Either, Full};
 use hyper::body::Bytes;
 use hyper::{Request, Response as HyperResponse};
 use reqwest::StatusCode;
@@ -26,6 +26,22 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
+    /// Sent in 100-byte chunks with no Content-Length (chunked transfer encoding).
+    pub chunked: bool,
+}
+
+/// A body of unknown length: hyper sends it chunked, so only a cap applied while reading stops it.
+struct Chunked(std::collections::VecDeque<Bytes>);
+
+impl hyper::body::Body for Chunked {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        std::task::Poll::Ready(self.0.pop_front().map(|b| Ok(hyper::body::Frame::data(b))))
+    }
 }
 
 impl Reply {
@@ -34,6 +50,7 @@ impl Reply {
             status: 200,
             headers: vec![("content-type", "application/json".into())],
             body: v.to_string().into_bytes(),
+            chunked: false,
         }
     }
 
@@ -117,8 +134,20 @@ impl DocServer {
                                 status: 404,
                                 headers: vec![],
                                 body: b"not found".to_vec(),
+                                chunked: false,
                             });
-                            let mut resp = HyperResponse::new(Full::new(Bytes::from(reply.body)));
+                            let body = if reply.chunked {
+                                Either::Right(Chunked(
+                                    reply
+                                        .body
+                                        .chunks(100)
+                                        .map(|c| Bytes::copy_from_slice(c))
+                                        .collect(),
+                                ))
+                            } else {
+                                Either::Left(Full::new(Bytes::from(reply.body)))
+                            };
+                            let mut resp = HyperResponse::new(body);
                             *resp.status_mut() = hyper::StatusCode::from_u16(reply.status).unwrap();
                             for (k, v) in reply.headers {
                                 resp.headers_mut().append(k, v.parse().unwrap());

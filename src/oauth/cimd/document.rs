@@ -148,6 +148,14 @@ pub fn validate(
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .ok_or("the client metadata document has no client_name")?;
+    // The same rule as a registration's name: nothing that makes it display as something else.
+    if name.chars().any(crate::oauth::register::is_deceptive_char) {
+        return Err(
+            "the document's client_name must not contain control or bidirectional-formatting \
+             characters"
+                .into(),
+        );
+    }
     if name.chars().count() > MAX_CLIENT_NAME_CHARS {
         return Err(format!(
             "the document's client_name is longer than {MAX_CLIENT_NAME_CHARS} characters"
@@ -335,6 +343,10 @@ mod tests {
             (
                 json!({"client_id": URL, "client_name": "A"}),
                 "redirect_uris",
+            ),
+            (
+                json!({"client_id": URL, "client_name": "Good\u{202E}txt.exe", "redirect_uris": ["https://a.example/cb"]}),
+                "bidirectional",
             ),
             (
                 json!({"client_id": URL, "client_name": "A", "redirect_uris": []}),
