@@ -138,11 +138,7 @@ impl DocServer {
                             });
                             let body = if reply.chunked {
                                 Either::Right(Chunked(
-                                    reply
-                                        .body
-                                        .chunks(100)
-                                        .map(|c| Bytes::copy_from_slice(c))
-                                        .collect(),
+                                    reply.body.chunks(100).map(Bytes::copy_from_slice).collect(),
                                 ))
                             } else {
                                 Either::Left(Full::new(Bytes::from(reply.body)))
