@@ -204,6 +204,12 @@ impl RegistrationSettings {
             crate::oauth::cimd::hosts::HostPattern::parse(pattern)
                 .map_err(|e| anyhow::anyhow!("registration.cimd_allowed_hosts: {e}"))?;
         }
+        if self.cimd_allow_loopback {
+            tracing::warn!(
+                "registration.cimd_allow_loopback = true: client metadata documents may be served \
+                 from loopback addresses (a test setting; never in production)"
+            );
+        }
         if let Some(path) = self.cimd_ca_file.as_deref().filter(|p| !p.is_empty()) {
             let pem = std::fs::read(path)
                 .with_context(|| format!("reading registration.cimd_ca_file {path:?}"))?;

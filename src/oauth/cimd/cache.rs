@@ -82,14 +82,6 @@ impl DocumentCache {
             },
         );
     }
-
-    /// Forgets `url` (a blocked client).
-    pub fn forget(&self, url: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(url);
-    }
 }
 
 #[cfg(test)]

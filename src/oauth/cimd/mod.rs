@@ -161,11 +161,6 @@ impl Cimd {
         Ok(client)
     }
 
-    /// Forgets a cached document (after a block).
-    pub fn forget(&self, client_id: &str) {
-        self.cache.forget(client_id);
-    }
-
     /// `cimd_cache_min_ttl`, `cimd_cache_max_ttl`.
     pub fn cache_bounds(&self) -> (Duration, Duration) {
         (
