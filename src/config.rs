@@ -181,6 +181,34 @@ pub struct RegistrationSettings {
     pub max_redirect_uri_length: usize,
     /// Largest registration request body, in bytes.
     pub max_request_bytes: usize,
+    /// Accept Client ID Metadata Documents (an https URL as `client_id`) and advertise it.
+    pub client_id_metadata_documents: bool,
+    /// Host patterns a document URL's host must match (`app.example.com`, `*.example.com`); empty =
+    /// any public host.
+    pub cimd_allowed_hosts: Vec<String>,
+    /// Largest document accepted, in bytes (the body is cut off while streaming).
+    pub cimd_max_bytes: usize,
+    /// Connect + total time for one document fetch.
+    #[serde(deserialize_with = "mcp_oauth_provider::duration::deserialize")]
+    pub cimd_timeout: Duration,
+    /// A fetched document is kept at least this long, whatever its cache headers say.
+    #[serde(deserialize_with = "mcp_oauth_provider::duration::deserialize")]
+    pub cimd_cache_min_ttl: Duration,
+    /// …and at most this long.
+    #[serde(deserialize_with = "mcp_oauth_provider::duration::deserialize")]
+    pub cimd_cache_max_ttl: Duration,
+    /// Document fetches per minute to one host (a fetch is outbound traffic an anonymous request
+    /// causes: it must not be a way to flood someone else's server).
+    pub cimd_fetches_per_minute_per_host: u32,
+    /// PEM file of CA certificates trusted for document fetches instead of the system roots; empty =
+    /// system roots.
+    #[serde(default)]
+    pub cimd_ca_file: Option<String>,
+    /// Longest a document client's `private_key_jwt` assertion may live (`exp` - now).
+    #[serde(deserialize_with = "mcp_oauth_provider::duration::deserialize")]
+    pub cimd_assertion_max_lifetime: Duration,
+    /// Tests only: let documents be served from loopback addresses. Off by default.
+    pub cimd_allow_loopback: bool,
 }
 
 impl std::fmt::Debug for RegistrationSettings {
@@ -196,7 +224,80 @@ impl std::fmt::Debug for RegistrationSettings {
             .field("max_redirect_uris", &self.max_redirect_uris)
             .field("max_redirect_uri_length", &self.max_redirect_uri_length)
             .field("max_request_bytes", &self.max_request_bytes)
+            .field(
+                "client_id_metadata_documents",
+                &self.client_id_metadata_documents,
+            )
+            .field("cimd_allowed_hosts", &self.cimd_allowed_hosts)
+            .field("cimd_max_bytes", &self.cimd_max_bytes)
+            .field("cimd_timeout", &self.cimd_timeout)
+            .field("cimd_cache_min_ttl", &self.cimd_cache_min_ttl)
+            .field("cimd_cache_max_ttl", &self.cimd_cache_max_ttl)
+            .field(
+                "cimd_fetches_per_minute_per_host",
+                &self.cimd_fetches_per_minute_per_host,
+            )
+            .field("cimd_ca_file", &self.cimd_ca_file)
+            .field(
+                "cimd_assertion_max_lifetime",
+                &self.cimd_assertion_max_lifetime,
+            )
+            .field("cimd_allow_loopback", &self.cimd_allow_loopback)
             .finish()
+    }
+}
+
+impl RegistrationSettings {
+    /// The `cimd_*` keys: bounds, and host patterns that parse.
+    fn validate_cimd(&self) -> anyhow::Result<()> {
+        if !(256..=65_536).contains(&self.cimd_max_bytes) {
+            bail!("registration.cimd_max_bytes must be between 256 and 65536");
+        }
+        if self.cimd_timeout < Duration::from_millis(100)
+            || self.cimd_timeout > Duration::from_secs(60)
+        {
+            bail!("registration.cimd_timeout must be between 100ms and 60s");
+        }
+        if self.cimd_cache_min_ttl.as_secs() == 0 {
+            bail!("registration.cimd_cache_min_ttl must be at least one second");
+        }
+        if self.cimd_cache_max_ttl < self.cimd_cache_min_ttl {
+            bail!(
+                "registration.cimd_cache_max_ttl must be at least registration.cimd_cache_min_ttl"
+            );
+        }
+        if self.cimd_cache_max_ttl > Duration::from_secs(7 * 24 * 3600) {
+            bail!("registration.cimd_cache_max_ttl must not exceed 7 days");
+        }
+        if !(1..=10_000).contains(&self.cimd_fetches_per_minute_per_host) {
+            bail!("registration.cimd_fetches_per_minute_per_host must be between 1 and 10000");
+        }
+        if self.cimd_assertion_max_lifetime.as_secs() == 0
+            || self.cimd_assertion_max_lifetime > Duration::from_secs(3600)
+        {
+            bail!("registration.cimd_assertion_max_lifetime must be between 1s and 1h");
+        }
+        for pattern in &self.cimd_allowed_hosts {
+            crate::oauth::cimd::hosts::HostPattern::parse(pattern)
+                .map_err(|e| anyhow::anyhow!("registration.cimd_allowed_hosts: {e}"))?;
+        }
+        if self.cimd_allow_loopback {
+            tracing::warn!(
+                "registration.cimd_allow_loopback = true: client metadata documents may be served \
+                 from loopback addresses (a test setting; never in production)"
+            );
+        }
+        if let Some(path) = self.cimd_ca_file.as_deref().filter(|p| !p.is_empty()) {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("reading registration.cimd_ca_file {path:?}"))?;
+            if reqwest::Certificate::from_pem_bundle(&pem)
+                .map(|c| c.is_empty())
+                .unwrap_or(true)
+            {
+                bail!("registration.cimd_ca_file {path:?} holds no PEM certificate");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -725,6 +826,7 @@ impl Settings {
         if !(1024..=1_048_576).contains(&r.max_request_bytes) {
             bail!("registration.max_request_bytes must be between 1024 and 1048576");
         }
+        r.validate_cimd()?;
         let token = r.initial_access_token()?;
         if !r.open && token.is_none() {
             tracing::warn!(
@@ -956,6 +1058,67 @@ mod tests {
             !format!("{:?}", s.registration).contains("0123456789abcdef"),
             "never printed"
         );
+    }
+
+    #[test]
+    fn cimd_settings_have_safe_defaults_and_named_errors() {
+        let s = Settings::load_with_env(None, env(&[])).unwrap();
+        let r = &s.registration;
+        assert!(r.client_id_metadata_documents);
+        assert!(
+            !r.cimd_allow_loopback,
+            "loopback documents are a test switch"
+        );
+        assert!(r.cimd_allowed_hosts.is_empty());
+        assert_eq!(r.cimd_max_bytes, 5120);
+        assert_eq!(r.cimd_timeout, Duration::from_secs(5));
+        for (key, value, named) in [
+            (
+                "MCP_OAUTH__REGISTRATION__CIMD_MAX_BYTES",
+                "10",
+                "cimd_max_bytes",
+            ),
+            (
+                "MCP_OAUTH__REGISTRATION__CIMD_TIMEOUT",
+                "0s",
+                "cimd_timeout",
+            ),
+            (
+                "MCP_OAUTH__REGISTRATION__CIMD_CACHE_MIN_TTL",
+                "0s",
+                "cimd_cache_min_ttl",
+            ),
+            (
+                "MCP_OAUTH__REGISTRATION__CIMD_CACHE_MAX_TTL",
+                "1s",
+                "cimd_cache_max_ttl",
+            ),
+            (
+                "MCP_OAUTH__REGISTRATION__CIMD_FETCHES_PER_MINUTE_PER_HOST",
+                "0",
+                "cimd_fetches_per_minute_per_host",
+            ),
+            (
+                "MCP_OAUTH__REGISTRATION__CIMD_ASSERTION_MAX_LIFETIME",
+                "2h",
+                "cimd_assertion_max_lifetime",
+            ),
+            (
+                "MCP_OAUTH__REGISTRATION__CIMD_CA_FILE",
+                "/nonexistent.pem",
+                "cimd_ca_file",
+            ),
+        ] {
+            let err = Settings::load_with_env(None, env(&[(key, value)]))
+                .err()
+                .unwrap_or_else(|| panic!("{key}={value} must be refused"));
+            assert!(err.to_string().contains(named), "{key}: {err:#}");
+        }
+        let bad_host = write("[registration]\ncimd_allowed_hosts = [\"https://app.example\"]\n");
+        let err = Settings::load(Some(&bad_host.0)).unwrap_err();
+        assert!(format!("{err:#}").contains("cimd_allowed_hosts"), "{err:#}");
+        let good = write("[registration]\ncimd_allowed_hosts = [\"*.example.com\"]\n");
+        assert!(Settings::load(Some(&good.0)).is_ok());
     }
 
     #[test]

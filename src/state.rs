@@ -7,6 +7,7 @@ use std::sync::Arc;
 use mcp_oauth_provider::{OAuthServerProvider, TokenLifetimes, UnixTime};
 
 use crate::config::{LimitsSettings, Settings};
+use crate::oauth::cimd::Cimd;
 use crate::oauth::client_address::TrustedProxies;
 use crate::oauth::key_encryption::KeyEncryptionKey;
 use crate::oauth::keys::KeyManager;
@@ -58,6 +59,8 @@ pub struct Inner {
     pub limits: LimitsSettings,
     /// Per-address request rates and open login transactions.
     pub rate_limits: RateLimits,
+    /// Client ID Metadata Documents: URL client ids, their fetcher and cache.
+    pub cimd: Cimd,
     /// Metrics, readiness and where `/metrics` is served.
     pub observability: Observability,
 }
@@ -123,6 +126,7 @@ impl AppState {
                 metrics_enabled: settings.metrics.enabled,
                 admin_listener: settings.admin_bind()?.is_some(),
             },
+            cimd: Cimd::new(&settings.registration)?,
         })))
     }
 

@@ -1,5 +1,6 @@
 //! `mcp-oauth clients …`: clients created by an administrator (the same validation as RFC 7591
-//! dynamic registration), listed, and deleted (which revokes their tokens).
+//! dynamic registration), listed, and deleted (which revokes their tokens); clients identified by a
+//! metadata document URL are blocked by URL.
 
 use clap::Subcommand;
 use serde_json::json;
@@ -42,6 +43,9 @@ pub enum ClientsCommand {
     List,
     /// Delete a client and revoke everything issued to it.
     Delete { client_id: String },
+    /// Block a client identified by a metadata document URL (e.g.
+    /// https://app.example/client.json) and revoke everything issued to it; `delete URL` unblocks.
+    Block { url: String },
 }
 
 pub async fn run(
@@ -137,6 +141,21 @@ pub async fn run(
                     println!("deleted client {client_id} and revoked its {grants} grant(s)")
                 }
                 None => anyhow::bail!("no client with id {client_id}"),
+            }
+        }
+        ClientsCommand::Block { url } => {
+            let remember_until = remember_revoked_until(&settings.tokens.lifetimes(), now());
+            match crate::oauth::cimd::block_client(
+                storage.clients.as_ref(),
+                storage.tokens.as_ref(),
+                &url,
+                remember_until,
+                now(),
+            )
+            .await?
+            {
+                Some(grants) => println!("blocked client {url} and revoked its {grants} grant(s)"),
+                None => println!("client {url} was already blocked"),
             }
         }
     }

@@ -1,7 +1,8 @@
 //! `GET|POST /authorize`: the authorization endpoint (OAuth 2.1 §4.1.1, RFC 6749 §4.1.1).
 //!
 //! Checks, in the order that decides where an error may go (RFC 6749 §4.1.2.1; MCP-AUTH §5.1):
-//! 1. `client_id` names a registered client and `redirect_uri` matches one of its registered URIs
+//! 1. `client_id` names a registered client (or is the URL of a client metadata document, see
+//!    [`crate::oauth::cimd`]) and `redirect_uri` matches one of its registered URIs
 //!    (exact, loopback port-agnostic per RFC 8252 §7.3). Otherwise an error *page*: the server never
 //!    redirects to an unverified URI (OAuth 2.1 §7.12.2).
 //! 2. Everything else is answered by redirect with `error`, `error_description`, `state` and `iss`
@@ -24,6 +25,7 @@ use mcp_oauth_provider::{GrantType, LoginTransaction};
 
 use crate::error::{AuthorizeError, ErrorCode, OAuthError};
 use crate::oauth::browser_binding;
+use crate::oauth::cimd::{LookupError, find_client};
 use crate::oauth::params::{Params, is_form, read_body};
 use crate::oauth::pkce::is_valid_s256_challenge;
 use crate::oauth::redirect_uri::{find_match, with_params};
@@ -168,18 +170,22 @@ async fn authorize(
         .get("client_id")
         .map_err(|_| page_error("The client_id parameter is repeated."))?
         .ok_or_else(|| page_error("The request has no client_id."))?;
-    let client = state
-        .provider
-        .clients()
-        .get_client(client_id)
+    // A client id that is an https URL names a client metadata document (fetched, validated and
+    // cached by `cimd`); its failures are pages too (MCP: invalid_client / invalid_request).
+    let found = find_client(state, client_id)
         .await
-        .map_err(|e| {
-            let e = OAuthError::from(e);
-            AuthorizeError::page(e.code.status(), "Authorization unavailable", e.description)
+        .map_err(|e| match e {
+            LookupError::Document(e) => e.page(),
+            LookupError::Storage(e) => {
+                let e = OAuthError::from(e);
+                AuthorizeError::page(e.code.status(), "Authorization unavailable", e.description)
+            }
         })?
         .ok_or_else(|| {
             page_error("The application that sent you here is not registered with this server.")
         })?;
+    let is_document = found.document().is_some();
+    let client = found.into_client();
     let requested_redirect = params
         .get("redirect_uri")
         .map_err(|_| page_error("The redirect_uri parameter is repeated."))?;
@@ -187,6 +193,13 @@ async fn authorize(
         Some(uri) => match find_match(&client.redirect_uris, uri) {
             // Use the URI as requested (it may differ from the registered one in the loopback port).
             Some(_) => (uri.to_string(), true),
+            // MCP: the redirect URI MUST be one of the document's.
+            None if is_document => {
+                return Err(page_error(
+                    "invalid_request: the redirect_uri is not listed in the application's client \
+                     metadata document.",
+                ));
+            }
             None => {
                 return Err(page_error(
                     "The redirect_uri is not registered for this application.",

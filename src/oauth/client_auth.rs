@@ -8,6 +8,11 @@
 //! one channel (form bodies reach logs far more often than `Authorization` headers) is then useless
 //! through the other. The mismatch is reported only after the secret was verified, so it tells an
 //! outsider nothing about the client.
+//!
+//! A client whose id is a client metadata document URL ([`crate::oauth::cimd`]) is loaded from its
+//! document. It is public (`none`) unless the document declares `private_key_jwt`, in which case it
+//! authenticates with an RFC 7523 §2.2 client assertion (`client_assertion_type` +
+//! `client_assertion`, RFC 7521 §4.2) verified by [`crate::oauth::cimd::private_key_jwt`].
 
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
@@ -16,6 +21,9 @@ use base64::engine::general_purpose::STANDARD;
 use mcp_oauth_provider::{Client, TokenEndpointAuthMethod, UnixTime};
 
 use crate::error::OAuthError;
+use crate::oauth::cimd::document::DocumentAuth;
+use crate::oauth::cimd::private_key_jwt;
+use crate::oauth::cimd::{FoundClient, LookupError, find_client};
 use crate::oauth::params::{FormParams, Params};
 use crate::oauth::secrets::secret_matches;
 use crate::state::AppState;
@@ -27,6 +35,8 @@ pub enum AuthMethod {
     None,
     Post,
     Basic,
+    /// An RFC 7523 client assertion signed with a key of the client's metadata document.
+    PrivateKeyJwt,
 }
 
 /// An authenticated (or, for public clients, identified) client.
@@ -37,7 +47,7 @@ pub struct AuthenticatedClient {
 }
 
 impl AuthenticatedClient {
-    /// True when a secret was verified.
+    /// True when a secret or a signed client assertion was verified.
     pub fn is_confidential(&self) -> bool {
         self.method != AuthMethod::None
     }
@@ -106,6 +116,17 @@ pub async fn authenticate_client(
     let basic = basic_credentials(headers)?;
     let body_id = params.single("client_id")?;
     let body_secret = params.single("client_secret")?;
+    let assertion_type = params.single("client_assertion_type")?;
+    let assertion = params.single("client_assertion")?;
+    if assertion_type.is_some() || assertion.is_some() {
+        // RFC 6749 §2.3: one authentication method per request.
+        if basic.is_some() || body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not two",
+            ));
+        }
+        return authenticate_with_assertion(state, body_id, assertion_type, assertion, now).await;
+    }
     // RFC 6749 §2.3: a client MUST NOT use more than one authentication method per request.
     if basic.is_some() && body_secret.is_some() {
         return Err(OAuthError::invalid_request(
@@ -133,12 +154,20 @@ pub async fn authenticate_client(
             (id, None, AuthMethod::None)
         }
     };
-    let client = state
-        .provider
-        .clients()
-        .get_client(client_id)
-        .await?
+    let found = find_client(state, client_id)
+        .await
+        .map_err(LookupError::oauth)?
         .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
+    if found
+        .document()
+        .is_some_and(|d| d.auth != DocumentAuth::None)
+    {
+        return Err(OAuthError::invalid_client(
+            "this client's metadata document declares private_key_jwt: authenticate with a client \
+             assertion",
+        ));
+    }
+    let client = found.into_client();
     match (&client.client_secret_hash, secret) {
         (Some(hash), Some(secret)) => {
             if !secret_matches(secret, hash) {
@@ -175,6 +204,47 @@ pub async fn authenticate_client(
         )));
     }
     Ok(AuthenticatedClient { client, method })
+}
+
+/// RFC 7523 §2.2 client authentication: only document clients that declare `private_key_jwt`.
+async fn authenticate_with_assertion(
+    state: &AppState,
+    body_id: Option<&str>,
+    assertion_type: Option<&str>,
+    assertion: Option<&str>,
+    now: UnixTime,
+) -> Result<AuthenticatedClient, OAuthError> {
+    if assertion_type != Some(private_key_jwt::ASSERTION_TYPE) {
+        return Err(OAuthError::invalid_client(format!(
+            "client_assertion_type must be {}",
+            private_key_jwt::ASSERTION_TYPE
+        )));
+    }
+    let assertion =
+        assertion.ok_or_else(|| OAuthError::invalid_request("client_assertion is required"))?;
+    // RFC 7521 §4.2: client_id is optional next to an assertion; the assertion's iss names it (and
+    // is then verified to equal it).
+    let client_id = match body_id {
+        Some(id) => id.to_string(),
+        None => private_key_jwt::unverified_issuer(assertion)
+            .ok_or_else(|| OAuthError::invalid_client("the client assertion names no issuer"))?,
+    };
+    if !state.cimd.handles(&client_id) {
+        return Err(OAuthError::invalid_client(
+            "client assertions are accepted only from clients identified by a metadata document",
+        ));
+    }
+    let Some(FoundClient::Document(doc)) = find_client(state, &client_id)
+        .await
+        .map_err(LookupError::oauth)?
+    else {
+        return Err(OAuthError::invalid_client("client authentication failed"));
+    };
+    private_key_jwt::verify(state, &doc, assertion, now).await?;
+    Ok(AuthenticatedClient {
+        client: doc.client,
+        method: AuthMethod::PrivateKeyJwt,
+    })
 }
 
 #[cfg(test)]

@@ -86,7 +86,10 @@ mod tests {
             };
             let until = remember_revoked_until(&lifetimes, t);
             for lifetime in [access, refresh, code] {
-                assert!(until > t + lifetime, "{until} must be after {t} + {lifetime}");
+                assert!(
+                    until > t + lifetime,
+                    "{until} must be after {t} + {lifetime}"
+                );
             }
         }
         let forever = TokenLifetimes {
@@ -94,6 +97,10 @@ mod tests {
             refresh_token: 1,
             code: 1,
         };
-        assert_eq!(remember_revoked_until(&forever, t), i64::MAX, "saturates, never wraps");
+        assert_eq!(
+            remember_revoked_until(&forever, t),
+            i64::MAX,
+            "saturates, never wraps"
+        );
     }
 }

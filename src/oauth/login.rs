@@ -34,6 +34,7 @@ use serde::Deserialize;
 use crate::error::{AuthorizeError, OAuthError};
 use crate::oauth::authorize::{error_response, redirect};
 use crate::oauth::browser_binding;
+use crate::oauth::cimd::{LookupError, find_client};
 use crate::oauth::client_address::ClientAddr;
 use crate::oauth::login_throttle::{Admission, CHECK_TIMEOUT, MAX_USERNAME_BYTES};
 use crate::oauth::params::{Params, is_form, read_body};
@@ -85,6 +86,15 @@ struct Loaded {
     tx_id: String,
     tx: LoginTransaction,
     client: Client,
+    /// Set when the client is a client metadata document.
+    document: Option<DocumentShown>,
+}
+
+/// What consent shows of a document client (MCP: the client id URL's host prominently; a warning
+/// when every redirect URI is a loopback one, since any local program can receive those).
+struct DocumentShown {
+    host: String,
+    loopback_only: bool,
 }
 
 /// Loads the transaction `tx_id` and checks the browser binding (and, for posts, the CSRF token).
@@ -113,12 +123,12 @@ async fn load(
             _ => return Err(unverified()),
         }
     }
-    let client = state
-        .provider
-        .clients()
-        .get_client(&tx.client_id)
+    let found = find_client(state, &tx.client_id)
         .await
-        .map_err(storage_page)?
+        .map_err(|e| match e {
+            LookupError::Document(e) => e.page(),
+            LookupError::Storage(e) => storage_page(e),
+        })?
         .ok_or_else(|| {
             page(
                 StatusCode::BAD_REQUEST,
@@ -126,10 +136,15 @@ async fn load(
                 "The application is no longer registered.",
             )
         })?;
+    let document = found.document().map(|d| DocumentShown {
+        host: redirect_host(&d.client.client_id),
+        loopback_only: d.loopback_only(),
+    });
     Ok(Loaded {
         tx_id: tx_id.to_string(),
         tx,
-        client,
+        client: found.into_client(),
+        document,
     })
 }
 
@@ -234,6 +249,8 @@ fn render_consent(
             resource_name => resource_name(state, &l.tx.resource),
             resource_uri => l.tx.resource.clone(),
             redirect_host => redirect_host(&l.tx.redirect_uri),
+            document_host => l.document.as_ref().map(|d| d.host.clone()),
+            loopback_only => l.document.as_ref().is_some_and(|d| d.loopback_only),
             scopes => scopes.to_vec(),
             allow_remember => state.allow_remember_consent,
         },
@@ -480,18 +497,17 @@ async fn finish(
             "the user denied the request",
         )));
     }
-    let client = state
-        .provider
-        .clients()
-        .get_client(&tx.client_id)
+    let found = find_client(state, &tx.client_id)
         .await
-        .map_err(|e| fail(e.into()))?
+        .map_err(|e| fail(e.oauth()))?
         .ok_or_else(|| {
             fail(OAuthError::new(
                 crate::error::ErrorCode::UnauthorizedClient,
                 "the client is no longer registered",
             ))
         })?;
+    let is_document = found.document().is_some();
+    let client = found.into_client();
     let scopes =
         policy::grantable_scopes(state.provider.policy(), &user, &client, &tx.scopes).await;
     let t = now();
@@ -532,7 +548,8 @@ async fn finish(
         .insert_code(record)
         .await
         .map_err(|e| fail(e.into()))?;
-    if client.approved_at.is_none() {
+    // A document client has no stored record to mark; its redirects stay held behind a page.
+    if client.approved_at.is_none() && !is_document {
         state
             .provider
             .clients()

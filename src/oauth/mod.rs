@@ -7,11 +7,13 @@
 //! Shared rules: [`pkce`] (RFC 7636), [`redirect_uri`] (RFC 8252 §7.3), [`resources`] (RFC 8707 +
 //! scopes), [`client_auth`] (RFC 6749 §2.3), [`tokens`] (RFC 9068 JWTs), [`keys`], [`secrets`],
 //! [`params`] (RFC 6749 §3.1 parameter rules), [`pages`] (HTML), [`browser_binding`] (login CSRF), [`login_throttle`] (password guessing), [`grants`] (ending grants by user, client or id),
+//! [`cimd`] (client ID metadata documents: URL client ids, fetched safely),
 //! [`client_address`] (the client's IP, `X-Forwarded-For` from trusted proxies only),
 //! [`rate_limit`] (per-address request rates and open logins).
 
 pub mod authorize;
 pub mod browser_binding;
+pub mod cimd;
 pub mod client_address;
 pub mod client_auth;
 pub mod grants;

@@ -147,7 +147,7 @@ fn string_list(obj: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>
 /// True for characters that must not appear in a name shown to users: C0/C1 controls and the
 /// Unicode bidirectional controls and invisible formatters that let a name display as something
 /// else (Unicode TR #9; CVE-2021-42574 "Trojan Source").
-fn is_deceptive_char(c: char) -> bool {
+pub(crate) fn is_deceptive_char(c: char) -> bool {
     c.is_control()
         || matches!(
             c,

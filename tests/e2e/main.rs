@@ -2,6 +2,7 @@
 //! starts its own server on an ephemeral port with its own in-memory storage).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod attack_cimd;
 mod attack_client_auth_method;
 mod attack_consent;
 mod attack_expired_token;
@@ -18,6 +19,7 @@ mod attack_sign_in;
 mod attack_slow_clients;
 mod authorize_errors;
 mod backup;
+mod cimd;
 mod cli;
 mod client;
 mod concurrency;
