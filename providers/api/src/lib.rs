@@ -64,6 +64,7 @@ pub use policy::{DefaultPolicy, Policy, RegistrationRefusal};
 pub use provider::{OAuthServerProvider, StandardProvider, Storage, TokenLifetimes};
 pub use throttle::{
     SignInAttempt, SignInThrottleStore, ThrottleCounter, ThrottleDecision, ThrottlePolicy,
+    UsernameCounters,
 };
 pub use token::{
     AccessTokenRecord, AuthorizationCode, CodeRedemption, GrantFilter, GrantSummary, PurgeCounts,

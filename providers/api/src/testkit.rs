@@ -1787,6 +1787,99 @@ pub async fn throttle_purge_removes_only_expired(storage: Storage) {
     );
 }
 
+/// `username_counters` MUST show one username's counters (its own, and each address's with
+/// failures) without changing them; `clear_username` MUST clear that username's failures only, so
+/// its next attempt is admitted while another username stays refused, and report what it cleared.
+pub async fn throttle_unlock_clears_one_username(storage: Storage) {
+    let policy = throttle_policy();
+    let (locked, other) = (unique("user"), unique("user"));
+    let t = now();
+    for name in [&locked, &other] {
+        for _ in 0..policy.max_failures_per_address {
+            let a = attempt(name, "192.0.2.1", t);
+            storage
+                .throttle
+                .begin_attempt(&a, &policy)
+                .await
+                .must("begin_attempt");
+            storage
+                .throttle
+                .end_attempt(&a, false, &policy)
+                .await
+                .must("end_attempt");
+        }
+    }
+    let refused = |d: ThrottleDecision| matches!(d, ThrottleDecision::Refused { .. });
+    let counters = storage
+        .throttle
+        .username_counters(&locked)
+        .await
+        .must("username_counters");
+    assert_eq!(
+        counters.user.failures, policy.max_failures_per_address,
+        "username_counters: the username's own counter is wrong: {counters:?}"
+    );
+    assert_eq!(
+        counters
+            .addresses
+            .iter()
+            .map(|(a, c)| (a.as_str(), c.failures))
+            .collect::<Vec<_>>(),
+        [("192.0.2.1", policy.max_failures_per_address)],
+        "username_counters: the address counters are wrong"
+    );
+    assert!(
+        policy.locked_until(&counters, t).is_some(),
+        "the counters read back do not lock the username"
+    );
+    assert_eq!(
+        storage
+            .throttle
+            .username_counters(&locked)
+            .await
+            .must("username_counters"),
+        counters,
+        "username_counters changed the counters"
+    );
+    assert!(
+        storage
+            .throttle
+            .clear_username(&locked)
+            .await
+            .must("clear_username")
+            >= 2,
+        "clear_username: did not report the username's and the address's counters"
+    );
+    let cleared = storage
+        .throttle
+        .username_counters(&locked)
+        .await
+        .must("username_counters");
+    assert!(
+        cleared.user.failures == 0 && cleared.addresses.is_empty(),
+        "clear_username left failures: {cleared:?}"
+    );
+    assert_eq!(
+        storage
+            .throttle
+            .begin_attempt(&attempt(&locked, "192.0.2.1", t), &policy)
+            .await
+            .must("begin_attempt"),
+        ThrottleDecision::Admitted,
+        "clear_username: the unlocked username is still refused"
+    );
+    assert!(
+        refused(
+            storage
+                .throttle
+                .begin_attempt(&attempt(&other, "192.0.2.1", t), &policy)
+                .await
+                .must("begin_attempt")
+        ),
+        "clear_username: another username was unlocked too"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Client approval, unused registrations, grants by user
 // ---------------------------------------------------------------------------------------------
@@ -2220,6 +2313,7 @@ macro_rules! storage_conformance_tests {
             throttle_backoff_spares_known_addresses,
             throttle_dates_a_failure_when_its_check_ends,
             throttle_purge_removes_only_expired,
+            throttle_unlock_clears_one_username,
             unused_registrations_are_purged,
             grants_are_listed_and_revoked_by_user,
             grants_are_revoked_by_client,
@@ -2256,6 +2350,7 @@ macro_rules! storage_conformance_tests {
             throttle_backoff_spares_known_addresses,
             throttle_dates_a_failure_when_its_check_ends,
             throttle_purge_removes_only_expired,
+            throttle_unlock_clears_one_username,
             unused_registrations_are_purged,
             grants_are_listed_and_revoked_by_user,
             grants_are_revoked_by_client,

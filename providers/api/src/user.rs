@@ -82,6 +82,14 @@ pub trait UserAuthenticator: Send + Sync {
         let _ = subject;
         Ok(SubjectStatus::Unknown)
     }
+
+    /// Whether the directory behind this authenticator answers now, e.g. a bind with its service
+    /// account (`config check`, the start-up warning, readiness). MUST be bounded in time and MUST
+    /// NOT put a secret in its error. The default, for authenticators with nothing remote to reach,
+    /// is `Ok(())`.
+    async fn check_health(&self) -> ProviderResult<()> {
+        Ok(())
+    }
 }
 
 /// A local account. The password is stored only as an argon2id PHC string.

@@ -322,6 +322,31 @@ impl UserAuthenticator for LdapAuthenticator {
         outcome
     }
 
+    /// Search mode: a bind as the service account (`bind_dn`); direct mode, which has no account
+    /// of its own: a connection (with StartTLS when configured). Errors name the directory's URL.
+    async fn check_health(&self) -> ProviderResult<()> {
+        let url = self.connector.url();
+        let named = |e: ProviderError| match e {
+            ProviderError::Unavailable { message, source } => ProviderError::Unavailable {
+                message: format!("LDAP directory {url}: {message}"),
+                source,
+            },
+            ProviderError::Backend { message, source } => ProviderError::Backend {
+                message: format!("LDAP directory {url}: {message}"),
+                source,
+            },
+            other => other,
+        };
+        match &self.users {
+            Users::Search { service, .. } => service.check().await.map_err(named),
+            Users::Direct { .. } => {
+                let mut ldap = self.connector.open().await.map_err(named)?;
+                close(&mut ldap, self.connector.operation_timeout()).await;
+                Ok(())
+            }
+        }
+    }
+
     /// Search mode: the service account looks the subject up again (`(<subject_attribute>=…)` under
     /// `base_dn`); no entry means the user is gone, else their groups give today's scopes. Direct
     /// mode cannot search without the user's password: `Unknown`, and grants end at

@@ -74,6 +74,9 @@ impl ProviderFactory for MemoryFactory {
     fn check_settings(&self, ctx: &FactoryContext) -> ProviderResult<()> {
         ctx.parse_settings::<NoSettings>().map(drop)
     }
+    fn location(&self, _ctx: &FactoryContext) -> Option<String> {
+        Some("in memory (nothing survives a restart)".into())
+    }
     async fn open(&self, ctx: &FactoryContext) -> ProviderResult<Storage> {
         self.check_settings(ctx)?;
         Ok(MemoryStore::new().storage())
