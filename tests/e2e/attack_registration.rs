@@ -359,8 +359,12 @@ async fn administrators_create_machine_clients_with_an_allow_list() {
         "invalid_scope"
     );
     let (ok, out, _) = crate::processes::run_cli(Some(&cfg), &["clients", "list"], &[], None).await;
+    let row = out
+        .lines()
+        .find(|l| l.starts_with(id.as_str()))
+        .unwrap_or_default();
     assert!(
-        ok && out.contains("origin=administrator") && out.contains("scope=mcp:tools"),
+        ok && row.contains("  administrator  ") && row.contains("  mcp:tools  "),
         "{out}"
     );
 }
