@@ -81,9 +81,11 @@ impl Server {
         // directory does not delay the start.
         let authenticator = built.authenticator.clone();
         let users_kind = settings.users.kind.clone();
+        let remote = !built.uses_local_accounts;
         tokio::spawn(async move {
             match authenticator.check_health().await {
-                Ok(()) => tracing::info!(users = %users_kind, "user directory reachable"),
+                Ok(()) if remote => tracing::info!(users = %users_kind, "user directory reachable"),
+                Ok(()) => {}
                 Err(error) => tracing::warn!(
                     users = %users_kind,
                     error = %crate::cli::output::error_report(&anyhow::Error::new(error)),

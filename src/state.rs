@@ -48,6 +48,8 @@ pub struct Inner {
     pub login_throttle: LoginThrottle,
     /// Sign-ins in flight per client address (a fair share of the password-hashing pool).
     pub sign_in_gate: AddressGate,
+    /// When this process last recorded each client's use (`clients list` shows it).
+    pub client_usage: crate::oauth::client_usage::ClientUsage,
     /// Cookies get `Secure` and the `__Host-` prefix when the issuer is https.
     pub secure_cookies: bool,
     /// Whose `X-Forwarded-For` is believed (`[server] trusted_proxies`).
@@ -100,6 +102,7 @@ impl AppState {
             allow_remember_consent: settings.login.allow_remember_consent,
             login_throttle: LoginThrottle::new(&settings.login),
             sign_in_gate: AddressGate::new(settings.login.max_concurrent_per_address),
+            client_usage: Default::default(),
         })))
     }
 

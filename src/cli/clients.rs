@@ -11,7 +11,7 @@ use crate::oauth::register::{RegistrationPolicy, client_from_metadata};
 use crate::oauth::resources::Resources;
 use crate::registry::Registry;
 use crate::state::now;
-use mcp_oauth_provider::ClientOrigin;
+use mcp_oauth_provider::{ClientOrigin, ProviderError};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
@@ -39,7 +39,8 @@ pub enum ClientsCommand {
         resource_server: bool,
     },
     /// List clients: who created each (registration or an administrator), its grant types, scope
-    /// limit, authentication and redirect URIs.
+    /// limit, authentication, when it was last used (a token issued to it; recorded at most once a
+    /// minute) and its redirect URIs.
     List,
     /// Delete a client and revoke everything issued to it.
     Delete { client_id: String },
@@ -106,8 +107,15 @@ pub async fn run(
                 "SCOPE_LIMIT".into(),
                 "AUTH".into(),
                 "CREATED".into(),
+                "LAST_USED".into(),
                 "REDIRECT_URIS".into(),
             ]];
+            // Unknown for a store that does not record it; "never" for a client with no token yet.
+            let last_used = match storage.clients.clients_last_used().await {
+                Ok(map) => Some(map),
+                Err(ProviderError::Unsupported(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
             for c in storage.clients.list_clients().await? {
                 let created_by = match c.origin.as_str() {
                     "initial_access_token" => "registration (initial access token)".to_string(),
@@ -133,6 +141,13 @@ pub async fn run(
                         .unwrap_or_else(|| "-".into()),
                     c.token_endpoint_auth_method.as_str().to_string(),
                     format_time(c.client_id_issued_at),
+                    match &last_used {
+                        None => "unknown".into(),
+                        Some(map) => map
+                            .get(&c.client_id)
+                            .map(|t| format_time(*t))
+                            .unwrap_or_else(|| "never".into()),
+                    },
                     if c.redirect_uris.is_empty() {
                         "-".into()
                     } else {

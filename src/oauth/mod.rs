@@ -14,6 +14,7 @@ pub mod authorize;
 pub mod browser_binding;
 pub mod client_address;
 pub mod client_auth;
+pub mod client_usage;
 pub mod grants;
 pub mod introspect;
 pub mod jwks;

@@ -236,8 +236,9 @@ async fn migrate_status_and_admin_commands_on_sqlite() {
         row.contains("Robot")
             && row.contains("  administrator  ")
             && row.contains("client_credentials")
-            && row.contains("  mcp:tools  "),
-        "{out}"
+            && row.contains("  mcp:tools  ")
+            && row.contains("  never  "),
+        "no token was issued to it yet: {out}"
     );
     let (ok, _, _) = run_cli(None, &["clients", "delete", &client_id], &env, None).await;
     assert!(ok);
@@ -651,4 +652,37 @@ async fn demo_mcp_help_does_not_offer_a_configuration_file() {
     let (ok, out, _) = run_cli(None, &["demo-mcp", "--help"], &[], None).await;
     assert!(ok && out.contains("ignores --config"), "{out}");
     assert!(!out.contains("Reads no configuration\n"), "{out}");
+}
+
+#[tokio::test]
+async fn an_unreachable_directory_at_start_is_a_warning_not_ready() {
+    let dir = TempDir::new("mcp-oauth-ldap-down");
+    let password = crate::ldap::PasswordFile::new();
+    let down = format!("ldap://127.0.0.1:{}", free_port().await);
+    let port = free_port().await;
+    let cfg = dir.path().join("ldap.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nbind = \"127.0.0.1:{port}\"\n[storage]\nkind = \"memory\"\n{}",
+            crate::ldap::ldap_users_toml(&down, &password)
+        ),
+    )
+    .unwrap();
+    let server = ServeProcess::start(&cfg, port, port, &[]).await;
+    let mut log = String::new();
+    for _ in 0..50 {
+        log = server.stderr.lock().unwrap().clone();
+        if log.contains("unreachable") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let line = log
+        .lines()
+        .find(|l| l.contains("user directory unreachable at start"))
+        .unwrap_or_else(|| panic!("no warning:\n{log}"));
+    assert!(line.contains("WARN") && line.contains(&down), "{line}");
+    assert!(!log.contains("ready"), "{log}");
+    assert!(server.terminate().await);
 }

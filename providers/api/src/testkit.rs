@@ -1884,6 +1884,59 @@ pub async fn throttle_unlock_clears_one_username(storage: Storage) {
 // Client approval, unused registrations, grants by user
 // ---------------------------------------------------------------------------------------------
 
+/// `touch_client` MUST only move a client's last use forward, succeed silently for an unknown id and
+/// leave the client itself unchanged; `clients_last_used` MUST list used clients only; a deleted
+/// client MUST no longer be listed.
+pub async fn clients_last_used_moves_forward(storage: Storage) {
+    let (used, unused) = (unique("used"), unique("unused"));
+    for id in [&used, &unused] {
+        storage
+            .clients
+            .insert_client(sample_client(id))
+            .await
+            .must("insert_client");
+    }
+    let t = now();
+    let c = &storage.clients;
+    let before = c.get_client(&used).await.must("get_client");
+    c.touch_client(&used, t).await.must("touch_client");
+    c.touch_client(&used, t - 100).await.must("touch_client");
+    c.touch_client(&unique("nobody"), t)
+        .await
+        .must("touch_client (unknown id)");
+    let last = c.clients_last_used().await.must("clients_last_used");
+    assert_eq!(
+        last.get(&used),
+        Some(&t),
+        "clients_last_used: the last use is wrong (an older touch moved it back?)"
+    );
+    assert!(
+        !last.contains_key(&unused),
+        "clients_last_used: lists a client never used"
+    );
+    assert_eq!(
+        c.get_client(&used).await.must("get_client"),
+        before,
+        "touch_client changed the client record"
+    );
+    c.touch_client(&used, t + 60).await.must("touch_client");
+    assert_eq!(
+        c.clients_last_used()
+            .await
+            .must("clients_last_used")
+            .get(&used),
+        Some(&(t + 60))
+    );
+    c.delete_client(&used).await.must("delete_client");
+    assert!(
+        !c.clients_last_used()
+            .await
+            .must("clients_last_used")
+            .contains_key(&used),
+        "clients_last_used: lists a deleted client"
+    );
+}
+
 /// `mark_client_approved` MUST keep the first approval and succeed silently for an unknown id;
 /// `origin` and `resource_server` MUST round-trip; `purge_unused_clients` MUST delete only clients
 /// registered (origin `Registration`) before the cut-off and never approved.
@@ -2314,6 +2367,7 @@ macro_rules! storage_conformance_tests {
             throttle_dates_a_failure_when_its_check_ends,
             throttle_purge_removes_only_expired,
             throttle_unlock_clears_one_username,
+            clients_last_used_moves_forward,
             unused_registrations_are_purged,
             grants_are_listed_and_revoked_by_user,
             grants_are_revoked_by_client,
@@ -2351,6 +2405,7 @@ macro_rules! storage_conformance_tests {
             throttle_dates_a_failure_when_its_check_ends,
             throttle_purge_removes_only_expired,
             throttle_unlock_clears_one_username,
+            clients_last_used_moves_forward,
             unused_registrations_are_purged,
             grants_are_listed_and_revoked_by_user,
             grants_are_revoked_by_client,
