@@ -686,3 +686,68 @@ async fn an_unreachable_directory_at_start_is_a_warning_not_ready() {
     assert!(!log.contains("ready"), "{log}");
     assert!(server.terminate().await);
 }
+
+/// Runs `args` on a pseudo-terminal (util-linux `script`), typing `lines` one after another.
+async fn on_a_terminal(args: &str, env: &[(&str, &str)], lines: &[&str]) -> (bool, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new("script")
+        .args(["-q", "-e", "-c"])
+        .arg(format!("{} {args}", env!("CARGO_BIN_EXE_mcp-oauth")))
+        .arg("/dev/null")
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` (a pseudo-terminal for the prompt test)");
+    let mut input = child.stdin.take().unwrap();
+    for line in lines {
+        // Typed once the prompt has turned the echo off, as a person would.
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        input
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    drop(input);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn on_a_terminal_the_password_is_asked_twice_without_echo() {
+    let dir = TempDir::new("mcp-oauth-prompt");
+    let env = sqlite_env(&dir);
+    let env = as_refs(&env);
+    let secret = "typed on a terminal";
+    let (ok, out) = on_a_terminal("users add frank", &env, &[secret, secret]).await;
+    assert!(ok && out.contains("added user frank"), "{out}");
+    assert!(out.contains("New password for frank:"), "{out}");
+    assert!(!out.contains(secret), "the password was echoed: {out}");
+    let (ok, out) = on_a_terminal(
+        "users passwd frank",
+        &env,
+        &["another long password", "a different one!!"],
+    )
+    .await;
+    assert!(!ok && out.contains("differ"), "{out}");
+    let (ok, out) = on_a_terminal("users passwd frank", &env, &["short"]).await;
+    assert!(
+        !ok && out.contains("users.min_password_length"),
+        "checked before asking again: {out}"
+    );
+    let (ok, out) = on_a_terminal(
+        "users passwd frank",
+        &env,
+        &["another long password", "another long password"],
+    )
+    .await;
+    assert!(ok && out.contains("password of frank changed"), "{out}");
+}
