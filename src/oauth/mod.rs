@@ -8,6 +8,7 @@
 //! scopes), [`client_auth`] (RFC 6749 §2.3), [`tokens`] (RFC 9068 JWTs), [`keys`], [`secrets`],
 //! [`params`] (RFC 6749 §3.1 parameter rules), [`pages`] (HTML), [`browser_binding`] (login CSRF), [`login_throttle`] (password guessing), [`grants`] (ending grants by user, client or id),
 //! [`client_address`] (the client's IP, `X-Forwarded-For` from trusted proxies only),
+//! [`client_usage`] (when each client was last used, recorded at most once a minute),
 //! [`rate_limit`] (per-address request rates and open logins).
 
 pub mod authorize;
