@@ -18,7 +18,7 @@ use crate::users::rules::check_username;
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
     /// Create an account. The password is asked for twice on a terminal (hidden), or read from
-    /// stdin with --password-stdin; it must have at least [users] min_password_length characters.
+    /// stdin with --password-stdin; it must have at least `[users] min_password_length` characters.
     /// Usernames: letters, digits and . _ - @, starting with a letter or digit, at most 64.
     Add {
         name: String,
