@@ -142,6 +142,8 @@ impl Default for DemoMcpSettings {
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     pub bind: String,
+    /// Empty: derived from a loopback `bind` (see [`Settings::issuer_url`]).
+    #[serde(default)]
     pub issuer: String,
     /// Proxies (IPs or CIDR networks) whose `X-Forwarded-For` names the client address.
     #[serde(default)]
@@ -378,6 +380,9 @@ pub struct UsersSettings {
     pub accounts: Vec<AccountSettings>,
     #[serde(default = "yes")]
     pub create_admin: bool,
+    /// Shortest password `users add` / `users passwd` accept, in characters.
+    #[serde(default = "default_min_password_length")]
+    pub min_password_length: usize,
     /// Every other key: authenticator tables (`[users.ldap]`, `[users.<plugin>]`). Checked by the
     /// registry.
     #[serde(flatten)]
@@ -387,6 +392,13 @@ pub struct UsersSettings {
 fn yes() -> bool {
     true
 }
+
+fn default_min_password_length() -> usize {
+    12
+}
+
+/// Bounds of `[users] min_password_length`.
+pub const MIN_PASSWORD_LENGTH_RANGE: std::ops::RangeInclusive<usize> = 8..=1024;
 
 /// `[policy]`: which policy decides scopes, lifetimes and registrations (`standard` = the safe
 /// defaults), with its table `[policy.<kind>]`.
@@ -744,6 +756,9 @@ impl Settings {
                 // MCP_OAUTH__SERVER__TRUSTED_PROXIES="10.0.0.0/8,::1"
                 .list_separator(",")
                 .with_list_parse_key("server.trusted_proxies")
+                // MCP_OAUTH__DEMO_MCP__ALLOWED_HOSTS="a.example,b.example"
+                .with_list_parse_key("demo_mcp.allowed_hosts")
+                .with_list_parse_key("demo_mcp.allowed_origins")
                 .source(Some(env_map)),
         );
         let settings: Settings = builder
@@ -763,7 +778,11 @@ impl Settings {
                 self.server.bind
             )
         })?;
-        self.issuer_url()?;
+        // With `bind = "…:0"` and no issuer, the issuer is known only once `serve` has bound.
+        if !self.issuer_awaits_bind() {
+            self.issuer_url()?;
+            self.resources()?;
+        }
         if let Some(admin) = self.admin_bind()?
             && self.server.bind.parse::<SocketAddr>().ok() == Some(admin)
         {
@@ -783,7 +802,6 @@ impl Settings {
         }
         crate::oauth::client_address::TrustedProxies::parse(&self.server.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("server.trusted_proxies: {e}"))?;
-        self.resources()?;
         let path = &self.demo_mcp.path;
         if !path.starts_with('/')
             || path.len() < 2
@@ -838,6 +856,13 @@ impl Settings {
             bail!("tokens.code_ttl must not exceed 10 minutes (OAuth 2.1 §4.1.2)");
         }
         self.limits.validate()?;
+        if !MIN_PASSWORD_LENGTH_RANGE.contains(&self.users.min_password_length) {
+            bail!(
+                "users.min_password_length must be between {} and {}",
+                MIN_PASSWORD_LENGTH_RANGE.start(),
+                MIN_PASSWORD_LENGTH_RANGE.end()
+            );
+        }
         for a in &self.users.accounts {
             if a.username.trim().is_empty() {
                 bail!("users.accounts: an account has an empty username");
@@ -866,8 +891,14 @@ impl Settings {
 
     /// The issuer without a trailing slash; https, or http on a loopback host (MCP: all authorization
     /// server endpoints MUST be served over HTTPS; loopback is the development exception).
+    ///
+    /// An empty `server.issuer` is derived from a loopback `server.bind` (`http://<bind>`), so the
+    /// issuer follows the address the server listens on; any other bind needs an explicit issuer.
     pub fn issuer_url(&self) -> anyhow::Result<String> {
-        let raw = self.server.issuer.trim_end_matches('/');
+        if self.issuer_is_derived() {
+            return self.issuer_from_bind();
+        }
+        let raw = self.server.issuer.trim().trim_end_matches('/');
         let url = Url::parse(raw)
             .with_context(|| format!("server.issuer {raw:?} is not an absolute URL"))?;
         if url.query().is_some() || url.fragment().is_some() {
@@ -882,6 +913,55 @@ impl Settings {
             _ => bail!("server.issuer must use https (http is allowed only on a loopback host)"),
         }
         Ok(raw.to_string())
+    }
+
+    /// Whether `server.issuer` is left empty, to be derived from `server.bind`.
+    pub fn issuer_is_derived(&self) -> bool {
+        self.server.issuer.trim().is_empty()
+    }
+
+    /// The issuer is derived from a bind on port 0: it is known once `serve` has bound
+    /// ([`Settings::with_bound_address`]).
+    pub fn issuer_awaits_bind(&self) -> bool {
+        self.issuer_is_derived()
+            && self
+                .server
+                .bind
+                .parse::<SocketAddr>()
+                .is_ok_and(|a| a.port() == 0 && a.ip().is_loopback())
+    }
+
+    fn issuer_from_bind(&self) -> anyhow::Result<String> {
+        let bind = &self.server.bind;
+        let addr: SocketAddr = bind.parse().with_context(|| {
+            format!("server.bind {bind:?} is not an address like 127.0.0.1:9000")
+        })?;
+        if !addr.ip().is_loopback() {
+            bail!(
+                "server.issuer is not set, and server.bind {bind} is not a loopback address, so the \
+                 issuer cannot be derived from it: set server.issuer to the public https URL \
+                 clients reach this server at (e.g. MCP_OAUTH__SERVER__ISSUER=https://auth.example.com)"
+            );
+        }
+        if addr.port() == 0 {
+            bail!(
+                "server.issuer is not set and server.bind {bind} asks for any free port: the issuer \
+                 is derived from the port `serve` gets when it binds; set server.issuer to fix it"
+            );
+        }
+        Ok(format!("http://{addr}"))
+    }
+
+    /// After `serve` bound `addr`: a derived issuer becomes `http://<addr>` (the real port when
+    /// `bind` asked for port 0). An explicit issuer is kept.
+    pub fn with_bound_address(mut self, addr: SocketAddr) -> anyhow::Result<Self> {
+        if self.issuer_is_derived() {
+            self.server.bind = addr.to_string();
+            self.server.issuer = format!("http://{addr}");
+            self.issuer_url()?;
+            self.resources()?;
+        }
+        Ok(self)
     }
 
     /// Declared resources, canonicalised and checked. With none declared, the demo resource at
@@ -1424,6 +1504,76 @@ mod tests {
         })
         .unwrap();
         assert_eq!(ldap.scope_map.len(), 1);
+    }
+
+    #[test]
+    fn the_issuer_follows_a_loopback_bind() {
+        let s =
+            Settings::load_with_env(None, env(&[("MCP_OAUTH__SERVER__BIND", "127.0.0.1:9201")]))
+                .unwrap();
+        assert_eq!(s.issuer_url().unwrap(), "http://127.0.0.1:9201");
+        assert_eq!(s.resources().unwrap()[0].uri, "http://127.0.0.1:9201/mcp");
+        let s = Settings::load_with_env(None, env(&[("MCP_OAUTH__SERVER__BIND", "[::1]:9202")]))
+            .unwrap();
+        assert_eq!(s.issuer_url().unwrap(), "http://[::1]:9202");
+        // An explicit issuer wins (a proxy in front may use another port).
+        let s = Settings::load_with_env(
+            None,
+            env(&[
+                ("MCP_OAUTH__SERVER__BIND", "127.0.0.1:9201"),
+                ("MCP_OAUTH__SERVER__ISSUER", "http://127.0.0.1:9300/"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.issuer_url().unwrap(), "http://127.0.0.1:9300");
+        // Any other bind cannot guess the public URL: refused, naming both keys.
+        let err =
+            Settings::load_with_env(None, env(&[("MCP_OAUTH__SERVER__BIND", "0.0.0.0:9000")]))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("server.issuer") && err.contains("server.bind"),
+            "{err}"
+        );
+        // Port 0: known once bound.
+        let s = Settings::load_with_env(None, env(&[("MCP_OAUTH__SERVER__BIND", "127.0.0.1:0")]))
+            .unwrap();
+        assert!(s.issuer_awaits_bind());
+        assert!(s.issuer_url().is_err());
+        let s = s
+            .with_bound_address("127.0.0.1:40123".parse().unwrap())
+            .unwrap();
+        assert_eq!(s.issuer_url().unwrap(), "http://127.0.0.1:40123");
+        assert_eq!(s.demo_mcp_uri().unwrap(), "http://127.0.0.1:40123/mcp");
+    }
+
+    #[test]
+    fn lists_from_the_environment() {
+        let s = Settings::load_with_env(
+            None,
+            env(&[
+                ("MCP_OAUTH__DEMO_MCP__ALLOWED_HOSTS", "a.example,b.example"),
+                ("MCP_OAUTH__DEMO_MCP__ALLOWED_ORIGINS", "https://a.example"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.demo_mcp.allowed_hosts, ["a.example", "b.example"]);
+        assert_eq!(s.demo_mcp.allowed_origins, ["https://a.example"]);
+    }
+
+    #[test]
+    fn min_password_length_is_bounded() {
+        let s = Settings::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(s.users.min_password_length, 12);
+        for bad in ["7", "1025"] {
+            let err = Settings::load_with_env(
+                None,
+                env(&[("MCP_OAUTH__USERS__MIN_PASSWORD_LENGTH", bad)]),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("users.min_password_length"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -65,6 +65,8 @@ pub struct Built {
     pub uses_local_accounts: bool,
     /// The password-hashing pool the authenticator was given (its queue depth is a metric).
     pub hashing: HashingPool,
+    /// The user authenticator inside `provider` (its directory's health is checked at start).
+    pub authenticator: Arc<dyn UserAuthenticator>,
 }
 
 /// The `standard` policy: [`DefaultPolicy`], no settings.
@@ -241,6 +243,13 @@ impl Registry {
             .locality())
     }
 
+    /// How the configured store's schema is kept up to date.
+    pub fn migration_policy(&self, settings: &Settings) -> anyhow::Result<MigrationPolicy> {
+        Ok(pick(&self.storage, "storage", &settings.storage.kind)?
+            .factory
+            .migration_policy())
+    }
+
     /// Whether the configured authenticator uses the storage's local accounts.
     pub fn uses_local_accounts(&self, settings: &Settings) -> anyhow::Result<bool> {
         Ok(pick(&self.users, "users", &settings.users.kind)?
@@ -262,13 +271,39 @@ impl Registry {
         Ok(())
     }
 
-    /// Where the configured store's schema stands.
+    /// Where the configured store keeps its data, without secrets: the backend's own description
+    /// (`sqlite database /path`, `postgres database db on host:5432`), else its kind.
+    pub fn storage_location(&self, settings: &Settings) -> anyhow::Result<String> {
+        let (factory, ctx) = self.storage_factory(settings)?;
+        Ok(factory
+            .location(&ctx)
+            .unwrap_or_else(|| format!("{} storage", factory.kind())))
+    }
+
+    /// Where the configured store's schema stands (connects).
     pub async fn schema_status(&self, settings: &Settings) -> anyhow::Result<SchemaStatus> {
         let (factory, ctx) = self.storage_factory(settings)?;
+        let location = self.storage_location(settings)?;
         factory
             .schema_status(&ctx)
             .await
-            .context("reading the schema status")
+            .with_context(|| format!("reading the schema of the {location} ([storage])"))
+    }
+
+    /// Builds the configured user authenticator on `storage` and asks whether its directory
+    /// answers ([`UserAuthenticator::check_health`]): `config check` without `--offline`.
+    pub async fn check_users_directory(
+        &self,
+        settings: &Settings,
+        storage: &Storage,
+    ) -> anyhow::Result<()> {
+        let authenticator = self.build_users(settings, storage).await?;
+        authenticator.check_health().await.with_context(|| {
+            format!(
+                "checking the {} user directory ([users.{}])",
+                settings.users.kind, settings.users.kind
+            )
+        })
     }
 
     /// Brings the schema up to date as `serve` may: migrates stores that allow it, and refuses a
@@ -276,20 +311,21 @@ impl Registry {
     pub async fn ensure_schema_for_serve(&self, settings: &Settings) -> anyhow::Result<()> {
         let (factory, ctx) = self.storage_factory(settings)?;
         let kind = factory.kind();
+        let location = self.storage_location(settings)?;
         match factory.migration_policy() {
             MigrationPolicy::None => Ok(()),
             MigrationPolicy::OnServe => {
                 factory
                     .migrate(&ctx)
                     .await
-                    .with_context(|| format!("migrating the {kind} database"))?;
+                    .with_context(|| format!("migrating the {location} ([storage])"))?;
                 Ok(())
             }
             MigrationPolicy::Explicit => {
                 let status = factory
                     .schema_status(&ctx)
                     .await
-                    .with_context(|| format!("reading the {kind} schema"))?;
+                    .with_context(|| format!("reading the schema of the {location} ([storage])"))?;
                 if let Some(bad) = status.unknown.first() {
                     bail!(
                         "the {kind} database has migration {} ({}) that this mcp-oauth does not know \
@@ -319,10 +355,11 @@ impl Registry {
     /// Opens the configured storage.
     pub async fn open_storage(&self, settings: &Settings) -> anyhow::Result<Storage> {
         let (factory, ctx) = self.storage_factory(settings)?;
+        let location = self.storage_location(settings)?;
         factory
             .open(&ctx)
             .await
-            .with_context(|| format!("opening the {} storage backend", factory.kind()))
+            .with_context(|| format!("opening the {location} ([storage])"))
     }
 
     /// Opens storage and builds the user authenticator and the policy on top of it.
@@ -332,7 +369,7 @@ impl Registry {
         let policy = self.build_policy(settings).await?;
         let provider: Arc<dyn OAuthServerProvider> = Arc::new(StandardProvider::new(
             storage.clone(),
-            authenticator,
+            authenticator.clone(),
             policy,
         ));
         Ok(Built {
@@ -340,6 +377,7 @@ impl Registry {
             storage,
             uses_local_accounts: self.uses_local_accounts(settings)?,
             hashing,
+            authenticator,
         })
     }
 

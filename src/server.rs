@@ -91,6 +91,23 @@ impl Server {
                 admin_password = create_admin_if_empty(users.as_ref()).await?;
             }
         }
+        // A directory that is down must not stop the server (it may come back), but the operator
+        // learns of it now rather than at the first failed sign-in. In the background: a slow
+        // directory does not delay the start.
+        let authenticator = built.authenticator.clone();
+        let users_kind = settings.users.kind.clone();
+        let remote = !built.uses_local_accounts;
+        tokio::spawn(async move {
+            match authenticator.check_health().await {
+                Ok(()) if remote => tracing::info!(users = %users_kind, "user directory reachable"),
+                Ok(()) => {}
+                Err(error) => tracing::warn!(
+                    users = %users_kind,
+                    error = %crate::cli::output::error_report(&anyhow::Error::new(error)),
+                    "user directory unreachable at start; sign-ins fail until it answers"
+                ),
+            }
+        });
         let sources = crate::observability::metrics::Sources {
             hashing: Some(built.hashing),
             pool: built.storage.pool.clone(),

@@ -51,6 +51,8 @@ pub struct Inner {
     pub login_throttle: LoginThrottle,
     /// Sign-ins in flight per client address (a fair share of the password-hashing pool).
     pub sign_in_gate: AddressGate,
+    /// When this process last recorded each client's use (`clients list` shows it).
+    pub client_usage: crate::oauth::client_usage::ClientUsage,
     /// Cookies get `Secure` and the `__Host-` prefix when the issuer is https.
     pub secure_cookies: bool,
     /// Whose `X-Forwarded-For` is believed (`[server] trusted_proxies`).
@@ -127,6 +129,7 @@ impl AppState {
                 admin_listener: settings.admin_bind()?.is_some(),
             },
             cimd: Cimd::new(&settings.registration)?,
+            client_usage: Default::default(),
         })))
     }
 

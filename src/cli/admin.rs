@@ -33,6 +33,31 @@ pub fn read_stdin_secret(what: &str) -> anyhow::Result<String> {
     Ok(secret.to_string())
 }
 
+/// Rows as aligned columns (two spaces apart; the last column is not padded).
+pub fn table<const N: usize>(rows: &[[String; N]]) -> Vec<String> {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let mut line = String::new();
+            for (i, cell) in row.iter().enumerate() {
+                if i + 1 == N {
+                    line.push_str(cell);
+                } else {
+                    line.push_str(cell);
+                    let pad = widths[i] - cell.chars().count() + 2;
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+            line.trim_end().to_string()
+        })
+        .collect()
+}
+
 /// Seconds since the epoch as an RFC 3339 UTC timestamp.
 pub fn format_time(unix: i64) -> String {
     // Civil-from-days (Howard Hinnant's algorithm); avoids a date-time dependency for one format.
@@ -58,6 +83,15 @@ pub fn format_time(unix: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tables_align() {
+        let rows = [
+            ["ID".to_string(), "NAME".into()],
+            ["abcdef".into(), "x".into()],
+        ];
+        assert_eq!(table(&rows), ["ID      NAME", "abcdef  x"]);
+    }
 
     #[test]
     fn times() {

@@ -5,14 +5,14 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use crate::cli::admin::{format_time, open};
+use crate::cli::admin::{format_time, open, table};
 use crate::config::Settings;
 use crate::oauth::grants::{delete_client, remember_revoked_until};
 use crate::oauth::register::{RegistrationPolicy, client_from_metadata};
 use crate::oauth::resources::Resources;
 use crate::registry::Registry;
 use crate::state::now;
-use mcp_oauth_provider::ClientOrigin;
+use mcp_oauth_provider::{ClientOrigin, ProviderError};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
@@ -39,7 +39,9 @@ pub enum ClientsCommand {
         #[arg(long)]
         resource_server: bool,
     },
-    /// List clients.
+    /// List clients: who created each (registration or an administrator), its grant types, scope
+    /// limit, authentication, when it was last used (a token issued to it; recorded at most once a
+    /// minute) and its redirect URIs.
     List,
     /// Delete a client and revoke everything issued to it.
     Delete { client_id: String },
@@ -94,19 +96,44 @@ pub async fn run(
             .map_err(|e| anyhow::anyhow!("{}: {}", e.code.as_str(), e.description))?;
             client.resource_server = resource_server;
             storage.clients.insert_client(client.clone()).await?;
-            println!("client_id: {}", client.client_id);
+            crate::say!("client_id: {}", client.client_id);
             if let Some(secret) = secret {
-                println!("client_secret: {secret}");
-                println!("(the secret is shown only now; only its hash is stored)");
+                crate::say!("client_secret: {secret}");
+                crate::say!("(the secret is shown only now; only its hash is stored)");
             }
         }
         ClientsCommand::List => {
+            let mut rows = vec![[
+                "CLIENT_ID".to_string(),
+                "NAME".into(),
+                "CREATED_BY".into(),
+                "GRANT_TYPES".into(),
+                "SCOPE_LIMIT".into(),
+                "AUTH".into(),
+                "CREATED".into(),
+                "LAST_USED".into(),
+                "REDIRECT_URIS".into(),
+            ]];
+            // Unknown for a store that does not record it; "never" for a client with no token yet.
+            let last_used = match storage.clients.clients_last_used().await {
+                Ok(map) => Some(map),
+                Err(ProviderError::Unsupported(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
             for c in storage.clients.list_clients().await? {
-                println!(
-                    "{}\t{}\tauth={}\tgrants={}\tscope={}\tredirects={}\torigin={}{}\tcreated={}",
-                    c.client_id,
-                    c.client_name.as_deref().unwrap_or("-"),
-                    c.token_endpoint_auth_method.as_str(),
+                let created_by = match c.origin.as_str() {
+                    "initial_access_token" => "registration (initial access token)".to_string(),
+                    other => other.to_string(),
+                };
+                let name = c.client_name.as_deref().unwrap_or("-");
+                rows.push([
+                    c.client_id.clone(),
+                    if c.resource_server {
+                        format!("{name} [resource server]")
+                    } else {
+                        name.to_string()
+                    },
+                    created_by,
                     c.grant_types
                         .iter()
                         .map(|g| g.as_str())
@@ -116,15 +143,24 @@ pub async fn run(
                         .as_ref()
                         .map(|s| s.join(" "))
                         .unwrap_or_else(|| "-".into()),
-                    c.redirect_uris.join(","),
-                    c.origin.as_str(),
-                    if c.resource_server {
-                        "\tresource-server"
-                    } else {
-                        ""
+                    c.token_endpoint_auth_method.as_str().to_string(),
+                    format_time(c.client_id_issued_at),
+                    match &last_used {
+                        None => "unknown".into(),
+                        Some(map) => map
+                            .get(&c.client_id)
+                            .map(|t| format_time(*t))
+                            .unwrap_or_else(|| "never".into()),
                     },
-                    format_time(c.client_id_issued_at)
-                );
+                    if c.redirect_uris.is_empty() {
+                        "-".into()
+                    } else {
+                        c.redirect_uris.join(",")
+                    },
+                ]);
+            }
+            for line in table(&rows) {
+                crate::say!("{line}");
             }
         }
         ClientsCommand::Delete { client_id } => {
@@ -138,7 +174,7 @@ pub async fn run(
             .await?
             {
                 Some(grants) => {
-                    println!("deleted client {client_id} and revoked its {grants} grant(s)")
+                    crate::say!("deleted client {client_id} and revoked its {grants} grant(s)")
                 }
                 None => anyhow::bail!("no client with id {client_id}"),
             }

@@ -65,10 +65,10 @@ pub async fn run(
             };
             let grants = storage.tokens.list_grants(&filter, t).await?;
             if grants.is_empty() {
-                println!("no live grants");
+                crate::say!("no live grants");
             }
             for g in grants {
-                println!(
+                crate::say!(
                     "{}\tuser={}\tclient={}\tresource={}\tissued={}\texpires={}\t{}",
                     g.family_id,
                     g.subject,
@@ -94,7 +94,7 @@ pub async fn run(
                     remember_until,
                 )
                 .await?;
-                println!("revoked {n} grant(s) of {user} and forgot their remembered consent");
+                crate::say!("revoked {n} grant(s) of {user} and forgot their remembered consent");
             } else if let Some(client) = client {
                 let filter = GrantFilter {
                     subject: None,
@@ -104,10 +104,10 @@ pub async fn run(
                     .tokens
                     .revoke_grants(&filter, remember_until)
                     .await?;
-                println!("revoked {n} grant(s) of client {client}");
+                crate::say!("revoked {n} grant(s) of client {client}");
             } else if let Some(id) = id {
                 storage.tokens.revoke_family(&id, remember_until).await?;
-                println!("revoked grant {id}");
+                crate::say!("revoked grant {id}");
             }
         }
     }

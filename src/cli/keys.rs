@@ -1,5 +1,7 @@
-//! `mcp-oauth keys rotate | list`: a rotated-in key signs new tokens at once (running servers pick it
-//! up within a minute); the previous key stays in the JWKS until every token it signed has expired.
+//! `mcp-oauth keys rotate | list`: a rotated-in key is active in the store at once; running servers
+//! sign with it from their next upkeep (every `[server] purge_interval`), and verify tokens it signed
+//! at once (an unknown `kid` makes them reload). The previous key stays in the JWKS until every token
+//! it signed has expired.
 
 use clap::Subcommand;
 
@@ -34,9 +36,15 @@ pub async fn run(
                 + 60;
             let had_active = storage.keys.list_keys().await?.iter().any(|k| k.active);
             let kid = manager.rotate(storage.keys.as_ref(), t, retire_at).await?;
-            println!("new active signing key: {kid}");
+            crate::say!("new active signing key: {kid}");
+            crate::say!(
+                "running servers on this store sign with it after their next upkeep, within \
+                 [server] purge_interval ({}), and accept tokens it signed at once; a server \
+                 started from now signs with it from the start",
+                humantime::format_duration(settings.server.purge_interval)
+            );
             if had_active {
-                println!(
+                crate::say!(
                     "the previous key stays published until {}",
                     format_time(retire_at)
                 );
@@ -52,7 +60,7 @@ pub async fn run(
                         None => "inactive".to_string(),
                     }
                 };
-                println!(
+                crate::say!(
                     "{}\t{}\tcreated={}\t{}",
                     k.kid,
                     k.algorithm,

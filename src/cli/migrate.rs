@@ -20,31 +20,32 @@ pub async fn run(
     match command {
         Some(MigrateCommand::Status) => {
             let status = factory.schema_status(&ctx).await?;
-            println!("storage: {}", factory.kind());
+            crate::say!("storage: {}", factory.kind());
             for m in &status.applied {
-                println!("  applied  {:04}_{}", m.version, m.name);
+                crate::say!("  applied  {:04}_{}", m.version, m.name);
             }
             for m in &status.pending {
-                println!("  pending  {:04}_{}", m.version, m.name);
+                crate::say!("  pending  {:04}_{}", m.version, m.name);
             }
             for m in &status.unknown {
-                println!(
+                crate::say!(
                     "  UNKNOWN  {:04}_{} (applied by another version, or edited)",
-                    m.version, m.name
+                    m.version,
+                    m.name
                 );
             }
             if status.applied.is_empty() && status.pending.is_empty() && status.unknown.is_empty() {
-                println!("  (this backend has no schema)");
+                crate::say!("  (this backend has no schema)");
             }
             Ok(())
         }
         None => {
             let applied = factory.migrate(&ctx).await?;
             if applied.is_empty() {
-                println!("schema is up to date");
+                crate::say!("schema is up to date");
             }
             for m in applied {
-                println!("applied {:04}_{}", m.version, m.name);
+                crate::say!("applied {:04}_{}", m.version, m.name);
             }
             Ok(())
         }

@@ -9,6 +9,8 @@ pub mod demo_mcp;
 pub mod grants;
 pub mod keys;
 pub mod migrate;
+pub mod output;
+pub mod password_input;
 pub mod serve;
 pub mod users;
 
@@ -74,7 +76,8 @@ pub enum Command {
         command: config_cmd::ConfigCommand,
     },
     /// Run the demo MCP server alone, protected by a remote authorization server (JWKS or
-    /// introspection). Reads no configuration.
+    /// introspection). Every setting is an option below: it reads no configuration file and
+    /// ignores --config.
     DemoMcp(Box<demo_mcp::DemoMcpArgs>),
     /// Client: log in to an OAuth-protected MCP server and store the tokens encrypted.
     Login(Box<client::login::LoginCmd>),
@@ -136,7 +139,7 @@ pub fn main_with(registry: Registry) -> ExitCode {
     match runtime.block_on(run_with(cli, registry)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", output::error_report(&err));
             ExitCode::FAILURE
         }
     }
@@ -158,6 +161,13 @@ pub async fn run_with(cli: Cli, registry: Registry) -> anyhow::Result<()> {
         return users::hash_password_cmd();
     }
     if let Command::DemoMcp(args) = &cli.command {
+        if let Some(path) = &cli.config {
+            tracing::warn!(
+                config = %path.display(),
+                "demo-mcp reads no configuration file: --config (or MCP_OAUTH_CONFIG) is ignored; \
+                 its settings are its options (mcp-oauth demo-mcp --help)"
+            );
+        }
         return demo_mcp::run((**args).clone()).await;
     }
     // The client commands read no server configuration.

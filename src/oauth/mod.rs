@@ -9,6 +9,7 @@
 //! [`params`] (RFC 6749 §3.1 parameter rules), [`pages`] (HTML), [`browser_binding`] (login CSRF), [`login_throttle`] (password guessing), [`grants`] (ending grants by user, client or id),
 //! [`cimd`] (client ID metadata documents: URL client ids, fetched safely),
 //! [`client_address`] (the client's IP, `X-Forwarded-For` from trusted proxies only),
+//! [`client_usage`] (when each client was last used, recorded at most once a minute),
 //! [`rate_limit`] (per-address request rates and open logins).
 
 pub mod authorize;
@@ -16,6 +17,7 @@ pub mod browser_binding;
 pub mod cimd;
 pub mod client_address;
 pub mod client_auth;
+pub mod client_usage;
 pub mod grants;
 pub mod introspect;
 pub mod jwks;

@@ -61,6 +61,7 @@ pub async fn token_post(
         }
     };
     state.observability.metrics.token_issued(grant);
+    crate::oauth::client_usage::record_use(&state, &client.client.client_id, t);
     let mut resp = Json(body).into_response();
     no_store_headers(resp.headers_mut());
     Ok(resp)

@@ -22,14 +22,14 @@ fn config(dir: &TempDir, ldap: &str) -> std::path::PathBuf {
 async fn attack_plaintext_ldap_to_another_host_is_refused() {
     let dir = TempDir::new("mcp-oauth-attack-ldap");
     let path = config(&dir, "url = \"ldap://directory.example.org:389\"");
-    let (ok, out, err) = run_cli(Some(&path), &["config", "check"], &[], None).await;
+    let (ok, out, err) = run_cli(Some(&path), &["config", "check", "--offline"], &[], None).await;
     assert!(
         !ok,
         "config check accepted plaintext LDAP to another host: {out}{err}"
     );
     assert!(err.contains("allow_insecure"), "{err}");
     let path = config(&dir, "url = \"ldap://192.0.2.10\"");
-    let (ok, out, err) = run_cli(Some(&path), &["config", "check"], &[], None).await;
+    let (ok, out, err) = run_cli(Some(&path), &["config", "check", "--offline"], &[], None).await;
     assert!(!ok, "accepted: {out}{err}");
 }
 
@@ -45,7 +45,8 @@ async fn protected_or_local_ldap_and_the_explicit_opt_out_are_accepted() {
         "url = \"ldap://directory.example.org\"\nallow_insecure = true",
     ] {
         let path = config(&dir, ldap);
-        let (ok, out, err) = run_cli(Some(&path), &["config", "check"], &[], None).await;
+        let (ok, out, err) =
+            run_cli(Some(&path), &["config", "check", "--offline"], &[], None).await;
         assert!(ok, "{ldap}: {out}{err}");
     }
 }

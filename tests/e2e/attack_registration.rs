@@ -358,9 +358,33 @@ async fn administrators_create_machine_clients_with_an_allow_list() {
         error_of(ask("mcp:admin").await.unwrap()).await.1,
         "invalid_scope"
     );
-    let (ok, out, _) = crate::processes::run_cli(Some(&cfg), &["clients", "list"], &[], None).await;
+    // The token endpoint records the use in the background: wait for it (bounded).
+    let mut out = String::new();
+    for _ in 0..40 {
+        let (ok, listed, _) =
+            crate::processes::run_cli(Some(&cfg), &["clients", "list"], &[], None).await;
+        assert!(ok, "{listed}");
+        out = listed;
+        let row = out
+            .lines()
+            .find(|l| l.starts_with(id.as_str()))
+            .unwrap_or_default();
+        if !row.contains("  never  ") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let row = out
+        .lines()
+        .find(|l| l.starts_with(id.as_str()))
+        .unwrap_or_default();
     assert!(
-        ok && out.contains("origin=administrator") && out.contains("scope=mcp:tools"),
+        row.contains("  administrator  ") && row.contains("  mcp:tools  "),
         "{out}"
+    );
+    let today = mcp_oauth::cli::admin::format_time(mcp_oauth_provider::unix_now());
+    assert!(
+        row.matches(&today[..10]).count() == 2,
+        "created and last used today (a token was issued): {out}"
     );
 }

@@ -225,4 +225,25 @@ pub trait ClientStore: Send + Sync {
     /// created by an administrator or with the initial access token, or approved by a user). A store
     /// MAY delete in batches so a large backlog does not hold the store for long.
     async fn purge_unused_clients(&self, registered_before: UnixTime) -> ProviderResult<u64>;
+
+    /// Records that `client_id` was used (a token was issued to it) at `at`, for `clients list`.
+    ///
+    /// MUST only move the time forward (an older `at` leaves a newer one), MUST succeed silently for
+    /// an unknown id, and MUST NOT change anything else of the client. The core calls it at most
+    /// once a minute per client and process, off the request path. The default records nothing
+    /// (`clients list` then shows "unknown").
+    async fn touch_client(&self, client_id: &str, at: UnixTime) -> ProviderResult<()> {
+        let _ = (client_id, at);
+        Ok(())
+    }
+
+    /// When each client was last used, by `client_id`; clients never used are absent. The default,
+    /// for stores that do not record it, says it is unsupported.
+    async fn clients_last_used(
+        &self,
+    ) -> ProviderResult<std::collections::HashMap<String, UnixTime>> {
+        Err(crate::ProviderError::Unsupported(
+            "this storage backend does not record when clients were last used".into(),
+        ))
+    }
 }

@@ -137,6 +137,13 @@ pub trait ProviderFactory: Send + Sync {
     /// anything): typically `ctx.parse_settings::<MySettings>().map(drop)`, or
     /// `parse_settings::<NoSettings>()` for a backend without settings.
     fn check_settings(&self, ctx: &FactoryContext) -> ProviderResult<()>;
+    /// Where the data lives, for the operator: a file path, or host, port and database. MUST NOT
+    /// contain a password or any other secret (it is printed at start and by `config check`, and
+    /// names the place in connection errors). `None`: the core names the kind only.
+    fn location(&self, ctx: &FactoryContext) -> Option<String> {
+        let _ = ctx;
+        None
+    }
     /// Where the schema stands. Backends without a schema report nothing pending.
     async fn schema_status(&self, ctx: &FactoryContext) -> ProviderResult<SchemaStatus> {
         let _ = ctx;

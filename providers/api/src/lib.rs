@@ -66,6 +66,7 @@ pub use provider::{
 };
 pub use throttle::{
     SignInAttempt, SignInThrottleStore, ThrottleCounter, ThrottleDecision, ThrottlePolicy,
+    UsernameCounters,
 };
 pub use token::{
     AccessTokenRecord, AuthorizationCode, CodeRedemption, GrantFilter, GrantSummary, PurgeCounts,

@@ -1837,9 +1837,155 @@ pub async fn throttle_purge_removes_only_expired(storage: Storage) {
     );
 }
 
+/// `username_counters` MUST show one username's counters (its own, and each address's with
+/// failures) without changing them; `clear_username` MUST clear that username's failures only, so
+/// its next attempt is admitted while another username stays refused, and report what it cleared.
+pub async fn throttle_unlock_clears_one_username(storage: Storage) {
+    let policy = throttle_policy();
+    let (locked, other) = (unique("user"), unique("user"));
+    let t = now();
+    for name in [&locked, &other] {
+        for _ in 0..policy.max_failures_per_address {
+            let a = attempt(name, "192.0.2.1", t);
+            storage
+                .throttle
+                .begin_attempt(&a, &policy)
+                .await
+                .must("begin_attempt");
+            storage
+                .throttle
+                .end_attempt(&a, false, &policy)
+                .await
+                .must("end_attempt");
+        }
+    }
+    let refused = |d: ThrottleDecision| matches!(d, ThrottleDecision::Refused { .. });
+    let counters = storage
+        .throttle
+        .username_counters(&locked)
+        .await
+        .must("username_counters");
+    assert_eq!(
+        counters.user.failures, policy.max_failures_per_address,
+        "username_counters: the username's own counter is wrong: {counters:?}"
+    );
+    assert_eq!(
+        counters
+            .addresses
+            .iter()
+            .map(|(a, c)| (a.as_str(), c.failures))
+            .collect::<Vec<_>>(),
+        [("192.0.2.1", policy.max_failures_per_address)],
+        "username_counters: the address counters are wrong"
+    );
+    assert!(
+        policy.locked_until(&counters, t).is_some(),
+        "the counters read back do not lock the username"
+    );
+    assert_eq!(
+        storage
+            .throttle
+            .username_counters(&locked)
+            .await
+            .must("username_counters"),
+        counters,
+        "username_counters changed the counters"
+    );
+    assert!(
+        storage
+            .throttle
+            .clear_username(&locked)
+            .await
+            .must("clear_username")
+            >= 2,
+        "clear_username: did not report the username's and the address's counters"
+    );
+    let cleared = storage
+        .throttle
+        .username_counters(&locked)
+        .await
+        .must("username_counters");
+    assert!(
+        cleared.user.failures == 0 && cleared.addresses.is_empty(),
+        "clear_username left failures: {cleared:?}"
+    );
+    assert_eq!(
+        storage
+            .throttle
+            .begin_attempt(&attempt(&locked, "192.0.2.1", t), &policy)
+            .await
+            .must("begin_attempt"),
+        ThrottleDecision::Admitted,
+        "clear_username: the unlocked username is still refused"
+    );
+    assert!(
+        refused(
+            storage
+                .throttle
+                .begin_attempt(&attempt(&other, "192.0.2.1", t), &policy)
+                .await
+                .must("begin_attempt")
+        ),
+        "clear_username: another username was unlocked too"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Client approval, unused registrations, grants by user
 // ---------------------------------------------------------------------------------------------
+
+/// `touch_client` MUST only move a client's last use forward, succeed silently for an unknown id and
+/// leave the client itself unchanged; `clients_last_used` MUST list used clients only; a deleted
+/// client MUST no longer be listed.
+pub async fn clients_last_used_moves_forward(storage: Storage) {
+    let (used, unused) = (unique("used"), unique("unused"));
+    for id in [&used, &unused] {
+        storage
+            .clients
+            .insert_client(sample_client(id))
+            .await
+            .must("insert_client");
+    }
+    let t = now();
+    let c = &storage.clients;
+    let before = c.get_client(&used).await.must("get_client");
+    c.touch_client(&used, t).await.must("touch_client");
+    c.touch_client(&used, t - 100).await.must("touch_client");
+    c.touch_client(&unique("nobody"), t)
+        .await
+        .must("touch_client (unknown id)");
+    let last = c.clients_last_used().await.must("clients_last_used");
+    assert_eq!(
+        last.get(&used),
+        Some(&t),
+        "clients_last_used: the last use is wrong (an older touch moved it back?)"
+    );
+    assert!(
+        !last.contains_key(&unused),
+        "clients_last_used: lists a client never used"
+    );
+    assert_eq!(
+        c.get_client(&used).await.must("get_client"),
+        before,
+        "touch_client changed the client record"
+    );
+    c.touch_client(&used, t + 60).await.must("touch_client");
+    assert_eq!(
+        c.clients_last_used()
+            .await
+            .must("clients_last_used")
+            .get(&used),
+        Some(&(t + 60))
+    );
+    c.delete_client(&used).await.must("delete_client");
+    assert!(
+        !c.clients_last_used()
+            .await
+            .must("clients_last_used")
+            .contains_key(&used),
+        "clients_last_used: lists a deleted client"
+    );
+}
 
 /// `mark_client_approved` MUST keep the first approval and succeed silently for an unknown id;
 /// `origin` and `resource_server` MUST round-trip; `purge_unused_clients` MUST delete only clients
@@ -2271,6 +2417,8 @@ macro_rules! storage_conformance_tests {
             throttle_backoff_spares_known_addresses,
             throttle_dates_a_failure_when_its_check_ends,
             throttle_purge_removes_only_expired,
+            throttle_unlock_clears_one_username,
+            clients_last_used_moves_forward,
             unused_registrations_are_purged,
             grants_are_listed_and_revoked_by_user,
             grants_are_revoked_by_client,
@@ -2308,6 +2456,8 @@ macro_rules! storage_conformance_tests {
             throttle_backoff_spares_known_addresses,
             throttle_dates_a_failure_when_its_check_ends,
             throttle_purge_removes_only_expired,
+            throttle_unlock_clears_one_username,
+            clients_last_used_moves_forward,
             unused_registrations_are_purged,
             grants_are_listed_and_revoked_by_user,
             grants_are_revoked_by_client,

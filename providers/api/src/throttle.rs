@@ -63,6 +63,15 @@ pub struct ThrottleCounter {
     pub busy_until: UnixTime,
 }
 
+/// One username's stored counters, as an administrator sees them (`users list`, `users unlock`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsernameCounters {
+    /// The username's own counter: failures from any address.
+    pub user: ThrottleCounter,
+    /// One counter per address key with failures of this username from it.
+    pub addresses: Vec<(String, ThrottleCounter)>,
+}
+
 /// What [`SignInThrottleStore::begin_attempt`] decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ThrottleDecision {
@@ -161,6 +170,28 @@ impl ThrottlePolicy {
         }
     }
 
+    /// Until when the username is locked at `now`, if it is: its back-off (for addresses it has not
+    /// signed in from), or the longest refusal of one address that reached
+    /// `max_failures_per_address`. `None` when no attempt would be refused for failures.
+    pub fn locked_until(&self, c: &UsernameCounters, now: UnixTime) -> Option<UnixTime> {
+        let user = c.user.current(now, self);
+        let backoff_end = (user.failures >= self.backoff_after)
+            .then(|| {
+                user.last_failure
+                    .saturating_add(self.backoff(user.failures))
+            })
+            .filter(|end| *end > now);
+        let address_end = c
+            .addresses
+            .iter()
+            .map(|(_, p)| p.current(now, self))
+            .filter(|p| p.failures >= self.max_failures_per_address)
+            .map(|p| p.last_failure.saturating_add(self.failure_window))
+            .filter(|end| *end > now)
+            .max();
+        backoff_end.into_iter().chain(address_end).max()
+    }
+
     /// When a stored counter may be deleted: nothing in it matters any more after this.
     pub fn expires_at(&self, c: &ThrottleCounter) -> UnixTime {
         c.last_failure
@@ -221,6 +252,27 @@ pub trait SignInThrottleStore: Send + Sync {
     /// counter reads as the zero counter, which is what an expired one means). A store MAY delete in
     /// batches.
     async fn purge_expired(&self, now: UnixTime) -> ProviderResult<u64>;
+
+    /// The stored counters of one username (its own and every address's with failures), for
+    /// administrators. MUST NOT change anything. A missing counter reads as the zero counter. The
+    /// default, for stores written before administrators could see counters, says it is
+    /// unsupported.
+    async fn username_counters(&self, username_key: &str) -> ProviderResult<UsernameCounters> {
+        let _ = username_key;
+        Err(crate::ProviderError::Unsupported(
+            "this storage backend cannot show sign-in throttle counters".into(),
+        ))
+    }
+
+    /// An administrator's unlock: clears the failures of one username, its own counter and every
+    /// address's (and any lease), as one atomic step under the same per-username serialisation as
+    /// `begin_attempt`. MUST keep the known-address marks. Returns how many counters held failures or a lease.
+    async fn clear_username(&self, username_key: &str) -> ProviderResult<u64> {
+        let _ = username_key;
+        Err(crate::ProviderError::Unsupported(
+            "this storage backend cannot clear sign-in throttle counters".into(),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -249,6 +301,37 @@ mod tests {
             user.busy_until = 0;
         }
         d
+    }
+
+    #[test]
+    fn locked_until_follows_the_decision() {
+        let counter = |failures, last_failure| ThrottleCounter {
+            failures,
+            last_failure,
+            busy_until: 0,
+        };
+        let none = UsernameCounters::default();
+        assert_eq!(P.locked_until(&none, 1000), None);
+        // One address at the limit: refused until the window has passed since its last failure.
+        let pair = UsernameCounters {
+            user: counter(3, 1000),
+            addresses: vec![("a".into(), counter(3, 1000))],
+        };
+        assert_eq!(P.locked_until(&pair, 1000), Some(1100));
+        assert_eq!(P.locked_until(&pair, 1100), None, "the window passed");
+        // The username's back-off: 5 failures → 1 s, 7 → 4 s.
+        let backoff = UsernameCounters {
+            user: counter(7, 1000),
+            addresses: vec![("a".into(), counter(1, 1000))],
+        };
+        assert_eq!(P.locked_until(&backoff, 1000), Some(1004));
+        assert_eq!(P.locked_until(&backoff, 1004), None);
+        // Below both limits: not locked.
+        let few = UsernameCounters {
+            user: counter(2, 1000),
+            addresses: vec![("a".into(), counter(2, 1000))],
+        };
+        assert_eq!(P.locked_until(&few, 1000), None);
     }
 
     #[test]

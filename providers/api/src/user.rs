@@ -83,15 +83,15 @@ pub trait UserAuthenticator: Send + Sync {
         Ok(SubjectStatus::Unknown)
     }
 
-    /// Whether the directory behind this authenticator can be reached now (the server's readiness
-    /// probe, `GET /readyz`, asks at most once per `[health] readiness_cache`).
+    /// Whether the directory behind this authenticator answers now, e.g. a bind with its service
+    /// account. Asked by `config check`, by the start-up warning, and by the readiness probe
+    /// (`GET /readyz`, at most once per `[health] readiness_cache`).
     ///
-    /// MUST be cheap and read-only (e.g. a bind as the service account, or opening a connection),
-    /// MUST NOT sign anyone in, and SHOULD give up within its backend's own timeouts; the core also
-    /// bounds it with `[health] readiness_timeout`. Answer
+    /// MUST be cheap and read-only, MUST NOT sign anyone in, MUST be bounded in time (the core also
+    /// bounds it with `[health] readiness_timeout`) and MUST NOT put a secret in its error. Answer
     /// [`ProviderError::Unavailable`](crate::ProviderError::Unavailable) when the directory cannot
-    /// be reached. The default, for authenticators without a remote directory (local accounts
-    /// live in the storage, which the probe checks itself), answers `Ok(())`.
+    /// be reached. The default, for authenticators with nothing remote to reach (local accounts
+    /// live in the storage, which the probe checks itself), is `Ok(())`.
     async fn check_health(&self) -> ProviderResult<()> {
         Ok(())
     }

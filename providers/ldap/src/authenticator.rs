@@ -322,18 +322,25 @@ impl UserAuthenticator for LdapAuthenticator {
         outcome
     }
 
-    /// Search mode: a one-entry search under `base_dn` as the service account (on its shared
-    /// connection, opened and bound when needed). Direct mode: a connection is opened and closed.
+    /// Search mode: a bind as the service account (`bind_dn`); direct mode, which has no account
+    /// of its own: a connection (with StartTLS when configured). Errors name the directory's URL.
     async fn check_health(&self) -> ProviderResult<()> {
+        let url = self.connector.url();
+        let named = |e: ProviderError| match e {
+            ProviderError::Unavailable { message, source } => ProviderError::Unavailable {
+                message: format!("LDAP directory {url}: {message}"),
+                source,
+            },
+            ProviderError::Backend { message, source } => ProviderError::Backend {
+                message: format!("LDAP directory {url}: {message}"),
+                source,
+            },
+            other => other,
+        };
         match &self.users {
-            Users::Search {
-                base_dn, service, ..
-            } => service
-                .search(base_dn, "(objectClass=*)", &["1.1"], 1)
-                .await
-                .map(|_| ()),
+            Users::Search { service, .. } => service.check().await.map_err(named),
             Users::Direct { .. } => {
-                let mut ldap = self.connector.open().await?;
+                let mut ldap = self.connector.open().await.map_err(named)?;
                 close(&mut ldap, self.connector.operation_timeout()).await;
                 Ok(())
             }

@@ -83,6 +83,11 @@ impl Connector {
         })
     }
 
+    /// The directory's URL (`[users.ldap] url`; it holds no secret).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     pub fn operation_timeout(&self) -> Duration {
         self.operation_timeout
     }
@@ -262,6 +267,12 @@ impl ServiceConnection {
                 }
             }
         }
+    }
+
+    /// Opens (or reuses) the connection bound as the service account: the directory answers and
+    /// accepts the account.
+    pub async fn check(&self) -> ProviderResult<()> {
+        self.handle().await.map(drop)
     }
 
     /// The open connection, or a new one bound as the service account. Waiting for another login

@@ -36,7 +36,7 @@ impl UserAuthenticatorFactory for LdapAuthenticatorFactory {
             url = %settings.url,
             mode = ?settings.mode,
             groups = ?settings.groups,
-            "LDAP user authenticator ready"
+            "LDAP user authenticator configured (the directory is contacted at the first sign-in)"
         );
         Ok(Arc::new(authenticator))
     }

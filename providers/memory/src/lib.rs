@@ -22,6 +22,8 @@ use mcp_oauth_provider::{
 #[derive(Default)]
 struct State {
     clients: HashMap<String, Client>,
+    /// When each client was last used (`ClientStore::touch_client`).
+    client_last_used: HashMap<String, UnixTime>,
     /// Codes with a "used" flag: a used code is kept (until it expires) so a replay is recognised.
     codes: HashMap<SecretHash, (AuthorizationCode, bool)>,
     access: HashMap<String, AccessTokenRecord>,
@@ -74,6 +76,9 @@ impl ProviderFactory for MemoryFactory {
     fn check_settings(&self, ctx: &FactoryContext) -> ProviderResult<()> {
         ctx.parse_settings::<NoSettings>().map(drop)
     }
+    fn location(&self, _ctx: &FactoryContext) -> Option<String> {
+        Some("in memory (nothing survives a restart)".into())
+    }
     async fn open(&self, ctx: &FactoryContext) -> ProviderResult<Storage> {
         self.check_settings(ctx)?;
         Ok(MemoryStore::new().storage())
@@ -106,7 +111,23 @@ impl ClientStore for MemoryStore {
         Ok(v)
     }
     async fn delete_client(&self, client_id: &str) -> ProviderResult<bool> {
-        Ok(self.lock()?.clients.remove(client_id).is_some())
+        let mut s = self.lock()?;
+        s.client_last_used.remove(client_id);
+        Ok(s.clients.remove(client_id).is_some())
+    }
+    async fn touch_client(&self, client_id: &str, at: UnixTime) -> ProviderResult<()> {
+        let mut s = self.lock()?;
+        if s.clients.contains_key(client_id) {
+            let last = s
+                .client_last_used
+                .entry(client_id.to_string())
+                .or_insert(at);
+            *last = (*last).max(at);
+        }
+        Ok(())
+    }
+    async fn clients_last_used(&self) -> ProviderResult<HashMap<String, UnixTime>> {
+        Ok(self.lock()?.client_last_used.clone())
     }
     async fn mark_client_approved(&self, client_id: &str, at: UnixTime) -> ProviderResult<()> {
         if let Some(c) = self.lock()?.clients.get_mut(client_id) {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use mcp_oauth_provider::{
     ProviderResult, SignInAttempt, SignInThrottleStore, ThrottleCounter, ThrottleDecision,
-    ThrottlePolicy, UnixTime,
+    ThrottlePolicy, UnixTime, UsernameCounters,
 };
 
 use crate::MemoryStore;
@@ -88,5 +88,39 @@ impl SignInThrottleStore for MemoryStore {
         t.pairs.retain(|_, (_, until)| *until > now);
         t.known.retain(|_, until| *until > now);
         Ok((before - t.users.len() - t.pairs.len() - t.known.len()) as u64)
+    }
+
+    async fn username_counters(&self, username_key: &str) -> ProviderResult<UsernameCounters> {
+        let s = self.lock()?;
+        let t = &s.throttle;
+        let mut addresses: Vec<(String, ThrottleCounter)> = t
+            .pairs
+            .iter()
+            .filter(|((user, _), (c, _))| user == username_key && c.failures > 0)
+            .map(|((_, address), (c, _))| (address.clone(), *c))
+            .collect();
+        addresses.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(UsernameCounters {
+            user: t.users.get(username_key).map(|e| e.0).unwrap_or_default(),
+            addresses,
+        })
+    }
+
+    async fn clear_username(&self, username_key: &str) -> ProviderResult<u64> {
+        let mut s = self.lock()?;
+        let t = &mut s.throttle;
+        let mut cleared = 0;
+        let held = |c: &ThrottleCounter| c.failures > 0 || c.busy_until > 0;
+        if t.users.remove(username_key).is_some_and(|(c, _)| held(&c)) {
+            cleared += 1;
+        }
+        t.pairs.retain(|(user, _), (c, _)| {
+            let drop = user == username_key;
+            if drop && held(c) {
+                cleared += 1;
+            }
+            !drop
+        });
+        Ok(cleared)
     }
 }

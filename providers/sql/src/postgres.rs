@@ -98,7 +98,21 @@ impl PostgresStore {
 pub struct PostgresFactory;
 
 impl PostgresFactory {
+    /// The table, with a `url` that parses (checked offline, naming the key).
+    fn settings(ctx: &FactoryContext) -> ProviderResult<(PostgresSettings, PgConnectOptions)> {
+        let (s, url) = PostgresSettings::from_ctx(ctx)?;
+        // Only the top-level message: sqlx repeats its cause in it.
+        let options = PgConnectOptions::from_str(&url).map_err(|e| {
+            ctx.invalid(format!(
+                "url is not a Postgres URL like postgres://user@host:5432/db ({e}); it is [storage] \
+                 url or MCP_OAUTH__STORAGE__URL"
+            ))
+        })?;
+        Ok((s, options))
+    }
+
     fn connect(ctx: &FactoryContext) -> ProviderResult<PostgresStore> {
+        Self::settings(ctx)?;
         let (s, url) = PostgresSettings::from_ctx(ctx)?;
         PostgresStore::connect_lazy(
             &url,
@@ -114,7 +128,22 @@ impl ProviderFactory for PostgresFactory {
         "postgres"
     }
     fn check_settings(&self, ctx: &FactoryContext) -> ProviderResult<()> {
-        PostgresSettings::from_ctx(ctx).map(drop)
+        Self::settings(ctx).map(drop)
+    }
+    /// `database <db> on <host>:<port>` (never the user or password).
+    fn location(&self, ctx: &FactoryContext) -> Option<String> {
+        let (s, options) = Self::settings(ctx).ok()?;
+        let schema = s
+            .search_path
+            .as_deref()
+            .map(|p| format!(", schema {p}"))
+            .unwrap_or_default();
+        Some(format!(
+            "postgres database {} on {}:{}{schema}",
+            options.get_database().unwrap_or("(the user's default)"),
+            options.get_host(),
+            options.get_port()
+        ))
     }
     async fn open(&self, ctx: &FactoryContext) -> ProviderResult<Storage> {
         Ok(Self::connect(ctx)?.storage())

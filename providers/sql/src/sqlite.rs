@@ -128,6 +128,22 @@ impl SqliteStore {
 pub struct SqliteFactory;
 
 impl SqliteFactory {
+    /// The database file: `url`'s, else `<data_dir>/mcp-oauth.db`.
+    fn path(ctx: &FactoryContext) -> ProviderResult<PathBuf> {
+        let s = SqliteSettings::from_ctx(ctx)?;
+        Ok(match s.url.filter(|u| !u.is_empty()) {
+            Some(url) => SqliteConnectOptions::from_str(&url)
+                .map_err(|e| {
+                    ctx.invalid(format!(
+                        "url is not a SQLite URL like sqlite:///path/to/file.db ({e})"
+                    ))
+                })?
+                .get_filename()
+                .to_path_buf(),
+            None => ctx.data_dir.join("mcp-oauth.db"),
+        })
+    }
+
     async fn connect(ctx: &FactoryContext) -> ProviderResult<SqliteStore> {
         let s = SqliteSettings::from_ctx(ctx)?;
         let url = match s.url.clone().filter(|u| !u.is_empty()) {
@@ -148,7 +164,13 @@ impl ProviderFactory for SqliteFactory {
         "sqlite"
     }
     fn check_settings(&self, ctx: &FactoryContext) -> ProviderResult<()> {
-        SqliteSettings::from_ctx(ctx).map(drop)
+        Self::path(ctx).map(drop)
+    }
+    fn location(&self, ctx: &FactoryContext) -> Option<String> {
+        Some(format!(
+            "sqlite database {}",
+            Self::path(ctx).ok()?.display()
+        ))
     }
     async fn open(&self, ctx: &FactoryContext) -> ProviderResult<Storage> {
         Ok(Self::connect(ctx).await?.storage())
@@ -160,7 +182,11 @@ impl ProviderFactory for SqliteFactory {
     fn migration_policy(&self) -> MigrationPolicy {
         MigrationPolicy::OnServe
     }
+    /// A database file that does not exist yet is not created: every migration is pending.
     async fn schema_status(&self, ctx: &FactoryContext) -> ProviderResult<SchemaStatus> {
+        if !Self::path(ctx)?.exists() {
+            return Ok(crate::migrations::status(crate::migrations::SQLITE, &[]));
+        }
         Self::connect(ctx).await?.schema_status().await
     }
     async fn migrate(&self, ctx: &FactoryContext) -> ProviderResult<Vec<MigrationInfo>> {

@@ -369,6 +369,32 @@ macro_rules! sql_store {
             async fn purge_unused_clients(&self, registered_before: UnixTime) -> ProviderResult<u64> {
                 self.purge_table(PURGE_UNUSED_CLIENTS, registered_before).await
             }
+
+            async fn touch_client(&self, client_id: &str, at: UnixTime) -> ProviderResult<()> {
+                let _writer = self.writer().await;
+                sqlx::query(
+                    "UPDATE clients SET last_used_at = $2 WHERE client_id = $1 \
+                     AND (last_used_at IS NULL OR last_used_at < $2)",
+                )
+                .bind(client_id)
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| map_err("record client use", e))?;
+                Ok(())
+            }
+
+            async fn clients_last_used(
+                &self,
+            ) -> ProviderResult<std::collections::HashMap<String, UnixTime>> {
+                let rows: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT client_id, last_used_at FROM clients WHERE last_used_at IS NOT NULL",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| map_err("read client use", e))?;
+                Ok(rows.into_iter().collect())
+            }
         }
 
         #[async_trait]

@@ -19,7 +19,7 @@ macro_rules! sql_throttle {
         use async_trait::async_trait;
         use mcp_oauth_provider::{
             ProviderResult, SignInAttempt, SignInThrottleStore, ThrottleCounter, ThrottleDecision,
-            ThrottlePolicy, UnixTime,
+            ThrottlePolicy, UnixTime, UsernameCounters,
         };
 
         use crate::errors::map_err;
@@ -39,6 +39,12 @@ macro_rules! sql_throttle {
         const PURGE: &str = "DELETE FROM sign_in_throttle WHERE (username_key, address_key) IN \
             (SELECT username_key, address_key FROM sign_in_throttle WHERE expires_at <= $1 LIMIT 500)";
         const PURGE_BATCH: u64 = 500;
+        const SELECT_USERNAME: &str = "SELECT address_key, failures, last_failure, busy_until \
+            FROM sign_in_throttle WHERE username_key = $1 ORDER BY address_key";
+        /// Failures and leases go; known-address marks stay (a row without one expires at once).
+        const CLEAR_USERNAME: &str = "UPDATE sign_in_throttle SET failures = 0, last_failure = 0, \
+            busy_until = 0, expires_at = known_until WHERE username_key = $1 \
+            AND (failures > 0 OR busy_until > 0)";
 
         type Conn = <$db as sqlx::Database>::Connection;
 
@@ -185,6 +191,45 @@ macro_rules! sql_throttle {
                     }
                     tokio::task::yield_now().await;
                 }
+            }
+
+            async fn username_counters(
+                &self,
+                username_key: &str,
+            ) -> ProviderResult<UsernameCounters> {
+                let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(SELECT_USERNAME)
+                    .bind(username_key)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| map_err("read sign-in throttle", e))?;
+                let mut out = UsernameCounters::default();
+                for (address_key, failures, last_failure, busy_until) in rows {
+                    let counter = ThrottleCounter {
+                        failures: u32::try_from(failures.max(0)).unwrap_or(u32::MAX),
+                        last_failure,
+                        busy_until,
+                    };
+                    if address_key == USER_ROW {
+                        out.user = counter;
+                    } else if counter.failures > 0 {
+                        out.addresses.push((address_key, counter));
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn clear_username(&self, username_key: &str) -> ProviderResult<u64> {
+                let _writer = self.throttle_writer().await;
+                let mut tx = self.pool.begin().await.map_err(|e| map_err("begin", e))?;
+                lock(&mut tx, username_key).await?;
+                let cleared = sqlx::query(CLEAR_USERNAME)
+                    .bind(username_key)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| map_err("clear sign-in throttle", e))?
+                    .rows_affected();
+                tx.commit().await.map_err(|e| map_err("commit", e))?;
+                Ok(cleared)
             }
         }
     };

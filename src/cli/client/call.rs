@@ -50,18 +50,18 @@ pub async fn run(cmd: CallCmd) -> anyhow::Result<()> {
     let result = result?;
     let mut printed = false;
     if let Some(s) = &result.structured_content {
-        println!("{}", serde_json::to_string_pretty(s)?);
+        crate::say!("{}", serde_json::to_string_pretty(s)?);
         printed = true;
     } else {
         for c in &result.content {
             if let Some(t) = c.as_text() {
-                println!("{}", t.text);
+                crate::say!("{}", t.text);
                 printed = true;
             }
         }
     }
     if !printed {
-        println!("{}", serde_json::to_string_pretty(&result.content)?);
+        crate::say!("{}", serde_json::to_string_pretty(&result.content)?);
     }
     if result.is_error == Some(true) {
         anyhow::bail!("the tool {} reported an error (shown above)", cmd.tool);

@@ -21,19 +21,20 @@ pub async fn run(cmd: LoginCmd) -> anyhow::Result<()> {
     let record = auth.login().await?;
     let tokens = record.tokens.as_ref();
     let scopes = tokens.map(|t| t.scopes.join(" ")).unwrap_or_default();
-    println!(
+    crate::say!(
         "Logged in to {} (authorization server {}).",
-        record.key.server, record.key.issuer
+        record.key.server,
+        record.key.issuer
     );
-    println!(
+    crate::say!(
         "  scopes: {}",
         if scopes.is_empty() { "(none)" } else { &scopes }
     );
     if let Some(exp) = tokens.and_then(|t| t.expires_at) {
-        println!("  access token expires {}", relative(exp - unix_now()));
+        crate::say!("  access token expires {}", relative(exp - unix_now()));
     }
     if tokens.is_some_and(|t| t.refresh_token.is_none()) {
-        println!("  no refresh token was issued: you will log in again when it expires");
+        crate::say!("  no refresh token was issued: you will log in again when it expires");
     }
     Ok(())
 }

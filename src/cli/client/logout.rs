@@ -33,9 +33,9 @@ pub async fn run(cmd: LogoutCmd) -> anyhow::Result<()> {
         eprintln!("warning: {w}");
     }
     if report.deleted == 0 {
-        println!("Not logged in to {}: nothing to do.", auth.server());
+        crate::say!("Not logged in to {}: nothing to do.", auth.server());
     } else {
-        println!(
+        crate::say!(
             "Logged out of {}: revoked {} token(s), deleted {} stored login(s).",
             auth.server(),
             report.revoked,

@@ -15,25 +15,25 @@ pub struct StatusCmd {
 
 pub fn run(cmd: StatusCmd) -> anyhow::Result<()> {
     let store = cmd.store.open()?;
-    println!(
+    crate::say!(
         "Token store: {} (key from {})",
         store.dir().display(),
         store.key_origin()
     );
     let records = store.list()?;
     if records.is_empty() {
-        println!("No stored logins. Log in with `mcp-oauth login URL`.");
+        crate::say!("No stored logins. Log in with `mcp-oauth login URL`.");
         return Ok(());
     }
     let now = unix_now();
     for r in records {
         match r {
-            Err(e) => println!("\n! {e}"),
+            Err(e) => crate::say!("\n! {e}"),
             Ok(rec) => {
-                println!("\n{}", rec.key.server);
-                println!("  issuer:  {}", rec.key.issuer);
+                crate::say!("\n{}", rec.key.server);
+                crate::say!("  issuer:  {}", rec.key.issuer);
                 match &rec.registration {
-                    Some(reg) => println!(
+                    Some(reg) => crate::say!(
                         "  client:  {} ({})",
                         reg.client_id,
                         match reg.source {
@@ -42,26 +42,26 @@ pub fn run(cmd: StatusCmd) -> anyhow::Result<()> {
                             RegistrationSource::Dynamic => "dynamically registered",
                         }
                     ),
-                    None => println!(
+                    None => crate::say!(
                         "  client:  (registration dropped; the next login registers again)"
                     ),
                 }
                 match &rec.tokens {
-                    None => println!("  tokens:  none (log in again)"),
+                    None => crate::say!("  tokens:  none (log in again)"),
                     Some(t) => {
                         let scopes = t.scopes.join(" ");
-                        println!(
+                        crate::say!(
                             "  scopes:  {}",
                             if scopes.is_empty() { "(none)" } else { &scopes }
                         );
                         match t.expires_at {
                             Some(exp) if exp > now => {
-                                println!("  access:  expires {}", relative(exp - now))
+                                crate::say!("  access:  expires {}", relative(exp - now))
                             }
-                            Some(exp) => println!("  access:  expired {}", relative(exp - now)),
-                            None => println!("  access:  no expiry given"),
+                            Some(exp) => crate::say!("  access:  expired {}", relative(exp - now)),
+                            None => crate::say!("  access:  no expiry given"),
                         }
-                        println!(
+                        crate::say!(
                             "  refresh: {}",
                             if t.refresh_token.is_some() {
                                 "yes"

@@ -30,6 +30,6 @@ pub async fn run(cmd: TokenCmd) -> anyhow::Result<()> {
     let auth = authorizer(&cmd.url, &cmd.store, opts)?;
     let token = auth.access_token().await?;
     // This command's one job is to print the token.
-    println!("{}", token.expose());
+    crate::say!("{}", token.expose());
     Ok(())
 }

@@ -23,15 +23,15 @@ pub async fn run(cmd: ToolsCmd) -> anyhow::Result<()> {
         .await
         .map_err(|e| mcp_error(&auth, &e))?;
     for tool in &tools {
-        println!("{}", tool.name);
+        crate::say!("{}", tool.name);
         if let Some(d) = &tool.description {
             for line in d.lines() {
-                println!("    {line}");
+                crate::say!("    {line}");
             }
         }
     }
     if tools.is_empty() {
-        println!("(the server offers no tools)");
+        crate::say!("(the server offers no tools)");
     }
     let _ = mcp.cancel().await;
     Ok(())
