@@ -24,6 +24,7 @@ use mcp_oauth_provider::{GrantType, LoginTransaction};
 
 use crate::error::{AuthorizeError, ErrorCode, OAuthError};
 use crate::oauth::browser_binding;
+use crate::oauth::pages::ErrorInfo;
 use crate::oauth::params::{Params, is_form, read_body};
 use crate::oauth::pkce::is_valid_s256_challenge;
 use crate::oauth::redirect_uri::{find_match, with_params};
@@ -79,7 +80,15 @@ pub fn error_response(state: &AppState, err: AuthorizeError) -> Response {
             status,
             title,
             message,
-        } => state.pages.error(status, title, &message),
+            code,
+            client_id,
+        } => {
+            let info = ErrorInfo {
+                code: code.map_or(ErrorInfo::for_status(status).code, ErrorCode::as_str),
+                client_id: client_id.as_deref(),
+            };
+            state.pages.error_for(status, title, &message, info)
+        }
         AuthorizeError::Redirect {
             redirect_uri,
             state: client_state,
@@ -94,6 +103,7 @@ pub fn error_response(state: &AppState, err: AuthorizeError) -> Response {
             redirect_uri,
             state: client_state,
             error,
+            client_id,
         } => {
             let link = error_redirect_uri(state, &redirect_uri, client_state.as_deref(), &error);
             let host = url::Url::parse(&redirect_uri)
@@ -106,6 +116,10 @@ pub fn error_response(state: &AppState, err: AuthorizeError) -> Response {
                 &error.description,
                 &link,
                 &host,
+                ErrorInfo {
+                    code: error.code.as_str(),
+                    client_id: client_id.as_deref(),
+                },
             )
         }
     }
@@ -168,6 +182,7 @@ async fn authorize(
         .get("client_id")
         .map_err(|_| page_error("The client_id parameter is repeated."))?
         .ok_or_else(|| page_error("The request has no client_id."))?;
+    let page_error = |msg: &'static str| page_error(msg).for_client(client_id);
     let client = state
         .provider
         .clients()
@@ -176,9 +191,12 @@ async fn authorize(
         .map_err(|e| {
             let e = OAuthError::from(e);
             AuthorizeError::page(e.code.status(), "Authorization unavailable", e.description)
+                .with_code(e.code)
+                .for_client(client_id)
         })?
         .ok_or_else(|| {
             page_error("The application that sent you here is not registered with this server.")
+                .with_code(ErrorCode::InvalidClient)
         })?;
     let requested_redirect = params
         .get("redirect_uri")
@@ -224,6 +242,7 @@ async fn authorize(
                 redirect_uri: redirect_uri.clone(),
                 state: client_state.clone(),
                 error,
+                client_id: Some(client.client_id.clone()),
             }
         }
     };
