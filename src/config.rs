@@ -85,22 +85,22 @@ impl UiSettings {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        if let Some(title) = self.title() {
-            if title.chars().count() > MAX_UI_TITLE_CHARS || title.chars().any(char::is_control) {
-                bail!(
-                    "ui.title must be at most {MAX_UI_TITLE_CHARS} characters without control                      characters"
-                );
-            }
+        if let Some(title) = self.title()
+            && (title.chars().count() > MAX_UI_TITLE_CHARS || title.chars().any(char::is_control))
+        {
+            bail!(
+                "ui.title must be at most {MAX_UI_TITLE_CHARS} characters without control characters"
+            );
         }
         if let Some(logo) = self.logo_url() {
             logo_source(logo).map_err(|why| anyhow::anyhow!("ui.logo_url {logo:?}: {why}"))?;
         }
-        if let Some(colour) = self.accent_color() {
-            if !is_hex_colour(colour) {
-                bail!(
-                    "ui.accent_color {colour:?} must be a CSS hex colour like \"#1a73e8\" or \"#17e\""
-                );
-            }
+        if let Some(colour) = self.accent_color()
+            && !is_hex_colour(colour)
+        {
+            bail!(
+                "ui.accent_color {colour:?} must be a CSS hex colour like \"#1a73e8\" or \"#17e\""
+            );
         }
         Ok(())
     }
