@@ -57,6 +57,7 @@ pub fn router(state: AppState, demo: Option<&DemoMount>, cancel: CancellationTok
         .route("/introspect", post(introspect::introspect_post))
         .layer(cors);
     let browser = Router::new()
+        .route("/", get(crate::oauth::pages::home_get))
         .route(
             "/authorize",
             get(authorize::authorize_get).post(authorize::authorize_post),

@@ -42,6 +42,8 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     #[serde(default)]
     pub health: HealthSettings,
+    #[serde(default)]
+    pub ui: UiSettings,
 }
 
 /// `[log]`: what the server logs and how (`RUST_LOG`, when set, wins over `level`).
@@ -110,6 +112,107 @@ impl Default for HealthSettings {
             readiness_timeout: Duration::from_secs(3),
         }
     }
+}
+
+/// `[ui]`: how the sign-in, consent and error pages present this server. Every key is optional;
+/// values are HTML-escaped where they are shown.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UiSettings {
+    /// The server's name on every page; default: the issuer's host.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// A logo: an `https` URL, or a path on this server's origin (`/static/logo.svg`).
+    #[serde(default)]
+    pub logo_url: Option<String>,
+    /// The colour of primary buttons and focus rings: a CSS hex colour (`#1a73e8` or `#17e`).
+    #[serde(default)]
+    pub accent_color: Option<String>,
+}
+
+/// The longest `[ui] title` shown (characters).
+const MAX_UI_TITLE_CHARS: usize = 80;
+
+impl UiSettings {
+    /// `title`, trimmed, when set and not empty.
+    pub fn title(&self) -> Option<&str> {
+        self.title
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    }
+
+    /// `logo_url` when set and not empty.
+    pub fn logo_url(&self) -> Option<&str> {
+        self.logo_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    }
+
+    /// `accent_color` when set and not empty.
+    pub fn accent_color(&self) -> Option<&str> {
+        self.accent_color
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if let Some(title) = self.title()
+            && (title.chars().count() > MAX_UI_TITLE_CHARS || title.chars().any(char::is_control))
+        {
+            bail!(
+                "ui.title must be at most {MAX_UI_TITLE_CHARS} characters without control characters"
+            );
+        }
+        if let Some(logo) = self.logo_url() {
+            logo_source(logo).map_err(|why| anyhow::anyhow!("ui.logo_url {logo:?}: {why}"))?;
+        }
+        if let Some(colour) = self.accent_color()
+            && !is_hex_colour(colour)
+        {
+            bail!(
+                "ui.accent_color {colour:?} must be a CSS hex colour like \"#1a73e8\" or \"#17e\""
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Where a logo comes from, for the pages' Content-Security-Policy `img-src`: `'self'` for a path on
+/// this origin, the URL's origin for an `https` URL. Anything else (another scheme, credentials,
+/// a protocol-relative `//host` path, characters that could end the CSP directive) is refused.
+pub fn logo_source(logo: &str) -> Result<String, &'static str> {
+    if logo
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, ';' | ',' | '\\' | '\'' | '"'))
+    {
+        return Err("must not contain spaces, quotes, backslashes, ';' or ','");
+    }
+    if logo.starts_with('/') {
+        if logo.starts_with("//") {
+            return Err("a path must start with a single '/' (\"//host\" is another origin)");
+        }
+        return Ok("'self'".into());
+    }
+    let url = Url::parse(logo).map_err(|_| "must be an https URL or a path starting with '/'")?;
+    if url.scheme() != "https" {
+        return Err("must be an https URL or a path starting with '/'");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials");
+    }
+    if url.host_str().is_none() {
+        return Err("must name a host");
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+/// `#rgb` or `#rrggbb`.
+pub fn is_hex_colour(s: &str) -> bool {
+    s.strip_prefix('#')
+        .is_some_and(|hex| matches!(hex.len(), 3 | 6) && hex.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// `[demo_mcp]`: the demo MCP server `serve` mounts on the authorization server's own origin.
@@ -722,7 +825,17 @@ pub struct ResourceSettings {
     pub name: String,
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// Words shown beside each scope on the consent page: `{ "mcp:tools" = "Use the tools" }`.
+    #[serde(default)]
+    pub scope_descriptions: std::collections::BTreeMap<String, String>,
 }
+
+/// The longest scope description shown (characters).
+const MAX_SCOPE_DESCRIPTION_CHARS: usize = 200;
+
+/// Scope descriptions per resource URI (canonical), then per scope.
+pub type ScopeDescriptions =
+    std::collections::HashMap<String, std::collections::BTreeMap<String, String>>;
 
 impl Settings {
     /// Loads the layers and validates the result.
@@ -802,6 +915,12 @@ impl Settings {
         }
         crate::oauth::client_address::TrustedProxies::parse(&self.server.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("server.trusted_proxies: {e}"))?;
+        // Resources default to `<issuer>/mcp`: with the issuer awaiting the bound port, they are
+        // checked again by `with_bound_address`.
+        if !self.issuer_awaits_bind() {
+            self.scope_descriptions()?;
+        }
+        self.ui.validate()?;
         let path = &self.demo_mcp.path;
         if !path.starts_with('/')
             || path.len() < 2
@@ -959,7 +1078,7 @@ impl Settings {
             self.server.bind = addr.to_string();
             self.server.issuer = format!("http://{addr}");
             self.issuer_url()?;
-            self.resources()?;
+            self.scope_descriptions()?;
         }
         Ok(self)
     }
@@ -991,6 +1110,55 @@ impl Settings {
                 name: r.name.clone(),
                 scopes: r.scopes.clone(),
             });
+        }
+        Ok(out)
+    }
+
+    /// `[[resources]] scope_descriptions`, keyed by the canonical resource URI. A description of a
+    /// scope the resource does not declare is an error naming both. The assumed demo resource
+    /// describes its two scopes.
+    pub fn scope_descriptions(&self) -> anyhow::Result<ScopeDescriptions> {
+        let mut out = ScopeDescriptions::new();
+        if self.resources.is_empty() {
+            for r in self.resources()? {
+                out.insert(
+                    r.uri,
+                    [
+                        ("mcp:tools", "Use the demo server's tools"),
+                        ("mcp:admin", "Use the demo server's administrator tools"),
+                    ]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                );
+            }
+            return Ok(out);
+        }
+        for r in &self.resources {
+            let uri = canonical_uri(&r.uri)
+                .map_err(|e| anyhow::anyhow!("resources: {:?}: {e}", r.uri))?;
+            let mut described = std::collections::BTreeMap::new();
+            for (scope, text) in &r.scope_descriptions {
+                if !r.scopes.contains(scope) {
+                    bail!(
+                        "resources: scope_descriptions of {uri} describes {scope:?}, which is not \
+                         one of its scopes ({})",
+                        r.scopes.join(", ")
+                    );
+                }
+                let text = text.trim();
+                if text.is_empty()
+                    || text.chars().count() > MAX_SCOPE_DESCRIPTION_CHARS
+                    || text.chars().any(char::is_control)
+                {
+                    bail!(
+                        "resources: scope_descriptions of {uri}: the description of {scope:?} must \
+                         be 1 to {MAX_SCOPE_DESCRIPTION_CHARS} characters without control characters"
+                    );
+                }
+                described.insert(scope.clone(), text.to_string());
+            }
+            out.insert(uri, described);
         }
         Ok(out)
     }
@@ -1585,5 +1753,122 @@ mod tests {
         let r = s.resources().unwrap();
         assert_eq!(r.len(), 1, "{r:?}");
         assert_eq!(r[0].uri, "https://mcp.example.com/mcp");
+    }
+
+    #[test]
+    fn scope_descriptions_are_read_per_resource_and_checked() {
+        let f = write(
+            "[[resources]]\nuri = \"https://mcp.example.com/mcp\"\nname = \"x\"\n\
+             scopes = [\"mcp:tools\", \"Files.Read\"]\n\
+             scope_descriptions = { \"mcp:tools\" = \"Use the tools\", \"Files.Read\" = \"Read your files\" }\n",
+        );
+        let s = Settings::load_with_env(Some(&f.0), env(&[])).unwrap();
+        let d = s.scope_descriptions().unwrap();
+        let r = &d["https://mcp.example.com/mcp"];
+        assert_eq!(r["mcp:tools"], "Use the tools");
+        assert_eq!(
+            r["Files.Read"], "Read your files",
+            "case and dots kept: {r:?}"
+        );
+
+        let f = write(
+            "[[resources]]\nuri = \"https://mcp.example.com/mcp\"\nname = \"x\"\nscopes = [\"a\"]\n\
+             scope_descriptions = { \"mcp:admin\" = \"Administer\" }\n",
+        );
+        let err = Settings::load_with_env(Some(&f.0), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("scope_descriptions")
+                && err.contains("\"mcp:admin\"")
+                && err.contains("https://mcp.example.com/mcp"),
+            "{err}"
+        );
+        let f = write(
+            "[[resources]]\nuri = \"https://mcp.example.com/mcp\"\nname = \"x\"\nscopes = [\"a\"]\n\
+             scope_descriptions = { \"a\" = \"  \" }\n",
+        );
+        let err = Settings::load_with_env(Some(&f.0), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("the description of \"a\""), "{err}");
+        // The assumed demo resource describes its scopes.
+        let s = Settings::load_with_env(None, env(&[])).unwrap();
+        let d = s.scope_descriptions().unwrap();
+        assert_eq!(d.len(), 1);
+        assert!(
+            d.values()
+                .all(|r| r.contains_key("mcp:tools") && r.contains_key("mcp:admin"))
+        );
+    }
+
+    #[test]
+    fn ui_settings_are_validated_with_the_key_named() {
+        let ok = Settings::load_with_env(
+            None,
+            env(&[
+                ("MCP_OAUTH__UI__TITLE", "Example <Corp>"),
+                (
+                    "MCP_OAUTH__UI__LOGO_URL",
+                    "https://cdn.example.com/logo.svg",
+                ),
+                ("MCP_OAUTH__UI__ACCENT_COLOR", "#1A73e8"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(ok.ui.title(), Some("Example <Corp>"));
+        assert!(
+            Settings::load_with_env(
+                None,
+                env(&[("MCP_OAUTH__UI__LOGO_URL", "/static/logo.png")])
+            )
+            .is_ok()
+        );
+        for (key, value, needle) in [
+            (
+                "MCP_OAUTH__UI__LOGO_URL",
+                "http://cdn.example.com/logo.svg",
+                "ui.logo_url",
+            ),
+            (
+                "MCP_OAUTH__UI__LOGO_URL",
+                "javascript:alert(1)",
+                "ui.logo_url",
+            ),
+            (
+                "MCP_OAUTH__UI__LOGO_URL",
+                "//evil.example/logo.svg",
+                "ui.logo_url",
+            ),
+            (
+                "MCP_OAUTH__UI__LOGO_URL",
+                "https://u:p@cdn.example.com/l.svg",
+                "ui.logo_url",
+            ),
+            (
+                "MCP_OAUTH__UI__LOGO_URL",
+                "https://cdn.example.com/a;script-src *",
+                "ui.logo_url",
+            ),
+            ("MCP_OAUTH__UI__LOGO_URL", "logo.svg", "ui.logo_url"),
+            ("MCP_OAUTH__UI__ACCENT_COLOR", "red", "ui.accent_color"),
+            ("MCP_OAUTH__UI__ACCENT_COLOR", "#12345", "ui.accent_color"),
+            (
+                "MCP_OAUTH__UI__ACCENT_COLOR",
+                "#fff;}body{x",
+                "ui.accent_color",
+            ),
+            ("MCP_OAUTH__UI__TITLE", &"x".repeat(81), "ui.title"),
+            ("MCP_OAUTH__UI__TITLE", "a\u{7}b", "ui.title"),
+        ] {
+            let err = Settings::load_with_env(None, env(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{value:?}: {err}");
+        }
+        let err = Settings::load_with_env(None, env(&[("MCP_OAUTH__UI__COLOUR", "#fff")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("colour"), "unknown keys are refused: {err}");
     }
 }

@@ -207,6 +207,11 @@ pub enum AuthorizeError {
         status: StatusCode,
         title: &'static str,
         message: Cow<'static, str>,
+        /// The error code the page's developer details show; `None`: the one the status stands
+        /// for ([`crate::oauth::pages::ErrorInfo::for_status`]).
+        code: Option<ErrorCode>,
+        /// The client the request named, shown in the developer details.
+        client_id: Option<String>,
     },
     /// Sent to the client's redirect URI with `error`, `error_description`, `state` and `iss`.
     Redirect {
@@ -221,6 +226,8 @@ pub enum AuthorizeError {
         redirect_uri: String,
         state: Option<String>,
         error: OAuthError,
+        /// The client, shown in the page's developer details.
+        client_id: Option<String>,
     },
 }
 
@@ -234,7 +241,25 @@ impl AuthorizeError {
             status,
             title,
             message: message.into(),
+            code: None,
+            client_id: None,
         }
+    }
+
+    /// Names the error code a page shows to developers.
+    pub fn with_code(mut self, error_code: ErrorCode) -> Self {
+        if let Self::Page { code, .. } = &mut self {
+            *code = Some(error_code);
+        }
+        self
+    }
+
+    /// Names the client on a page's developer details (a redirect carries no client id).
+    pub fn for_client(mut self, id: &str) -> Self {
+        if let Self::Page { client_id, .. } | Self::Held { client_id, .. } = &mut self {
+            *client_id = Some(id.to_string());
+        }
+        self
     }
 }
 

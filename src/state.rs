@@ -110,7 +110,7 @@ impl AppState {
             issuer,
             resources: Resources::new(settings.resources()?),
             keys,
-            pages: Pages::new()?,
+            pages: Pages::new(settings)?,
             lifetimes: t.lifetimes(),
             refresh_reuse_grace: secs(t.refresh_reuse_grace),
             max_grant_lifetime: secs(t.max_grant_lifetime),

@@ -26,6 +26,7 @@ use mcp_oauth_provider::{GrantType, LoginTransaction};
 use crate::error::{AuthorizeError, ErrorCode, OAuthError};
 use crate::oauth::browser_binding;
 use crate::oauth::cimd::{LookupError, find_client};
+use crate::oauth::pages::ErrorInfo;
 use crate::oauth::params::{Params, is_form, read_body};
 use crate::oauth::pkce::is_valid_s256_challenge;
 use crate::oauth::redirect_uri::{find_match, with_params};
@@ -81,7 +82,15 @@ pub fn error_response(state: &AppState, err: AuthorizeError) -> Response {
             status,
             title,
             message,
-        } => state.pages.error(status, title, &message),
+            code,
+            client_id,
+        } => {
+            let info = ErrorInfo {
+                code: code.map_or(ErrorInfo::for_status(status).code, ErrorCode::as_str),
+                client_id: client_id.as_deref(),
+            };
+            state.pages.error_for(status, title, &message, info)
+        }
         AuthorizeError::Redirect {
             redirect_uri,
             state: client_state,
@@ -96,6 +105,7 @@ pub fn error_response(state: &AppState, err: AuthorizeError) -> Response {
             redirect_uri,
             state: client_state,
             error,
+            client_id,
         } => {
             let link = error_redirect_uri(state, &redirect_uri, client_state.as_deref(), &error);
             let host = url::Url::parse(&redirect_uri)
@@ -108,6 +118,10 @@ pub fn error_response(state: &AppState, err: AuthorizeError) -> Response {
                 &error.description,
                 &link,
                 &host,
+                ErrorInfo {
+                    code: error.code.as_str(),
+                    client_id: client_id.as_deref(),
+                },
             )
         }
     }
@@ -170,19 +184,23 @@ async fn authorize(
         .get("client_id")
         .map_err(|_| page_error("The client_id parameter is repeated."))?
         .ok_or_else(|| page_error("The request has no client_id."))?;
+    let page_error = |msg: &'static str| page_error(msg).for_client(client_id);
     // A client id that is an https URL names a client metadata document (fetched, validated and
     // cached by `cimd`); its failures are pages too (MCP: invalid_client / invalid_request).
     let found = find_client(state, client_id)
         .await
         .map_err(|e| match e {
-            LookupError::Document(e) => e.page(),
+            LookupError::Document(e) => e.page().for_client(client_id),
             LookupError::Storage(e) => {
                 let e = OAuthError::from(e);
                 AuthorizeError::page(e.code.status(), "Authorization unavailable", e.description)
+                    .with_code(e.code)
+                    .for_client(client_id)
             }
         })?
         .ok_or_else(|| {
             page_error("The application that sent you here is not registered with this server.")
+                .with_code(ErrorCode::InvalidClient)
         })?;
     let is_document = found.document().is_some();
     let client = found.into_client();
@@ -237,6 +255,7 @@ async fn authorize(
                 redirect_uri: redirect_uri.clone(),
                 state: client_state.clone(),
                 error,
+                client_id: Some(client.client_id.clone()),
             }
         }
     };

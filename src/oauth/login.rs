@@ -26,12 +26,12 @@ use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use mcp_oauth_provider::{
-    AuthOutcome, AuthenticatedUser, AuthorizationCode, Client, ConsentRecord, LoginTransaction,
-    ProviderError,
+    AuthOutcome, AuthenticatedUser, AuthorizationCode, Client, ClientOrigin, ConsentRecord,
+    LoginTransaction, ProviderError,
 };
 use serde::Deserialize;
 
-use crate::error::{AuthorizeError, OAuthError};
+use crate::error::{AuthorizeError, ErrorCode, OAuthError};
 use crate::oauth::authorize::{error_response, redirect};
 use crate::oauth::browser_binding;
 use crate::oauth::cimd::{LookupError, find_client};
@@ -79,6 +79,7 @@ fn unverified() -> AuthorizeError {
 fn storage_page(err: ProviderError) -> AuthorizeError {
     let e = OAuthError::from(err);
     AuthorizeError::page(e.code.status(), "Temporarily unavailable", e.description)
+        .with_code(e.code)
 }
 
 /// A live transaction and its client.
@@ -113,6 +114,7 @@ async fn load(
         .map_err(storage_page)?
         .filter(|tx| tx.expires_at > now())
         .ok_or_else(expired)?;
+    let unverified = || unverified().for_client(&tx.client_id);
     let binding = browser_binding::presented(state, headers).ok_or_else(unverified)?;
     if !secret_matches(&binding, &tx.browser_binding_hash) {
         return Err(unverified());
@@ -126,8 +128,8 @@ async fn load(
     let found = find_client(state, &tx.client_id)
         .await
         .map_err(|e| match e {
-            LookupError::Document(e) => e.page(),
-            LookupError::Storage(e) => storage_page(e),
+            LookupError::Document(e) => e.page().for_client(&tx.client_id),
+            LookupError::Storage(e) => storage_page(e).for_client(&tx.client_id),
         })?
         .ok_or_else(|| {
             page(
@@ -135,6 +137,8 @@ async fn load(
                 "Unknown application",
                 "The application is no longer registered.",
             )
+            .with_code(ErrorCode::InvalidClient)
+            .for_client(&tx.client_id)
         })?;
     let document = found.document().map(|d| DocumentShown {
         host: redirect_host(&d.client.client_id),
@@ -197,6 +201,11 @@ fn client_label(client: &Client) -> String {
         .unwrap_or_else(|| client.client_id.clone())
 }
 
+/// A client that registered itself (RFC 7591) chose its own name: the pages mark it unverified.
+fn is_unverified(client: &Client) -> bool {
+    client.origin == ClientOrigin::Registration
+}
+
 fn resource_name(state: &AppState, uri: &str) -> String {
     state
         .resources
@@ -222,6 +231,7 @@ fn render_login(
             tx => l.tx_id.clone(),
             csrf_token => l.tx.csrf_token.clone(),
             client_name => client_label(&l.client),
+            unverified => is_unverified(&l.client),
             resource_name => resource_name(state, &l.tx.resource),
             redirect_host => redirect_host(&l.tx.redirect_uri),
             error => error,
@@ -246,12 +256,13 @@ fn render_consent(
             username => user.display_name.clone().unwrap_or_else(|| user.username.clone()),
             client_name => client_label(&l.client),
             client_id => l.client.client_id.clone(),
+            unverified => is_unverified(&l.client),
             resource_name => resource_name(state, &l.tx.resource),
             resource_uri => l.tx.resource.clone(),
             redirect_host => redirect_host(&l.tx.redirect_uri),
             document_host => l.document.as_ref().map(|d| d.host.clone()),
             loopback_only => l.document.as_ref().is_some_and(|d| d.loopback_only),
-            scopes => scopes.to_vec(),
+            scopes => state.pages.describe_scopes(&l.tx.resource, scopes),
             allow_remember => state.allow_remember_consent,
         },
     )
@@ -450,7 +461,8 @@ async fn consent(state: &AppState, req: Request) -> Result<Response, AuthorizeEr
             StatusCode::BAD_REQUEST,
             "Not signed in",
             "Sign in before answering the consent question.",
-        ));
+        )
+        .for_client(&l.client.client_id));
     }
     let approve = match field(&params, "decision")? {
         Some("approve") => true,
@@ -460,7 +472,8 @@ async fn consent(state: &AppState, req: Request) -> Result<Response, AuthorizeEr
                 StatusCode::BAD_REQUEST,
                 "Invalid request",
                 "Choose Allow or Deny.",
-            ));
+            )
+            .for_client(&l.client.client_id));
         }
     };
     let remember = state.allow_remember_consent && field(&params, "remember")?.is_some();
