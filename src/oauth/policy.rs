@@ -174,5 +174,10 @@ mod tests {
             grantable_scopes(&default, &limited, &client("x"), &requested).await,
             ["b"]
         );
+        assert_eq!(
+            client_credentials_scopes(&default, &client("x"), &requested).await,
+            requested,
+            "the standard policy gives a machine client every scope the core allowed"
+        );
     }
 }
