@@ -54,7 +54,7 @@ pub struct ConnectionLimits {
 
 impl ConnectionLimits {
     /// Resolves `[limits]`: `max_connections = 0` becomes the open-file limit minus
-    /// [`RESERVED_DESCRIPTORS`] (at least half of it), or 1024 where that limit cannot be read; the
+    /// `RESERVED_DESCRIPTORS` (at least half of it), or 1024 where that limit cannot be read; the
     /// per-address limit is capped at half the total.
     pub fn resolve(
         header_read_timeout: Duration,

@@ -46,7 +46,7 @@ pub enum ClientsCommand {
     /// Delete a client and revoke everything issued to it.
     Delete { client_id: String },
     /// Block a client identified by a metadata document URL (e.g.
-    /// https://app.example/client.json) and revoke everything issued to it; `delete URL` unblocks.
+    /// `https://app.example/client.json`) and revoke everything issued to it; `delete URL` unblocks.
     Block { url: String },
 }
 

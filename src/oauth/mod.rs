@@ -4,13 +4,19 @@
 //! (OAuth 2.1 §4.1.1), [`login`] (sign-in + consent), [`token`] (OAuth 2.1 §3.2), [`revoke`]
 //! (RFC 7009), [`introspect`] (RFC 7662), [`jwks`] (RFC 7517).
 //!
-//! Shared rules: [`pkce`] (RFC 7636), [`redirect_uri`] (RFC 8252 §7.3), [`resources`] (RFC 8707 +
-//! scopes), [`client_auth`] (RFC 6749 §2.3), [`tokens`] (RFC 9068 JWTs), [`keys`], [`secrets`],
-//! [`params`] (RFC 6749 §3.1 parameter rules), [`pages`] (HTML), [`browser_binding`] (login CSRF), [`login_throttle`] (password guessing), [`grants`] (ending grants by user, client or id),
-//! [`cimd`] (client ID metadata documents: URL client ids, fetched safely),
-//! [`client_address`] (the client's IP, `X-Forwarded-For` from trusted proxies only),
-//! [`client_usage`] (when each client was last used, recorded at most once a minute),
-//! [`rate_limit`] (per-address request rates and open logins).
+//! Shared rules:
+//! - clients: [`client_auth`] (RFC 6749 §2.3, RFC 7523 for document clients), [`redirect_uri`]
+//!   (RFC 8252 §7.3), [`cimd`] (client ID metadata documents: URL client ids, fetched safely),
+//!   [`client_usage`] (when each client was last used, recorded at most once a minute);
+//! - grants: [`pkce`] (RFC 7636), [`resources`] (RFC 8707 + scopes), [`policy`] (what a policy
+//!   plugin may decide, narrowed by the core), [`grants`] (ending grants by user, client or id);
+//! - tokens and keys: [`tokens`] (RFC 9068 JWTs), [`keys`], [`key_encryption`] (signing keys sealed
+//!   at rest), [`jwks`], [`secrets`];
+//! - the browser: [`pages`] (HTML), [`browser_binding`] (login CSRF), [`login_throttle`] (password
+//!   guessing);
+//! - requests: [`params`] (RFC 6749 §3.1 parameter rules), [`client_address`] (the client's IP,
+//!   `X-Forwarded-For` from trusted proxies only), [`rate_limit`] (per-address request rates and
+//!   open logins).
 
 pub mod authorize;
 pub mod browser_binding;

@@ -16,7 +16,7 @@ use crate::config::{DEFAULT_LOG_LEVEL, LogFormat, LogSettings};
 const QUIET: &[&str] = &["sqlx", "rmcp"];
 
 /// The filter in force: `RUST_LOG` when it is set and parses, else `[log] level`, else the default;
-/// the [`QUIET`] crates stay at `warn` unless the directives name them.
+/// the `QUIET` crates stay at `warn` unless the directives name them.
 pub fn filter(settings: &LogSettings, rust_log: Option<&str>) -> EnvFilter {
     let chosen = rust_log
         .filter(|d| !d.trim().is_empty() && EnvFilter::builder().parse(d).is_ok())
