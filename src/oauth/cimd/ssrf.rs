@@ -273,9 +273,21 @@ mod tests {
             "::ffff:8.8.8.8",
             "64:ff9b::808:808",
             "2002:808:808::1",
+            // Global unicast whose second group happens to be NAT64's: not a NAT64 address.
+            "2a00:ff9b::a00:1",
         ] {
             assert!(!refused(a), "{a} is public");
         }
+    }
+
+    /// An address embedding IPv4 is judged by the IPv4 address, and the reason says so.
+    #[test]
+    fn embedded_ipv4_is_judged_as_ipv4() {
+        let why = |a: &str| refusal(a.parse().unwrap(), false);
+        assert_eq!(why("::10.0.0.1"), why("10.0.0.1"));
+        assert_eq!(why("::ffff:169.254.169.254"), why("169.254.169.254"));
+        assert_eq!(why("64:ff9b::a00:1"), why("10.0.0.1"));
+        assert_eq!(why("::8.8.8.8"), Some("an IPv4-compatible address"));
     }
 
     #[test]
