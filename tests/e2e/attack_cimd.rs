@@ -384,8 +384,9 @@ async fn attack_an_assertion_replayed_to_another_instance_is_refused() {
     assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
 }
 
-/// A server's host policy holds even when another server on the store, with a wider policy, has
-/// cached the document: the policy applies before the shared cache is read.
+/// A server's host policy and size cap hold even when another server on the store, with wider
+/// ones, has cached the document: the policy applies before the shared cache is read, and a cached
+/// body over this server's cap is not used (the fetch then refuses it).
 #[tokio::test]
 async fn attack_a_document_cached_by_a_laxer_server_is_still_refused_by_host_policy() {
     let docs = DocServer::start().await;
@@ -394,6 +395,8 @@ async fn attack_a_document_cached_by_a_laxer_server_is_still_refused_by_host_pol
     let mut lax = docs.options("");
     lax.storage = Some(storage.clone());
     let lax = start_with(lax).await;
+    let mut small = docs.options("cimd_max_bytes = 1024\n");
+    small.storage = Some(storage.clone());
     let mut strict = docs.options("cimd_allowed_hosts = [\"app.example\"]\n");
     strict.storage = Some(storage);
     let strict = start_with(strict).await;
@@ -409,4 +412,14 @@ async fn attack_a_document_cached_by_a_laxer_server_is_still_refused_by_host_pol
         "not among the client hosts",
     );
     assert_eq!(docs.hits("/client.json"), 1, "nothing fetched");
+
+    let small = start_with(small).await;
+    let big = docs.url("/big.json");
+    let mut doc = document(&big);
+    doc["padding"] = json!("x".repeat(3000));
+    docs.serve("/big.json", Reply::json(&doc));
+    assert_eq!(authorize_page(&lax, &big).await.0, StatusCode::FOUND);
+    let (status, page) = authorize_page(&small, &big).await;
+    assert_page(status, &page, "invalid_client", "larger than 1024 bytes");
+    assert_eq!(docs.hits("/big.json"), 2, "the cached copy was not used");
 }
