@@ -157,7 +157,8 @@ async fn purge_loop(state: AppState) {
     }
 }
 
-/// One round of upkeep: expired codes, tokens, consents and login transactions, anonymous
+/// One round of upkeep: expired codes, tokens, consents and login transactions, single-use claims
+/// and cached client metadata documents, anonymous
 /// registrations no user approved within `[registration] unused_client_ttl`, refresh successors
 /// kept past the grace window, and the signing keys.
 pub async fn purge_once(state: &AppState) {
@@ -182,6 +183,9 @@ pub async fn purge_once(state: &AppState) {
     }
     if let Err(e) = state.provider.throttle().purge_expired(t).await {
         tracing::warn!(error = %e, "purging expired sign-in throttle counters failed");
+    }
+    if let Err(e) = state.provider.shared_state().purge_expired(t).await {
+        tracing::warn!(error = %e, "purging expired single-use claims and cached documents failed");
     }
     let unused_before = t.saturating_sub(state.registration.unused_client_ttl);
     match state

@@ -365,6 +365,14 @@ impl Registry {
     /// Opens storage and builds the user authenticator and the policy on top of it.
     pub async fn build(&self, settings: &Settings) -> anyhow::Result<Built> {
         let storage = self.open_storage(settings).await?;
+        if storage.shared.is_none() && self.storage_locality(settings)? == StoreLocality::Shared {
+            tracing::warn!(
+                kind = %settings.storage.kind,
+                "this storage keeps no shared state: each server remembers used client assertions \
+                 and caches client metadata documents in its own process, so an assertion \
+                 replayed to another server on the same storage is not caught"
+            );
+        }
         let (authenticator, hashing) = self.build_users_with_pool(settings, &storage).await?;
         let policy = self.build_policy(settings).await?;
         let provider: Arc<dyn OAuthServerProvider> = Arc::new(StandardProvider::new(

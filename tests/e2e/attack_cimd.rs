@@ -325,3 +325,101 @@ async fn host_policy_and_per_host_budget() {
     );
     assert_eq!(docs.total_hits(), 2);
 }
+
+/// RFC 7523 §3 item 7: a `jti` is accepted once, across every server on the store. An assertion
+/// accepted by A and replayed to B (a second instance on the same database) is refused. The
+/// assertion's `aud` lists both token endpoints, since the two test servers have their own issuers.
+#[tokio::test]
+async fn attack_an_assertion_replayed_to_another_instance_is_refused() {
+    let docs = DocServer::start().await;
+    let dir = crate::processes::TempDir::new("mcp-oauth-cimd-replay");
+    let (a, b) = docs.two_servers(&dir, "").await;
+    let (key, jwk) = crate::cimd::es256_key("k1");
+    let id = docs.url("/signed.json");
+    let mut doc = document(&id);
+    doc["token_endpoint_auth_method"] = json!("private_key_jwt");
+    doc["jwks"] = json!({"keys": [jwk]});
+    docs.serve("/signed.json", Reply::json(&doc));
+    let aud = json!([a.ep.url("/token"), b.ep.url("/token")]);
+    let signed = crate::cimd::assertion_for(&key, &id, &aud, "jti-shared");
+    let exchange = |s: &TestServer, code: String, assertion: String| {
+        let url = s.ep.url("/token");
+        let resource = s.ep.resource.clone();
+        async move {
+            http()
+                .post(url)
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", crate::support::REDIRECT),
+                    ("code_verifier", crate::support::VERIFIER),
+                    ("resource", resource.as_str()),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", assertion.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let code = a.ep.obtain_code(&id).await;
+    let r = exchange(&a, code, signed.clone()).await;
+    assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+
+    let code = b.ep.obtain_code(&id).await;
+    let r = exchange(&b, code.clone(), signed.clone()).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], json!("invalid_client"), "{v}");
+    assert!(
+        v["error_description"].as_str().unwrap().contains("jti"),
+        "{v}"
+    );
+    // The same assertion is good at B with a fresh jti (B accepts such assertions at all).
+    let fresh = crate::cimd::assertion_for(&key, &id, &aud, "jti-fresh");
+    let r = exchange(&b, code, fresh).await;
+    assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+}
+
+/// A server's host policy and size cap hold even when another server on the store, with wider
+/// ones, has cached the document: the policy applies before the shared cache is read, and a cached
+/// body over this server's cap is not used (the fetch then refuses it).
+#[tokio::test]
+async fn attack_a_document_cached_by_a_laxer_server_is_still_refused_by_host_policy() {
+    let docs = DocServer::start().await;
+    let dir = crate::processes::TempDir::new("mcp-oauth-cimd-policy");
+    let storage = format!("kind = \"sqlite\"\ndata_dir = \"{}\"", dir.path().display());
+    let mut lax = docs.options("");
+    lax.storage = Some(storage.clone());
+    let lax = start_with(lax).await;
+    let mut small = docs.options("cimd_max_bytes = 1024\n");
+    small.storage = Some(storage.clone());
+    let mut strict = docs.options("cimd_allowed_hosts = [\"app.example\"]\n");
+    strict.storage = Some(storage);
+    let strict = start_with(strict).await;
+
+    let id = docs.serve_document("/client.json");
+    assert_eq!(authorize_page(&lax, &id).await.0, StatusCode::FOUND);
+    assert_eq!(docs.hits("/client.json"), 1);
+    let (status, page) = authorize_page(&strict, &id).await;
+    assert_page(
+        status,
+        &page,
+        "invalid_client",
+        "not among the client hosts",
+    );
+    assert_eq!(docs.hits("/client.json"), 1, "nothing fetched");
+
+    let small = start_with(small).await;
+    let big = docs.url("/big.json");
+    let mut doc = document(&big);
+    doc["padding"] = json!("x".repeat(3000));
+    docs.serve("/big.json", Reply::json(&doc));
+    assert_eq!(authorize_page(&lax, &big).await.0, StatusCode::FOUND);
+    let (status, page) = authorize_page(&small, &big).await;
+    assert_page(status, &page, "invalid_client", "larger than 1024 bytes");
+    assert_eq!(docs.hits("/big.json"), 2, "the cached copy was not used");
+}

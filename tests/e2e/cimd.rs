@@ -196,6 +196,22 @@ impl DocServer {
         &self.ca_file
     }
 
+    /// Two servers on one SQLite database (as several instances behind a load balancer share one
+    /// store), both trusting this CA; `dir` holds the database.
+    pub async fn two_servers(
+        &self,
+        dir: &crate::processes::TempDir,
+        extra: &str,
+    ) -> (TestServer, TestServer) {
+        let storage = format!("kind = \"sqlite\"\ndata_dir = \"{}\"", dir.path().display());
+        let mut a = self.options(extra);
+        a.storage = Some(storage.clone());
+        let a = start_with(a).await;
+        let mut b = self.options(extra);
+        b.storage = Some(storage);
+        (a, start_with(b).await)
+    }
+
     /// The server options that trust this CA and allow loopback documents.
     pub fn options(&self, extra: &str) -> Options {
         Options {
@@ -341,7 +357,8 @@ async fn the_cache_follows_max_age_within_bounds() {
         1,
         "max-age=300: a second flow does not fetch"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // Entries expire at whole seconds, rounded up: a 1s entry lives between 1s and 2s.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(authorize_page(&s, &cached).await.0, StatusCode::FOUND);
     assert_eq!(authorize_page(&s, &fresh).await.0, StatusCode::FOUND);
     assert_eq!(docs.hits("/cached.json"), 1, "still within max-age");
@@ -380,7 +397,7 @@ async fn documents_are_off_when_disabled() {
 }
 
 /// An ES256 key pair for private_key_jwt: the signing key and its public JWK.
-fn es256_key(kid: &str) -> (jsonwebtoken::EncodingKey, Value) {
+pub fn es256_key(kid: &str) -> (jsonwebtoken::EncodingKey, Value) {
     use p256::pkcs8::EncodePrivateKey;
     let secret = p256::SecretKey::from_slice(&[7u8; 32]).unwrap();
     let der = secret.to_pkcs8_der().unwrap();
@@ -392,7 +409,17 @@ fn es256_key(kid: &str) -> (jsonwebtoken::EncodingKey, Value) {
     (encoding, serde_json::to_value(jwk).unwrap())
 }
 
-fn assertion(key: &jsonwebtoken::EncodingKey, client_id: &str, aud: &str, jti: &str) -> String {
+pub fn assertion(key: &jsonwebtoken::EncodingKey, client_id: &str, aud: &str, jti: &str) -> String {
+    assertion_for(key, client_id, &json!(aud), jti)
+}
+
+/// An assertion whose `aud` is any JSON value (a list names several servers).
+pub fn assertion_for(
+    key: &jsonwebtoken::EncodingKey,
+    client_id: &str,
+    aud: &Value,
+    jti: &str,
+) -> String {
     let now = mcp_oauth::state::now();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     header.kid = Some("k1".into());
@@ -559,4 +586,105 @@ async fn a_blocked_url_client_is_refused_at_authorize_and_token() {
         crate::processes::run_cli(None, &["clients", "delete", &id], &env, None).await;
     assert!(ok, "{err}");
     assert_eq!(authorize_page(&s, &id).await.0, StatusCode::FOUND);
+}
+
+#[tokio::test]
+async fn instances_on_one_store_share_the_document_cache() {
+    let docs = DocServer::start().await;
+    let dir = crate::processes::TempDir::new("mcp-oauth-cimd-shared");
+    // min TTL 1s: an entry of the shared cache expires for both servers at once.
+    let (a, b) = docs
+        .two_servers(&dir, "cimd_cache_min_ttl = \"1s\"\n")
+        .await;
+    let cached = docs.url("/cached.json");
+    docs.serve(
+        "/cached.json",
+        Reply::json(&document(&cached)).with_header("cache-control", "max-age=300"),
+    );
+    let short = docs.url("/short.json");
+    docs.serve(
+        "/short.json",
+        Reply::json(&document(&short)).with_header("cache-control", "no-store"),
+    );
+    assert_eq!(authorize_page(&a, &cached).await.0, StatusCode::FOUND);
+    assert_eq!(authorize_page(&a, &short).await.0, StatusCode::FOUND);
+    assert_eq!(authorize_page(&b, &cached).await.0, StatusCode::FOUND);
+    assert_eq!(authorize_page(&b, &short).await.0, StatusCode::FOUND);
+    assert_eq!(
+        (docs.hits("/cached.json"), docs.hits("/short.json")),
+        (1, 1),
+        "the second server is answered from the cache the first one filled"
+    );
+    // A full flow at B (sign-in, consent, token) fetches nothing either.
+    let code = b.ep.obtain_code(&cached).await;
+    token_json(b.ep.exchange(&cached, &code).await).await;
+    assert_eq!(docs.hits("/cached.json"), 1);
+
+    // A changed document takes effect, on both servers, when the shared entry expires: B fetches
+    // it once, and A (whose own copy expires with the shared entry) reads what B stored.
+    let mut changed = document(&short);
+    changed["client_name"] = json!("Renamed <Client>");
+    docs.serve(
+        "/short.json",
+        Reply::json(&changed).with_header("cache-control", "no-store"),
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(authorize_page(&b, &short).await.0, StatusCode::FOUND);
+    assert_eq!(docs.hits("/short.json"), 2, "expired: fetched again");
+    let doc = mcp_oauth::oauth::cimd::find_client(&a.state, &short)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        doc.client().client_name.as_deref(),
+        Some("Renamed <Client>"),
+        "A sees the changed document B fetched"
+    );
+    assert_eq!(docs.hits("/short.json"), 2, "without fetching it itself");
+    assert_eq!(docs.hits("/cached.json"), 1, "max-age=300 still holds");
+}
+
+#[tokio::test]
+async fn the_periodic_purge_removes_expired_claims_and_documents() {
+    use mcp_oauth_provider::CachedDocument;
+    let s = crate::support::start().await;
+    let shared = s.state.provider.shared_state();
+    let t = mcp_oauth::state::now();
+    // Live when claimed (at t - 10), expired for the purge (at t or later).
+    assert!(
+        shared
+            .claim_once("cimd-jti:purge-test", t, t - 10)
+            .await
+            .unwrap()
+    );
+    let old = CachedDocument {
+        body: b"{}".to_vec(),
+        expires_at: t,
+    };
+    shared
+        .put_document("https://app.example/old.json", &old)
+        .await
+        .unwrap();
+    assert!(
+        !shared
+            .claim_once("cimd-jti:purge-test", t, t - 9)
+            .await
+            .unwrap()
+    );
+    mcp_oauth::app::purge_once(&s.state).await;
+    assert!(
+        shared
+            .claim_once("cimd-jti:purge-test", t, t - 8)
+            .await
+            .unwrap(),
+        "the purge removed the expired claim"
+    );
+    assert_eq!(
+        shared
+            .get_document("https://app.example/old.json", t - 8)
+            .await
+            .unwrap(),
+        None,
+        "the purge removed the expired document"
+    );
 }

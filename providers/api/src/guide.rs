@@ -229,10 +229,14 @@
 //! [`SignInThrottleStore`](crate::SignInThrottleStore), and optionally
 //! [`UserStore`](crate::UserStore) for local accounts; [`Storage::from_one`](crate::Storage::from_one)
 //! (plus `with_users`, and `with_pool_gauge` to report a connection pool in the server's metrics)
-//! bundles them. Each method's contract is on the method; the ones that carry the
+//! bundles them. A backend that several servers share also implements
+//! [`SharedStateStore`](crate::SharedStateStore) (`claim_once`, atomic across processes, and a
+//! document cache) and adds it with `with_shared_state`; without it each server keeps that state
+//! in its own process ([`LocalSharedState`](crate::LocalSharedState)), and a client assertion
+//! replayed to another server is not caught. Each method's contract is on the method; the ones that carry the
 //! security of the server are atomic: `take_code` (a code is redeemed once, whatever the race),
 //! `rotate_refresh_token` (one winner; a family never branches), `revoke_family` (tokens a racing
-//! request inserts later are born revoked) and the throttle's `begin_check`. Lookups return
+//! request inserts later are born revoked), the throttle's `begin_check` and `claim_once`. Lookups return
 //! `Ok(None)` for "not found", never an error; a backend that cannot be reached returns
 //! `ProviderError::Unavailable` so the server answers 503 and retries. A store only stores: rules
 //! that span two stores (deleting a client revokes its grants, deleting a user ends theirs) are the

@@ -21,6 +21,8 @@
 //! - [`user`]: `AuthenticatedUser`, `UserAuthenticator`, local accounts (`UserStore`).
 //! - [`interaction`]: login transactions and remembered consent, `InteractionStore`.
 //! - [`throttle`]: sign-in throttle counters shared by every server on one store, `SignInThrottleStore`.
+//! - [`shared_state`]: single-use claims and the client metadata document cache shared by every
+//!   server on one store, `SharedStateStore` (and the in-process `LocalSharedState`).
 //! - [`policy`]: `Policy` (scopes, lifetimes, registrations; safe defaults), `DefaultPolicy`.
 //! - [`provider`]: `OAuthServerProvider` (parts + policy), `Storage`, `StandardProvider`.
 //! - [`factory`]: `ProviderFactory`, `UserAuthenticatorFactory`, `PolicyFactory`: registration by
@@ -42,6 +44,7 @@ pub mod interaction;
 pub mod key;
 pub mod policy;
 pub mod provider;
+pub mod shared_state;
 pub mod throttle;
 pub mod token;
 pub mod user;
@@ -64,6 +67,7 @@ pub use policy::{DefaultPolicy, Policy, RegistrationRefusal};
 pub use provider::{
     OAuthServerProvider, PoolGauge, PoolUse, StandardProvider, Storage, TokenLifetimes,
 };
+pub use shared_state::{CachedDocument, LocalSharedState, SharedStateStore};
 pub use throttle::{
     SignInAttempt, SignInThrottleStore, ThrottleCounter, ThrottleDecision, ThrottlePolicy,
     UsernameCounters,

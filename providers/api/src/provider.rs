@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use crate::{
-    ClientStore, InteractionStore, KeyStore, Policy, SignInThrottleStore, TokenStore,
-    UserAuthenticator, UserStore,
+    ClientStore, InteractionStore, KeyStore, LocalSharedState, Policy, SharedStateStore,
+    SignInThrottleStore, TokenStore, UserAuthenticator, UserStore,
 };
 
 /// Token lifetimes in seconds.
@@ -47,10 +47,17 @@ pub struct Storage {
     pub users: Option<Arc<dyn UserStore>>,
     /// The backend's connection pool, when it has one (reported as metrics); `None` otherwise.
     pub pool: Option<Arc<dyn PoolGauge>>,
+    /// Single-use claims and the document cache, shared by every server on this storage
+    /// ([`Storage::with_shared_state`]). `None`: the backend keeps none, and the core uses a
+    /// [`LocalSharedState`] per process (so a client assertion replayed to another process on the
+    /// same data is not caught; the server warns at start when the store is shared).
+    pub shared: Option<Arc<dyn SharedStateStore>>,
 }
 
 impl Storage {
-    /// Every part from one value that implements them all, without local accounts. Parts may also
+    /// Every part from one value that implements them all, without local accounts and without
+    /// shared state (add them with [`Storage::with_users`] and [`Storage::with_shared_state`]: a
+    /// backend that several processes share SHOULD provide the latter). Parts may also
     /// come from different values (the fields are public): the core drives every rule that spans
     /// two parts (deleting a client revokes its tokens, deleting a user ends their grants), so no
     /// part needs to reach into another.
@@ -66,12 +73,20 @@ impl Storage {
             throttle: store,
             users: None,
             pool: None,
+            shared: None,
         }
     }
 
     /// The same parts, with local accounts in `users`.
     pub fn with_users(mut self, users: Arc<dyn UserStore>) -> Self {
         self.users = Some(users);
+        self
+    }
+
+    /// The same parts, with single-use claims and the document cache kept in `shared` (see
+    /// [`SharedStateStore`]) instead of per process.
+    pub fn with_shared_state(mut self, shared: Arc<dyn SharedStateStore>) -> Self {
+        self.shared = Some(shared);
         self
     }
 
@@ -92,6 +107,8 @@ pub trait OAuthServerProvider: Send + Sync {
     fn keys(&self) -> &dyn KeyStore;
     fn interactions(&self) -> &dyn InteractionStore;
     fn throttle(&self) -> &dyn SignInThrottleStore;
+    /// Single-use claims and the document cache (the storage's, else one per process).
+    fn shared_state(&self) -> &dyn SharedStateStore;
     fn authenticator(&self) -> &dyn UserAuthenticator;
     /// Local accounts, if this provider keeps any.
     fn user_store(&self) -> Option<&dyn UserStore>;
@@ -103,6 +120,7 @@ pub trait OAuthServerProvider: Send + Sync {
 #[derive(Clone)]
 pub struct StandardProvider {
     storage: Storage,
+    shared: Arc<dyn SharedStateStore>,
     authenticator: Arc<dyn UserAuthenticator>,
     policy: Arc<dyn Policy>,
 }
@@ -113,8 +131,13 @@ impl StandardProvider {
         authenticator: Arc<dyn UserAuthenticator>,
         policy: Arc<dyn Policy>,
     ) -> Self {
+        let shared = storage
+            .shared
+            .clone()
+            .unwrap_or_else(|| Arc::new(LocalSharedState::default()));
         Self {
             storage,
+            shared,
             authenticator,
             policy,
         }
@@ -140,6 +163,9 @@ impl OAuthServerProvider for StandardProvider {
     }
     fn throttle(&self) -> &dyn SignInThrottleStore {
         self.storage.throttle.as_ref()
+    }
+    fn shared_state(&self) -> &dyn SharedStateStore {
+        self.shared.as_ref()
     }
     fn authenticator(&self) -> &dyn UserAuthenticator {
         self.authenticator.as_ref()

@@ -2369,6 +2369,214 @@ pub async fn grants_are_revoked_by_client(storage: Storage) {
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// Shared state: single-use claims and the document cache
+// ---------------------------------------------------------------------------------------------
+
+/// The storage's shared state, or `None` (and a note) for a backend that keeps none: the core then
+/// uses one [`LocalSharedState`] per process, whose contracts are checked with the memory backend.
+fn shared_part(storage: &Storage, check: &str) -> Option<Arc<dyn SharedStateStore>> {
+    let shared = storage.shared.clone();
+    if shared.is_none() {
+        eprintln!("{check}: skipped, Storage::shared is None (state kept per process)");
+    }
+    shared
+}
+
+/// `claim_once` MUST be atomic across processes: of 16 concurrent claims of one key exactly one is
+/// `true`, and the key stays claimed until it expires.
+pub async fn shared_claims_have_one_winner(storage: Storage) {
+    let Some(shared) = shared_part(&storage, "shared_claims_have_one_winner") else {
+        return;
+    };
+    let t = now();
+    // Several rounds, all callers released at once: a store that reads, then writes, lets two
+    // through in at least one of them.
+    for _ in 0..8 {
+        let key = unique("cimd-jti");
+        let barrier = Arc::new(tokio::sync::Barrier::new(16));
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let shared = Arc::clone(&shared);
+            let barrier = Arc::clone(&barrier);
+            let key = key.clone();
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                shared.claim_once(&key, t + 300, t).await.must("claim_once")
+            }));
+        }
+        let mut winners = 0;
+        for task in tasks {
+            if joined(task).await {
+                winners += 1;
+            }
+        }
+        assert!(
+            winners == 1,
+            "claim_once: {winners} of 16 concurrent claims of one key returned true, not exactly one"
+        );
+        assert!(
+            !shared
+                .claim_once(&key, t + 300, t + 299)
+                .await
+                .must("claim_once"),
+            "claim_once: a key was claimed again before its record expired"
+        );
+    }
+    let other = unique("cimd-jti");
+    assert!(
+        shared
+            .claim_once(&other, t + 300, t)
+            .await
+            .must("claim_once"),
+        "claim_once: a key never claimed was refused"
+    );
+}
+
+/// An expired claim (`expires_at <= now`) MUST NOT block a new claim of its key; `purge_expired`
+/// MUST remove expired claims and keep live ones.
+pub async fn shared_expired_claims_can_be_claimed_again(storage: Storage) {
+    let Some(shared) = shared_part(&storage, "shared_expired_claims_can_be_claimed_again") else {
+        return;
+    };
+    let t = now();
+    let key = unique("cimd-jti");
+    assert!(shared.claim_once(&key, t + 10, t).await.must("claim_once"));
+    assert!(
+        !shared
+            .claim_once(&key, t + 20, t + 9)
+            .await
+            .must("claim_once"),
+        "claim_once: a key was claimed again one second before its record expired"
+    );
+    assert!(
+        shared
+            .claim_once(&key, t + 20, t + 10)
+            .await
+            .must("claim_once"),
+        "claim_once: an expired record (expires_at <= now) still blocks its key"
+    );
+    assert!(
+        !shared
+            .claim_once(&key, t + 30, t + 15)
+            .await
+            .must("claim_once"),
+        "claim_once: the renewed claim does not hold until its new expiry"
+    );
+
+    // The purge: an expired claim goes (claiming it again at an earlier `now` proves the record is
+    // gone), a live one stays.
+    let gone = unique("cimd-jti");
+    let kept = unique("cimd-jti");
+    assert!(shared.claim_once(&gone, t + 5, t).await.must("claim_once"));
+    assert!(
+        shared
+            .claim_once(&kept, t + 100, t)
+            .await
+            .must("claim_once")
+    );
+    let removed = shared.purge_expired(t + 5).await.must("purge_expired");
+    assert!(
+        removed >= 1,
+        "purge_expired: an expired claim was not counted ({removed})"
+    );
+    assert!(
+        shared.claim_once(&gone, t + 5, t).await.must("claim_once"),
+        "purge_expired: an expired claim was kept"
+    );
+    assert!(
+        !shared
+            .claim_once(&kept, t + 100, t + 6)
+            .await
+            .must("claim_once"),
+        "purge_expired: a live claim was removed"
+    );
+}
+
+/// `get_document` MUST NOT return an entry whose `expires_at <= now`; `put_document` replaces (the
+/// last writer wins); `purge_expired` removes expired documents and keeps live ones.
+pub async fn shared_cache_never_returns_expired_entries(storage: Storage) {
+    let Some(shared) = shared_part(&storage, "shared_cache_never_returns_expired_entries") else {
+        return;
+    };
+    let t = now();
+    let url = format!("https://client.example/{}.json", unique("doc"));
+    assert!(
+        shared
+            .get_document(&url, t)
+            .await
+            .must("get_document")
+            .is_none(),
+        "get_document: an unknown URL returned a document"
+    );
+    let first = CachedDocument {
+        body: br#"{"client_id":"first"}"#.to_vec(),
+        expires_at: t + 10,
+    };
+    shared.put_document(&url, &first).await.must("put_document");
+    assert_eq!(
+        shared.get_document(&url, t + 9).await.must("get_document"),
+        Some(first.clone()),
+        "get_document: a fresh entry did not come back as stored"
+    );
+    assert!(
+        shared
+            .get_document(&url, t + 10)
+            .await
+            .must("get_document")
+            .is_none(),
+        "get_document: returned an entry at its expires_at"
+    );
+    assert!(
+        shared
+            .get_document(&url, t + 1000)
+            .await
+            .must("get_document")
+            .is_none(),
+        "get_document: returned an expired entry"
+    );
+    let second = CachedDocument {
+        body: vec![b'x'; 5 * 1024],
+        expires_at: t + 60,
+    };
+    shared
+        .put_document(&url, &second)
+        .await
+        .must("put_document");
+    assert_eq!(
+        shared.get_document(&url, t).await.must("get_document"),
+        Some(second.clone()),
+        "put_document: the last writer did not win"
+    );
+
+    // The purge: the expired document goes (read back at an earlier `now` to tell), the live stays.
+    let old = format!("https://client.example/{}.json", unique("doc"));
+    shared
+        .put_document(
+            &old,
+            &CachedDocument {
+                body: b"{}".to_vec(),
+                expires_at: t + 5,
+            },
+        )
+        .await
+        .must("put_document");
+    shared.purge_expired(t + 5).await.must("purge_expired");
+    assert!(
+        shared
+            .get_document(&old, t)
+            .await
+            .must("get_document")
+            .is_none(),
+        "purge_expired: an expired document was kept"
+    );
+    assert_eq!(
+        shared.get_document(&url, t + 6).await.must("get_document"),
+        Some(second),
+        "purge_expired: a live document was removed"
+    );
+}
+
 /// Generates one `#[tokio::test]` per storage check. `$make` is an async expression evaluating to
 /// a fresh [`Storage`]; it is evaluated once per test, and checks use unique ids, so one database
 /// may serve them all. With `optional:`, `$make` evaluates to `Option<Storage>` and `None` skips
@@ -2422,6 +2630,9 @@ macro_rules! storage_conformance_tests {
             unused_registrations_are_purged,
             grants_are_listed_and_revoked_by_user,
             grants_are_revoked_by_client,
+            shared_claims_have_one_winner,
+            shared_expired_claims_can_be_claimed_again,
+            shared_cache_never_returns_expired_entries,
         );
     };
     (@optional $make:expr; $($check:ident),* $(,)?) => {
@@ -2461,6 +2672,9 @@ macro_rules! storage_conformance_tests {
             unused_registrations_are_purged,
             grants_are_listed_and_revoked_by_user,
             grants_are_revoked_by_client,
+            shared_claims_have_one_winner,
+            shared_expired_claims_can_be_claimed_again,
+            shared_cache_never_returns_expired_entries,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {

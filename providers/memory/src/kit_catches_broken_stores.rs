@@ -116,3 +116,48 @@ async fn the_kit_catches_a_take_code_that_is_not_atomic() {
         "the failure must name take_code and the broken contract, got: {message}"
     );
 }
+
+/// A shared state whose `claim_once` reads, yields, then writes: every racing claim wins.
+#[derive(Default)]
+struct RacyClaims(std::sync::Mutex<std::collections::HashMap<String, UnixTime>>);
+
+#[async_trait]
+impl SharedStateStore for RacyClaims {
+    async fn claim_once(
+        &self,
+        key: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> ProviderResult<bool> {
+        let live = self.0.lock().unwrap().get(key).is_some_and(|e| *e > now);
+        if live {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.0.lock().unwrap().insert(key.to_string(), expires_at);
+        Ok(true)
+    }
+    async fn get_document(&self, _: &str, _: UnixTime) -> ProviderResult<Option<CachedDocument>> {
+        Ok(None)
+    }
+    async fn put_document(&self, _: &str, _: &CachedDocument) -> ProviderResult<()> {
+        Ok(())
+    }
+    async fn purge_expired(&self, _: UnixTime) -> ProviderResult<u64> {
+        Ok(0)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_kit_catches_a_claim_once_that_is_not_atomic() {
+    let storage = MemoryStore::new()
+        .storage()
+        .with_shared_state(Arc::new(RacyClaims::default()));
+    let outcome = tokio::spawn(testkit::shared_claims_have_one_winner(storage)).await;
+    let failure = outcome.expect_err("the kit passed a store whose claim_once is not atomic");
+    let message = panic_message(failure.into_panic());
+    assert!(
+        message.starts_with("claim_once: ") && message.contains("of 16 concurrent claims"),
+        "the failure must name claim_once and the broken contract, got: {message}"
+    );
+}

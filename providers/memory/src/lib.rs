@@ -13,10 +13,10 @@ use async_trait::async_trait;
 use mcp_oauth_provider::{
     AccessTokenRecord, AuthenticatedUser, AuthorizationCode, Client, ClientOrigin, ClientStore,
     CodeRedemption, ConsentRecord, FactoryContext, GrantFilter, GrantSummary, InteractionStore,
-    KeyStore, LoginTransaction, NoSettings, ProviderError, ProviderFactory, ProviderResult,
-    PurgeCounts, RefreshTokenRecord, RefreshTokenState, RevokeTarget, RotateRefreshToken, Rotation,
-    SecretHash, SigningKeyRecord, Storage, StoreLocality, TokenStore, UnixTime, UserRecord,
-    UserStore,
+    KeyStore, LocalSharedState, LoginTransaction, NoSettings, ProviderError, ProviderFactory,
+    ProviderResult, PurgeCounts, RefreshTokenRecord, RefreshTokenState, RevokeTarget,
+    RotateRefreshToken, Rotation, SecretHash, SigningKeyRecord, Storage, StoreLocality, TokenStore,
+    UnixTime, UserRecord, UserStore,
 };
 
 #[derive(Default)]
@@ -43,6 +43,9 @@ struct State {
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
+    /// Single-use claims and the document cache: the provider API's in-process implementation,
+    /// shared by every server built on this store (clones included).
+    shared: Arc<LocalSharedState>,
 }
 
 impl MemoryStore {
@@ -53,7 +56,9 @@ impl MemoryStore {
     /// All parts of this backend as a [`Storage`].
     pub fn storage(&self) -> Storage {
         let store = Arc::new(self.clone());
-        Storage::from_one(store.clone()).with_users(store)
+        Storage::from_one(store.clone())
+            .with_users(store)
+            .with_shared_state(self.shared.clone())
     }
 
     fn lock(&self) -> ProviderResult<MutexGuard<'_, State>> {

@@ -8,6 +8,8 @@
 //!
 //! - [`store`]: the `sql_store!` macro: every store trait, written once.
 //! - [`throttle`]: the `sql_throttle!` macro: `SignInThrottleStore` (its own file, its own macro).
+//! - [`shared_state`]: the `sql_shared_state!` macro: `SharedStateStore` (single-use claims, the
+//!   client metadata document cache).
 //! - [`migrations`]: embedded migrations (`migrations/{sqlite,postgres}`), status and the runner.
 //! - `sqlite`: `SqliteStore`, `SqliteFactory` (migrates on `serve`).
 //! - `postgres`: `PostgresStore`, `PostgresFactory` (migrates only on `mcp-oauth migrate`).
@@ -19,6 +21,7 @@ pub mod errors;
 pub mod json;
 pub mod migrations;
 pub mod settings;
+pub mod shared_state;
 pub mod store;
 pub mod throttle;
 

@@ -45,12 +45,12 @@ macro_rules! embed {
 /// SQLite migrations, oldest first.
 pub const SQLITE: &[Migration] = embed!(
     "sqlite": 1 "0001" "initial", 2 "0002" "secure_defaults", 3 "0003" "sign_in_throttle",
-    4 "0004" "client_last_used"
+    4 "0004" "client_last_used", 5 "0005" "shared_state"
 );
 /// Postgres migrations, oldest first.
 pub const POSTGRES: &[Migration] = embed!(
     "postgres": 1 "0001" "initial", 2 "0002" "secure_defaults", 3 "0003" "sign_in_throttle",
-    4 "0004" "client_last_used"
+    4 "0004" "client_last_used", 5 "0005" "shared_state"
 );
 
 /// Creates the bookkeeping table.

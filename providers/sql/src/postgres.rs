@@ -44,6 +44,11 @@ mod throttle {
     );
 }
 
+mod shared_state {
+    use super::PostgresStore;
+    crate::shared_state::sql_shared_state!(PostgresStore, sqlx::Postgres);
+}
+
 mod schema {
     use crate::migrations::{POSTGRES, migrator};
     migrator!(
@@ -77,6 +82,7 @@ impl PostgresStore {
         let store = Arc::new(self.clone());
         Storage::from_one(store.clone())
             .with_users(store.clone())
+            .with_shared_state(store.clone())
             .with_pool_gauge(store)
     }
 

@@ -36,6 +36,11 @@ mod throttle {
     crate::throttle::sql_throttle!(SqliteStore, sqlx::Sqlite, None);
 }
 
+mod shared_state {
+    use super::SqliteStore;
+    crate::shared_state::sql_shared_state!(SqliteStore, sqlx::Sqlite);
+}
+
 mod schema {
     use crate::migrations::{SQLITE, migrator};
     migrator!(sqlx::Sqlite, SQLITE, None::<&str>, None::<&str>);
@@ -81,6 +86,7 @@ impl SqliteStore {
         let store = Arc::new(self.clone());
         Storage::from_one(store.clone())
             .with_users(store.clone())
+            .with_shared_state(store.clone())
             .with_pool_gauge(store)
     }
 

@@ -107,12 +107,27 @@ impl Fetcher {
         })
     }
 
+    /// Refuses a URL whose host `[registration] cimd_allowed_hosts` does not allow: before any
+    /// fetch, and before a cached document (another server's policy may differ) is used.
+    pub fn check_host(&self, url: &Url) -> Result<(), FetchError> {
+        let host = url.host_str().unwrap_or_default();
+        if self.policy.allows(host) {
+            Ok(())
+        } else {
+            Err(FetchError::HostNotAllowed(host.to_string()))
+        }
+    }
+
+    /// `cimd_max_bytes`: a cached body larger than this (stored by a server with a higher limit)
+    /// is not used.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
     /// GETs `url` (already checked by [`super::document::parse_client_id_url`]).
     pub async fn get(&self, url: &Url) -> Result<Fetched, FetchError> {
+        self.check_host(url)?;
         let host = url.host_str().unwrap_or_default().to_string();
-        if !self.policy.allows(&host) {
-            return Err(FetchError::HostNotAllowed(host));
-        }
         if !self.rate.try_take(&host) {
             return Err(FetchError::RateLimited(host));
         }

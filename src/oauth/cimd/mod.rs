@@ -7,8 +7,10 @@
 //! - [`fetch`]: the fetch, treated as hostile (§6.5 SSRF, §6.6 size): https only, no redirects,
 //!   size cap, timeouts, per-host budget ([`rate_limit`]), host policy ([`hosts`]).
 //! - [`ssrf`]: the resolver that refuses special addresses on the addresses actually connected to.
-//! - [`cache`]: documents cached per their `Cache-Control` within configured bounds (§4.4).
-//! - [`private_key_jwt`]: RFC 7523 §2.2 client assertions for document clients that publish keys.
+//! - [`cache`]: documents cached per their `Cache-Control` within configured bounds (§4.4), in
+//!   storage, so every server on one store shares the cache.
+//! - [`private_key_jwt`]: RFC 7523 §2.2 client assertions for document clients that publish keys;
+//!   each `jti` is claimed once in storage, so a replay to any server on the store is refused.
 //!
 //! The core asks [`find_client`] for every client id it meets (`/authorize`, sign-in and consent,
 //! and client authentication at `/token`, `/revoke`, `/introspect`): a document URL is answered from
@@ -27,16 +29,16 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use mcp_oauth_provider::{Client, ProviderError};
+use mcp_oauth_provider::{Client, ProviderError, SharedStateStore};
 use reqwest::dns::Resolve;
 
 use crate::config::RegistrationSettings;
 use crate::error::{AuthorizeError, ErrorCode, OAuthError};
 use crate::state::AppState;
-use cache::{DocumentCache, ttl_from_headers};
+use cache::{LocalLayer, expires_after, shared_get, shared_put, ttl_from_headers};
 use document::{DocumentClient, DocumentLimits, looks_like_document_url, parse_client_id_url};
 use fetch::{FetchError, Fetcher};
-use private_key_jwt::{JwksCache, ReplayCache};
+use private_key_jwt::JwksCache;
 use ssrf::{ConnectGate, SystemResolver};
 
 /// The key of `extra_metadata` that marks a stored record as a block on a document client id.
@@ -82,10 +84,9 @@ pub struct Cimd {
     enabled: bool,
     settings: RegistrationSettings,
     fetcher: RwLock<Arc<Fetcher>>,
-    cache: DocumentCache,
+    /// Parsed clients of this process, each until its stored cache entry expires.
+    cache: LocalLayer,
     limits: DocumentLimits,
-    /// `jti`s of accepted client assertions, until they expire (RFC 7523 §3 item 7).
-    pub replay: ReplayCache,
     /// JWK Sets fetched from documents' `jwks_uri`.
     pub jwks: JwksCache,
 }
@@ -100,12 +101,11 @@ impl Cimd {
                 None,
             )?)),
             settings: settings.clone(),
-            cache: DocumentCache::default(),
+            cache: LocalLayer::default(),
             limits: DocumentLimits {
                 max_redirect_uris: settings.max_redirect_uris,
                 max_redirect_uri_length: settings.max_redirect_uri_length,
             },
-            replay: ReplayCache::default(),
             jwks: JwksCache::default(),
         })
     }
@@ -137,27 +137,47 @@ impl Cimd {
         self.enabled && looks_like_document_url(client_id)
     }
 
-    /// The client described by the document at `client_id`: from the cache, else fetched and
-    /// validated (and cached).
-    pub async fn load(&self, client_id: &str) -> Result<DocumentClient, CimdError> {
+    /// The client described by the document at `client_id`: from this process's layer, else from
+    /// the cache in `shared` (validated again), else fetched, validated and cached in both. The
+    /// host policy applies first, whatever the cache holds.
+    pub async fn load(
+        &self,
+        shared: &dyn SharedStateStore,
+        client_id: &str,
+    ) -> Result<DocumentClient, CimdError> {
         let url = parse_client_id_url(client_id).map_err(CimdError::InvalidClientId)?;
-        if let Some(hit) = self.cache.get(client_id) {
+        let fetcher = self.fetcher();
+        fetcher.check_host(&url)?;
+        let now = crate::state::now();
+        if let Some(hit) = self.cache.get(client_id, now) {
             return Ok(hit);
         }
-        let fetched = self.fetcher().get(&url).await?;
-        let client = document::validate(client_id, &fetched.body, self.limits, crate::state::now())
+        if let Some(stored) = shared_get(shared, client_id, now).await
+            && stored.body.len() <= fetcher.max_bytes()
+        {
+            // Stored by a server that validated it; validated again under this server's limits.
+            let client = document::validate(client_id, &stored.body, self.limits, now)
+                .map_err(CimdError::Document)?;
+            self.cache
+                .put(client_id, client.clone(), stored.expires_at, now);
+            return Ok(client);
+        }
+        let fetched = fetcher.get(&url).await?;
+        let client = document::validate(client_id, &fetched.body, self.limits, now)
             .map_err(CimdError::Document)?;
         let ttl = ttl_from_headers(
             &fetched.headers,
             self.settings.cimd_cache_min_ttl,
             self.settings.cimd_cache_max_ttl,
         );
+        let expires_at = expires_after(ttl);
         tracing::info!(
             client_id,
             ttl_secs = ttl.as_secs(),
             "client metadata document fetched"
         );
-        self.cache.put(client_id, client.clone(), ttl);
+        shared_put(shared, client_id, &fetched.body, expires_at).await;
+        self.cache.put(client_id, client.clone(), expires_at, now);
         Ok(client)
     }
 
@@ -295,6 +315,9 @@ pub async fn find_client(
         return Err(CimdError::Blocked.into());
     }
     Ok(Some(FoundClient::Document(
-        state.cimd.load(client_id).await?,
+        state
+            .cimd
+            .load(state.provider.shared_state(), client_id)
+            .await?,
     )))
 }

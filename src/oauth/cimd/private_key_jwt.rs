@@ -6,9 +6,14 @@
 //! The assertion must have `iss` = `sub` = the client id, an `aud` naming this server's token
 //! endpoint or its issuer, an `exp` no further than `[registration] cimd_assertion_max_lifetime`
 //! away, and a `jti` used once: accepted `jti`s are remembered until their assertion expires (RFC
-//! 7523 §3 item 7). The replay cache is per process; several instances behind one database each
-//! refuse a replay they saw themselves, so a replay across instances within the assertion's short
-//! life is not caught.
+//! 7523 §3 item 7). A `jti` is claimed in storage ([`SharedStateStore::claim_once`], key
+//! `cimd-jti:<client_id>#<jti>`: a client id never contains `#`, so no client can name another
+//! client's key), atomically across every server on the store, so a replay sent to
+//! another instance is refused too. The claim lasts until the assertion could no longer be accepted
+//! anywhere: its `exp` plus the clock leeway. A store that cannot record the claim refuses the
+//! assertion (the error is the store's: 503 or 500), never accepts it unrecorded.
+//!
+//! [`SharedStateStore::claim_once`]: mcp_oauth_provider::SharedStateStore::claim_once
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -21,7 +26,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use mcp_oauth_provider::UnixTime;
 use serde_json::{Map, Value};
 
-use super::cache::ttl_from_headers;
+use super::cache::{store_key, ttl_from_headers};
 use super::document::{DocumentAuth, DocumentClient, parse_client_id_url};
 use crate::error::OAuthError;
 use crate::state::AppState;
@@ -29,9 +34,9 @@ use crate::state::AppState;
 /// RFC 7523 §2.2.
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// Entries kept at most; past it new assertions are refused until old ones expire (refusing is
-/// safe, forgetting a `jti` would not be).
-const MAX_REMEMBERED: usize = 100_000;
+/// Seconds of clock skew allowed on `exp` and `nbf`; a used `jti` is remembered this much past its
+/// assertion's `exp`.
+const LEEWAY: u64 = 30;
 
 /// Signature algorithms accepted; symmetric ones never (the key is public). Advertised as
 /// `token_endpoint_auth_signing_alg_values_supported` (RFC 8414 §2).
@@ -47,28 +52,17 @@ pub const ALGORITHMS: &[Algorithm] = &[
     Algorithm::PS512,
 ];
 
-/// `jti`s seen, with the time their assertion expires.
-#[derive(Default)]
-pub struct ReplayCache {
-    seen: Mutex<HashMap<String, UnixTime>>,
+/// The key a `jti` is claimed under (long ones hashed, see [`store_key`]). The client id is a
+/// validated document URL, which has no fragment, so `#` ends it unambiguously.
+pub fn replay_key(client_id: &str, jti: &str) -> String {
+    store_key("cimd-jti:", &format!("cimd-jti:{client_id}#{jti}"))
 }
 
-impl ReplayCache {
-    /// Records `key` until `exp`; false when it was already recorded (a replay) or the cache is full.
-    pub fn first_use(&self, key: &str, exp: UnixTime, now: UnixTime) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() >= MAX_REMEMBERED {
-            seen.retain(|_, until| *until >= now);
-            if seen.len() >= MAX_REMEMBERED {
-                return false;
-            }
-        }
-        if seen.get(key).is_some_and(|until| *until >= now) {
-            return false;
-        }
-        seen.insert(key.to_string(), exp);
-        true
-    }
+/// Until when a `jti` stays claimed: while `now <= exp + LEEWAY` the assertion still verifies, so
+/// the claim must be live then (a claim is expired at `expires_at <= now`).
+pub fn claim_expiry(exp: UnixTime) -> UnixTime {
+    exp.saturating_add(i64::try_from(LEEWAY).unwrap_or(0))
+        .saturating_add(1)
 }
 
 /// JWK Sets fetched from `jwks_uri`, cached like documents.
@@ -155,7 +149,7 @@ pub async fn verify(
     validation.set_issuer(&[client_id]);
     validation.sub = Some(client_id.to_string());
     validation.set_audience(&[state.endpoint("/token"), state.issuer.clone()]);
-    validation.leeway = 30;
+    validation.leeway = LEEWAY;
     validation.validate_nbf = true;
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
     let mut claims = None;
@@ -188,11 +182,13 @@ pub async fn verify(
         .and_then(Value::as_str)
         .filter(|j| !j.is_empty())
         .ok_or_else(|| bad("the client assertion has no jti"))?;
-    if !state
-        .cimd
-        .replay
-        .first_use(&format!("{client_id} {jti}"), exp, now)
-    {
+    let first = state
+        .provider
+        .shared_state()
+        .claim_once(&replay_key(client_id, jti), claim_expiry(exp), now)
+        .await
+        .map_err(OAuthError::from)?;
+    if !first {
         return Err(bad("the client assertion was already used (jti replayed)"));
     }
     Ok(())
@@ -203,14 +199,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_jti_is_accepted_once_until_it_expires() {
-        let r = ReplayCache::default();
-        assert!(r.first_use("c j1", 100, 50));
-        assert!(!r.first_use("c j1", 100, 60));
-        assert!(r.first_use("c j2", 100, 60));
-        assert!(
-            r.first_use("c j1", 200, 101),
-            "after expiry the assertion is dead anyway"
+    fn a_claim_outlives_the_last_second_the_assertion_verifies() {
+        // jsonwebtoken accepts while now <= exp + leeway; the claim is live while now < expiry.
+        let exp = 1_000;
+        assert!(claim_expiry(exp) > exp + i64::try_from(LEEWAY).unwrap());
+        assert_eq!(claim_expiry(i64::MAX), i64::MAX);
+    }
+
+    #[test]
+    fn replay_keys_name_the_client_and_the_jti() {
+        assert_eq!(
+            replay_key("https://app.example/c.json", "j1"),
+            "cimd-jti:https://app.example/c.json#j1"
+        );
+        assert_ne!(
+            replay_key("https://app.example/c.json", "j1"),
+            replay_key("https://app.example/d.json", "j1")
+        );
+        // A client whose URL ends where another's jti begins cannot name that client's key.
+        assert_ne!(
+            replay_key("https://app.example/a:b", "c"),
+            replay_key("https://app.example/a", "b:c")
         );
     }
 
