@@ -290,6 +290,26 @@ mod tests {
         assert_eq!(why("::8.8.8.8"), Some("an IPv4-compatible address"));
     }
 
+    /// The reason names the range, so an operator reading the refusal knows what was hit (every
+    /// one of these is outside 2000::/3 and would be refused anyway, as "reserved").
+    #[test]
+    fn ipv6_refusals_name_their_range() {
+        let why = |a: &str| refusal(a.parse().unwrap(), false);
+        for (a, reason) in [
+            ("fc00::1", "a unique local (private) address"),
+            ("fdff:ffff::1", "a unique local (private) address"),
+            ("fe80::1", "a link-local address"),
+            ("febf::1", "a link-local address"),
+            ("fec0::1", "a site-local address"),
+            ("ff02::1", "a multicast address"),
+            ("3fff::1", "a documentation address"),
+            ("100::1", "a discard-only address"),
+            ("4000::1", "a reserved address"),
+        ] {
+            assert_eq!(why(a), Some(reason), "{a}");
+        }
+    }
+
     #[test]
     fn loopback_only_with_the_test_switch() {
         for a in ["127.0.0.1", "::1", "::ffff:127.0.0.1"] {
