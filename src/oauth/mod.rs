@@ -10,7 +10,8 @@
 //! [`cimd`] (client ID metadata documents: URL client ids, fetched safely),
 //! [`client_address`] (the client's IP, `X-Forwarded-For` from trusted proxies only),
 //! [`client_usage`] (when each client was last used, recorded at most once a minute),
-//! [`rate_limit`] (per-address request rates and open logins).
+//! [`rate_limit`] (per-address request rates and open logins), [`upstream`] (sign-in through an
+//! upstream identity provider: start, callback, the sealed pending sign-in).
 
 pub mod authorize;
 pub mod browser_binding;
@@ -38,3 +39,4 @@ pub mod revoke;
 pub mod secrets;
 pub mod token;
 pub mod tokens;
+pub mod upstream;
