@@ -208,6 +208,17 @@ async fn the_login_page_offers_the_upstream_and_no_password_form() {
             .unwrap()
             .contains("Invalid username or password")
     );
+    // Starting an upstream sign-in is a form like any other: CSRF token and browser binding.
+    for (client, token) in [(&b, "wrong"), (&browser(), csrf.as_str())] {
+        let r = client
+            .post(s.url("/login/upstream/oidc"))
+            .form(&[("tx", tx.as_str()), ("csrf_token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(refusal_page(r).await.contains("Request not verified"));
+    }
     // An upstream this server does not have.
     let r = b
         .post(s.url("/login/upstream/nope"))
@@ -248,6 +259,18 @@ async fn config_check_validates_discovery() {
         !ok && err.contains("TEST_OIDC_CLIENT_SECRET is not set"),
         "{err}"
     );
+
+    // The shipped example is valid as written (its provider is not reachable from the tests).
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples/oidc.toml");
+    let (ok, out, err) = run_cli(
+        Some(&example),
+        &["config", "check", "--offline"],
+        &[("MCP_OAUTH_OIDC_CLIENT_SECRET", "example")],
+        None,
+    )
+    .await;
+    assert!(ok && out.contains("configuration OK"), "{out}\n{err}");
 
     // The provider down.
     drop(op);

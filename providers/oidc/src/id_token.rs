@@ -163,3 +163,60 @@ pub fn validate(
     }
     Ok(claims)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn set(keys: Value) -> JwkSet {
+        serde_json::from_value(json!({ "keys": keys })).unwrap()
+    }
+
+    fn ec(kid: &str, alg: Option<&str>, use_: Option<&str>) -> Value {
+        let mut k = json!({"kty": "EC", "crv": "P-256", "kid": kid,
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"});
+        if let Some(a) = alg {
+            k["alg"] = json!(a);
+        }
+        if let Some(u) = use_ {
+            k["use"] = json!(u);
+        }
+        k
+    }
+
+    #[test]
+    fn keys_are_found_by_kid_or_as_the_only_signing_key() {
+        let two = set(json!([ec("a", None, None), ec("b", None, Some("sig"))]));
+        assert_eq!(
+            find_key(&two, Some("b")).unwrap().common.key_id.as_deref(),
+            Some("b")
+        );
+        assert!(find_key(&two, Some("c")).is_none());
+        assert!(find_key(&two, None).is_none(), "ambiguous without a kid");
+        let one = set(json!([ec("a", None, None), ec("enc", None, Some("enc"))]));
+        assert_eq!(
+            find_key(&one, None).unwrap().common.key_id.as_deref(),
+            Some("a")
+        );
+        assert!(
+            find_key(&one, Some("enc")).is_none(),
+            "an encryption key never verifies"
+        );
+    }
+
+    #[test]
+    fn symmetric_and_unsigned_tokens_are_refused_before_any_key() {
+        // {"alg":"HS256","typ":"JWT"} and {"alg":"none"}.
+        let hs = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ4In0.c2ln";
+        assert!(header(hs).unwrap_err().0.contains("not accepted"));
+        let none = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.";
+        assert!(header(none).is_err());
+        let es = set(json!([ec("a", Some("ES256"), None)]));
+        let key = &es.keys[0];
+        assert!(key_algorithm_matches(key, Algorithm::ES256));
+        assert!(!key_algorithm_matches(key, Algorithm::RS256));
+    }
+}

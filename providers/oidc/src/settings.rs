@@ -328,7 +328,7 @@ impl OidcSettings {
     }
 }
 
-/// An [`ProviderError::InvalidSettings`] for discovery metadata that cannot be used.
+/// A backend error for upstream metadata that cannot be used (the message says why).
 pub fn bad_metadata(message: impl Into<String>) -> ProviderError {
     ProviderError::backend_msg(message)
 }
