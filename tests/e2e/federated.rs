@@ -44,10 +44,16 @@ allowed_groups = ["contractors"]
 
 /// A server whose users sign in at `op` (the secret comes from a file, removed once read).
 pub async fn start_federated(op: &FakeOp) -> TestServer {
+    start_federated_with(op, "").await
+}
+
+/// [`start_federated`] with more `[users.oidc]` keys.
+pub async fn start_federated_with(op: &FakeOp, more_keys: &str) -> TestServer {
     let dir = TempDir::new("mcp-oauth-oidc-secret");
     let file = dir.path().join("client-secret");
     std::fs::write(&file, format!("{CLIENT_SECRET}\n")).unwrap();
-    let users = oidc_toml(op, &format!("client_secret_file = \"{}\"", file.display()));
+    let secret = format!("client_secret_file = \"{}\"\n{more_keys}", file.display());
+    let users = oidc_toml(op, &secret);
     op.set(|b| b.user = ann());
     start_with(Options {
         users_toml: Some(users),
@@ -277,4 +283,19 @@ async fn config_check_validates_discovery() {
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let (ok, _, err) = run_cli(Some(&cfg), &["config", "check"], &env, None).await;
     assert!(!ok && err.contains("upstream"), "{err}");
+}
+
+#[tokio::test]
+async fn a_key_rotated_upstream_is_fetched_again() {
+    let op = FakeOp::start().await;
+    let s = start_federated_with(&op, "jwks_refetch_interval = \"0s\"").await;
+    let client_id = s.register_public().await;
+    let at = to_callback(&s, &op, &s.auth_params(&client_id)).await;
+    let r = at.browser.get(&at.callback).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "first sign-in caches the keys");
+    // The provider now signs with a key the cached JWKS does not have.
+    op.rotate_key();
+    let at = to_callback(&s, &op, &s.auth_params(&client_id)).await;
+    let r = at.browser.get(&at.callback).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
 }

@@ -50,9 +50,12 @@ struct Grant {
     redirect_uri: String,
 }
 
-#[derive(Default)]
 struct Shared {
     behaviour: Behaviour,
+    /// The signing key, its `kid` and its public JWK (replaced by [`FakeOp::rotate_key`]).
+    key: EncodingKey,
+    kid: String,
+    public_jwk: Value,
     grants: HashMap<String, Grant>,
     /// Every token issued (access, refresh, ID).
     issued: Vec<String>,
@@ -65,10 +68,7 @@ struct Shared {
 #[derive(Clone)]
 struct Op {
     base: String,
-    kid: String,
-    key: Arc<EncodingKey>,
     rogue: Arc<EncodingKey>,
-    public_jwk: Value,
     shared: Arc<Mutex<Shared>>,
 }
 
@@ -108,14 +108,17 @@ impl FakeOp {
                 user: json!({"sub": "upstream-user-1"}),
                 ..Default::default()
             },
-            ..Default::default()
+            key,
+            kid,
+            public_jwk,
+            grants: HashMap::new(),
+            issued: Vec::new(),
+            authorize_requests: Vec::new(),
+            authenticated_token_requests: 0,
         }));
         let op = Op {
             base: base.clone(),
-            kid,
-            key: Arc::new(key),
             rogue: Arc::new(rogue),
-            public_jwk,
             shared: shared.clone(),
         };
         let app = Router::new()
@@ -143,6 +146,15 @@ impl FakeOp {
     /// Changes how the provider answers from now on.
     pub fn set(&self, change: impl FnOnce(&mut Behaviour)) {
         change(&mut self.shared.lock().unwrap().behaviour);
+    }
+
+    /// Signs with a new key (new `kid`) from now on and publishes only that one.
+    pub fn rotate_key(&self) {
+        let (key, public_jwk, kid) = es256_key();
+        let mut shared = self.shared.lock().unwrap();
+        shared.key = key;
+        shared.kid = kid;
+        shared.public_jwk = public_jwk;
     }
 
     /// Every token the provider issued so far.
@@ -185,7 +197,7 @@ async fn discovery(State(op): State<Op>) -> Json<Value> {
 }
 
 async fn jwks(State(op): State<Op>) -> Json<Value> {
-    Json(json!({"keys": [op.public_jwk]}))
+    Json(json!({"keys": [op.shared.lock().unwrap().public_jwk.clone()]}))
 }
 
 fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
@@ -276,8 +288,8 @@ async fn token(
         claims[k] = v.clone();
     }
     let mut header = Header::new(Algorithm::ES256);
-    header.kid = Some(op.kid.clone());
-    let key = if b.rogue_key { &op.rogue } else { &op.key };
+    header.kid = Some(shared.kid.clone());
+    let key = if b.rogue_key { &*op.rogue } else { &shared.key };
     let id_token = jsonwebtoken::encode(&header, &claims, key).unwrap();
     let access_token = format!("upstream-at-{}", new_secret());
     let refresh_token = format!("upstream-rt-{}", new_secret());
