@@ -119,7 +119,11 @@ async fn a_replay_with_the_cookies_kept_is_refused() {
         .send()
         .await
         .unwrap();
-    assert!(refusal_page(r).await.contains("not recognised"));
+    let html = refusal_page(r).await;
+    assert!(
+        html.contains("not recognised"),
+        "the replayed answer was not refused as such"
+    );
     // The pending cookie without the binding cookie is not enough either.
     let r = b
         .get(&callback)
@@ -223,6 +227,11 @@ async fn refused_with(change: impl FnOnce(&mut crate::upstream_op::Behaviour)) -
     op.set(change);
     let at = to_callback(&s, &op, &s.auth_params(&client_id)).await;
     let r = at.browser.get(&at.callback).send().await.unwrap();
+    assert_ne!(
+        r.status(),
+        StatusCode::OK,
+        "the bad answer signed the user in: our consent page followed"
+    );
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let html = refusal_page(r).await;
     assert!(html.contains("Sign-in refused"), "{html}");

@@ -107,7 +107,7 @@ pub async fn to_callback(s: &TestServer, op: &FakeOp, params: &[(String, String)
 pub async fn refusal_page(r: Response) -> String {
     assert!(
         r.status().is_client_error() || r.status().is_server_error(),
-        "{}",
+        "{}: the answer was accepted (our consent page followed)",
         r.status()
     );
     assert!(
