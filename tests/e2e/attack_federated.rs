@@ -322,6 +322,11 @@ async fn no_upstream_token_or_secret_reaches_the_client_or_the_log() {
     assert_eq!(info["sub"], "upstream-user-1");
     // Nothing upstream-secret in our log: tokens, the upstream's code, our client secret.
     let log = captured_log();
+    assert!(
+        log.contains("OpenID Connect upstream configured")
+            && log.contains("signed in through an upstream"),
+        "the upstream's and the core's logs are captured"
+    );
     let upstream_code = query_param(&at.callback, "code").unwrap();
     for secret in issued
         .iter()
