@@ -1,7 +1,9 @@
 //! The login and consent steps of an authorization (OAuth 2.1 §4.1.1 leaves user authentication to the
 //! server; MCP security best practices, *Confused Deputy*, say how consent must look).
 //!
-//! - `GET /login?tx=…` renders the sign-in form; `POST /login` checks the credentials.
+//! - `GET /login?tx=…` renders the sign-in form (when the authenticator takes passwords) and one
+//!   button per upstream identity provider (their flow is [`crate::oauth::upstream`], which joins
+//!   this one at [`signed_in`]); `POST /login` checks the credentials.
 //! - Then the consent page names the client, its redirect host, the resource and the scopes;
 //!   `POST /consent` approves (a code is issued, RFC 6749 §4.1.2, with `iss` per RFC 9207) or denies
 //!   (`access_denied`). Consent may be remembered per user + client + resource (RFC 8707) for
