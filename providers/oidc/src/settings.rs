@@ -22,7 +22,7 @@ pub struct OidcSettings {
     /// The last segment of our callback URL `<issuer>/login/callback/<name>`.
     #[serde(default = "default_name")]
     pub name: String,
-    /// The login button says "Sign in with <label>"; default: the issuer's host.
+    /// The login button says "Sign in with `label`"; default: the issuer's host.
     #[serde(default)]
     pub label: Option<String>,
     /// The upstream's issuer identifier; discovery reads `<issuer>/.well-known/openid-configuration`.
