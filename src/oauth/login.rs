@@ -3,7 +3,7 @@
 //!
 //! - `GET /login?tx=…` renders the sign-in form (when the authenticator takes passwords) and one
 //!   button per upstream identity provider (their flow is [`crate::oauth::upstream`], which joins
-//!   this one at [`signed_in`]); `POST /login` checks the credentials.
+//!   this one at `signed_in`); `POST /login` checks the credentials.
 //! - Then the consent page names the client, its redirect host, the resource and the scopes;
 //!   `POST /consent` approves (a code is issued, RFC 6749 §4.1.2, with `iss` per RFC 9207) or denies
 //!   (`access_denied`). Consent may be remembered per user + client + resource (RFC 8707) for
