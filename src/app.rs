@@ -22,7 +22,7 @@ use crate::demo::{self, DemoMount};
 use crate::error::{ErrorCode, OAuthError};
 use crate::listener::ConnectionLimits;
 use crate::oauth::{
-    authorize, introspect, jwks, login, metadata, rate_limit, register, revoke, token,
+    authorize, introspect, jwks, login, metadata, rate_limit, register, revoke, token, upstream,
 };
 use crate::observability::{access_log, admin, health, metrics};
 use crate::request_timeouts;
@@ -63,7 +63,9 @@ pub fn router(state: AppState, demo: Option<&DemoMount>, cancel: CancellationTok
             get(authorize::authorize_get).post(authorize::authorize_post),
         )
         .route("/login", get(login::login_get).post(login::login_post))
-        .route("/consent", post(login::consent_post));
+        .route("/consent", post(login::consent_post))
+        .route("/login/upstream/{name}", post(upstream::start_post))
+        .route("/login/callback/{name}", get(upstream::callback_get));
     // Probes and metrics (metrics only to loopback clients unless an admin listener takes them).
     let ops = Router::new()
         .route("/healthz", get(health::healthz_get))

@@ -106,7 +106,7 @@ impl Registry {
         Self::default()
     }
 
-    /// The built-in factories: storage `sqlite`, `postgres`, `memory`; users `local`, `ldap`;
+    /// The built-in factories: storage `sqlite`, `postgres`, `memory`; users `local`, `ldap`, `oidc`;
     /// policy `standard`.
     pub fn builtin() -> Self {
         Self::empty()
@@ -115,6 +115,7 @@ impl Registry {
             .with_storage(mcp_oauth_provider_sql::PostgresFactory)
             .with_users(LocalAuthenticatorFactory)
             .with_users(mcp_oauth_provider_ldap::LdapAuthenticatorFactory)
+            .with_users(mcp_oauth_provider_oidc::OidcAuthenticatorFactory)
             .with_policy(StandardPolicyFactory)
     }
 

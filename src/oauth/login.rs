@@ -1,7 +1,9 @@
 //! The login and consent steps of an authorization (OAuth 2.1 §4.1.1 leaves user authentication to the
 //! server; MCP security best practices, *Confused Deputy*, say how consent must look).
 //!
-//! - `GET /login?tx=…` renders the sign-in form; `POST /login` checks the credentials.
+//! - `GET /login?tx=…` renders the sign-in form (when the authenticator takes passwords) and one
+//!   button per upstream identity provider (their flow is [`crate::oauth::upstream`], which joins
+//!   this one at `signed_in`); `POST /login` checks the credentials.
 //! - Then the consent page names the client, its redirect host, the resource and the scopes;
 //!   `POST /consent` approves (a code is issued, RFC 6749 §4.1.2, with `iss` per RFC 9207) or denies
 //!   (`access_denied`). Consent may be remembered per user + client + resource (RFC 8707) for
@@ -76,17 +78,17 @@ fn unverified() -> AuthorizeError {
     )
 }
 
-fn storage_page(err: ProviderError) -> AuthorizeError {
+pub(crate) fn storage_page(err: ProviderError) -> AuthorizeError {
     let e = OAuthError::from(err);
     AuthorizeError::page(e.code.status(), "Temporarily unavailable", e.description)
         .with_code(e.code)
 }
 
 /// A live transaction and its client.
-struct Loaded {
-    tx_id: String,
-    tx: LoginTransaction,
-    client: Client,
+pub(crate) struct Loaded {
+    pub(crate) tx_id: String,
+    pub(crate) tx: LoginTransaction,
+    pub(crate) client: Client,
     /// Set when the client is a client metadata document.
     document: Option<DocumentShown>,
 }
@@ -99,7 +101,7 @@ struct DocumentShown {
 }
 
 /// Loads the transaction `tx_id` and checks the browser binding (and, for posts, the CSRF token).
-async fn load(
+pub(crate) async fn load(
     state: &AppState,
     headers: &HeaderMap,
     tx_id: Option<&str>,
@@ -153,7 +155,7 @@ async fn load(
 }
 
 /// Reads a posted HTML form; anything else is an error page.
-async fn read_form(req: Request) -> Result<(HeaderMap, Params), AuthorizeError> {
+pub(crate) async fn read_form(req: Request) -> Result<(HeaderMap, Params), AuthorizeError> {
     let headers = req.headers().clone();
     if !is_form(&headers) {
         return Err(page(
@@ -172,7 +174,7 @@ async fn read_form(req: Request) -> Result<(HeaderMap, Params), AuthorizeError> 
     Ok((headers, Params::parse(&body)))
 }
 
-fn field<'a>(params: &'a Params, name: &str) -> Result<Option<&'a str>, AuthorizeError> {
+pub(crate) fn field<'a>(params: &'a Params, name: &str) -> Result<Option<&'a str>, AuthorizeError> {
     params.get(name).map_err(|_| {
         page(
             StatusCode::BAD_REQUEST,
@@ -236,6 +238,8 @@ fn render_login(
             redirect_host => redirect_host(&l.tx.redirect_uri),
             error => error,
             username => username,
+            password_form => state.provider.authenticator().accepts_passwords(),
+            upstreams => upstream_buttons(state),
         },
     )
 }
@@ -275,6 +279,22 @@ fn too_many(mut page: Response, retry_after: i64) -> Response {
             .insert(axum::http::header::RETRY_AFTER, v);
     }
     page
+}
+
+/// The login page's upstream buttons: where each posts and what it says.
+fn upstream_buttons(state: &AppState) -> Vec<minijinja::Value> {
+    state
+        .provider
+        .authenticator()
+        .upstreams()
+        .iter()
+        .map(|u| {
+            minijinja::context! {
+                action => format!("/login/upstream/{}", u.name()),
+                label => u.label().to_string(),
+            }
+        })
+        .collect()
 }
 
 /// `GET /login?tx=…`.
@@ -416,6 +436,16 @@ async fn login(state: &AppState, client: IpAddr, req: Request) -> Result<Respons
         Err(err) => return Err(storage_page(err)),
     };
     tracing::info!(subject = %user.subject, client_id = %l.client.client_id, "signed in");
+    signed_in(state, &l, user).await
+}
+
+/// After a sign-in (a password or an upstream): records the user on the transaction, then asks for
+/// consent, or finishes at once when a remembered consent covers the scopes.
+pub(crate) async fn signed_in(
+    state: &AppState,
+    l: &Loaded,
+    user: AuthenticatedUser,
+) -> Result<Response, AuthorizeError> {
     let scopes =
         policy::grantable_scopes(state.provider.policy(), &user, &l.client, &l.tx.scopes).await;
     if !state
@@ -436,7 +466,7 @@ async fn login(state: &AppState, client: IpAddr, req: Request) -> Result<Respons
     if remembered.is_some_and(|c| scopes.iter().all(|s| c.scopes.contains(s))) {
         return finish(state, &l.tx.id_hash, true, false).await;
     }
-    Ok(render_consent(state, &l, &user, &scopes))
+    Ok(render_consent(state, l, &user, &scopes))
 }
 
 /// `POST /consent`: form `tx`, `csrf_token`, `decision` (`approve` | `deny`), optional `remember`.

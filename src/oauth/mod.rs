@@ -13,7 +13,8 @@
 //! - tokens and keys: [`tokens`] (RFC 9068 JWTs), [`keys`], [`key_encryption`] (signing keys sealed
 //!   at rest), [`jwks`], [`secrets`];
 //! - the browser: [`pages`] (HTML), [`browser_binding`] (login CSRF), [`login_throttle`] (password
-//!   guessing);
+//!   guessing), [`upstream`] (sign-in through an upstream identity provider: start, callback, the
+//!   sealed pending sign-in);
 //! - requests: [`params`] (RFC 6749 §3.1 parameter rules), [`client_address`] (the client's IP,
 //!   `X-Forwarded-For` from trusted proxies only), [`rate_limit`] (per-address request rates and
 //!   open logins).
@@ -44,3 +45,4 @@ pub mod revoke;
 pub mod secrets;
 pub mod token;
 pub mod tokens;
+pub mod upstream;

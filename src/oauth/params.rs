@@ -40,6 +40,11 @@ impl Params {
         Ok(found)
     }
 
+    /// Every parameter, in order, duplicates and empty values included.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
     /// The first parameter (with a value) that appears more than once.
     pub fn first_duplicate(&self) -> Option<&str> {
         let mut seen = std::collections::HashSet::new();

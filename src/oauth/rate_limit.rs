@@ -212,7 +212,11 @@ impl Limited {
     pub fn of_path(path: &str) -> Option<Self> {
         match path {
             "/authorize" => Some(Self::Authorize),
+            // The upstream sign-in's start and callback count as sign-in requests.
             "/login" => Some(Self::Login),
+            p if p.starts_with("/login/upstream/") || p.starts_with("/login/callback/") => {
+                Some(Self::Login)
+            }
             "/register" => Some(Self::Register),
             "/token" => Some(Self::Token),
             _ => None,
@@ -469,6 +473,14 @@ mod tests {
         assert_eq!(Limited::of_path("/token"), Some(Limited::Token));
         assert_eq!(Limited::of_path("/register"), Some(Limited::Register));
         assert_eq!(Limited::of_path("/login"), Some(Limited::Login));
+        assert_eq!(
+            Limited::of_path("/login/callback/oidc"),
+            Some(Limited::Login)
+        );
+        assert_eq!(
+            Limited::of_path("/login/upstream/oidc"),
+            Some(Limited::Login)
+        );
         assert_eq!(Limited::of_path("/authorize"), Some(Limited::Authorize));
         assert_eq!(Limited::of_path("/consent"), None);
         assert_eq!(Limited::of_path("/jwks.json"), None);

@@ -107,7 +107,7 @@ fn log_buffer() -> &'static std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
         let writer_buf = std::sync::Arc::clone(&buf);
         let subscriber = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "mcp_oauth=trace,mcp_oauth_provider_sql=trace,mcp_oauth_provider_ldap=trace,tower_http=trace",
+                "mcp_oauth=trace,mcp_oauth_provider_sql=trace,mcp_oauth_provider_ldap=trace,mcp_oauth_provider_oidc=trace,tower_http=trace",
             ))
             .with_ansi(false)
             .with_writer(move || LogWriter(std::sync::Arc::clone(&writer_buf)))

@@ -35,6 +35,20 @@
 //! the section and the key. `build` MUST NOT connect anywhere (a directory that is down at start must
 //! not stop the server).
 //!
+//! ### Signing in at an upstream identity provider
+//!
+//! An authenticator may instead (or as well) send users to an identity provider they already use:
+//! implement [`UpstreamAuthenticator`](crate::UpstreamAuthenticator) and offer it from
+//! [`UserAuthenticator::upstreams`](crate::UserAuthenticator::upstreams) (answer `false` from
+//! `accepts_passwords` when there is no password form). The login page shows one button per
+//! upstream. The core generates and checks `state`, binds the sign-in to the login transaction and
+//! the browser, refuses answers at another upstream's callback, and shows upstream errors on its own
+//! page; the upstream builds the authorization URL from the core's `state`, `nonce` and PKCE
+//! challenge, and on the callback `<issuer>/login/callback/<name>` redeems the code and answers the
+//! same [`AuthenticatedUser`](crate::AuthenticatedUser), or
+//! [`UpstreamOutcome::Refused`](crate::UpstreamOutcome) with a reason the user may read. Its tokens
+//! never leave it. The built-in `oidc` kind (crate `mcp-oauth-provider-oidc`) is a complete example.
+//!
 //! ## 2. A policy
 //!
 //! Implement [`Policy`](crate::Policy); every hook has a safe default, so override only what you

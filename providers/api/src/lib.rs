@@ -19,6 +19,8 @@
 //! - [`token`]: codes, access-token records, refresh tokens, `TokenStore` (atomic take / rotate).
 //! - [`key`]: `SigningKeyRecord`, `KeyStore`.
 //! - [`user`]: `AuthenticatedUser`, `UserAuthenticator`, local accounts (`UserStore`).
+//! - [`upstream`]: `UpstreamAuthenticator`, sign-in through an upstream identity provider (OIDC,
+//!   OAuth 2) that answers the same `AuthenticatedUser`.
 //! - [`interaction`]: login transactions and remembered consent, `InteractionStore`.
 //! - [`throttle`]: sign-in throttle counters shared by every server on one store, `SignInThrottleStore`.
 //! - [`shared_state`]: single-use claims and the client metadata document cache shared by every
@@ -47,6 +49,7 @@ pub mod provider;
 pub mod shared_state;
 pub mod throttle;
 pub mod token;
+pub mod upstream;
 pub mod user;
 
 #[cfg(feature = "testkit")]
@@ -76,6 +79,7 @@ pub use token::{
     AccessTokenRecord, AuthorizationCode, CodeRedemption, GrantFilter, GrantSummary, PurgeCounts,
     RefreshTokenRecord, RefreshTokenState, RevokeTarget, RotateRefreshToken, Rotation, TokenStore,
 };
+pub use upstream::{UpstreamAuthenticator, UpstreamLogin, UpstreamOutcome, UpstreamResponse};
 pub use user::{
     AuthOutcome, AuthenticatedUser, SubjectStatus, UserAuthenticator, UserRecord, UserStore,
 };

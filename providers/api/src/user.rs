@@ -1,9 +1,11 @@
 //! Users: who may log in, and the local account store behind the `local` authenticator.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::{ProviderResult, UnixTime};
+use crate::{ProviderResult, UnixTime, UpstreamAuthenticator};
 
 /// A user who proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +96,20 @@ pub trait UserAuthenticator: Send + Sync {
     /// live in the storage, which the probe checks itself), is `Ok(())`.
     async fn check_health(&self) -> ProviderResult<()> {
         Ok(())
+    }
+
+    /// Whether the login page shows the username + password form. An authenticator that signs
+    /// users in only through upstreams answers `false`; its [`authenticate`](Self::authenticate)
+    /// MUST then answer [`AuthOutcome::Rejected`] for every password without contacting anything.
+    fn accepts_passwords(&self) -> bool {
+        true
+    }
+
+    /// The upstream identity providers users may sign in with instead of a password (see
+    /// [`crate::upstream`]): one button each on the login page. MUST return the same upstreams, in
+    /// the same order, at every call. The default has none.
+    fn upstreams(&self) -> Vec<Arc<dyn UpstreamAuthenticator>> {
+        Vec::new()
     }
 }
 

@@ -1,0 +1,177 @@
+//! Interactive sign-in through an upstream identity provider (OpenID Connect, OAuth 2): the second
+//! kind of authenticator, next to the password [`UserAuthenticator`](crate::UserAuthenticator).
+//!
+//! An upstream never sees our login transaction and never decides anything the core owns. The core
+//! keeps the transaction, CSRF, the browser binding, consent and everything after; for one sign-in
+//! it generates `state`, `nonce` and a PKCE verifier (RFC 7636 §4.1), remembers them bound to the
+//! transaction and the browser, and hands them to the upstream twice:
+//!
+//! 1. [`UpstreamAuthenticator::authorization_url`]: where to send the browser (RFC 6749 §4.1.1).
+//! 2. [`UpstreamAuthenticator::finish`]: on our callback `<issuer>/login/callback/<name>`, after the
+//!    core checked `state` against what it remembered, and refused an `error` answer (RFC 6749
+//!    §4.1.2.1) with its own page. The upstream redeems the code and answers who signed in.
+//!
+//! What it answers is the same [`AuthenticatedUser`] a password authenticator answers. Upstream
+//! tokens stay inside the upstream: the type carries none, so none can reach an MCP client (MCP
+//! "token passthrough" is forbidden).
+//!
+//! An authenticator offers its upstreams through
+//! [`UserAuthenticator::upstreams`](crate::UserAuthenticator::upstreams); each has a `name` that is
+//! the last segment of its callback URL, which is also how the core refuses an answer arriving for
+//! another upstream than the one the sign-in started with (mix-up, RFC 9700 §4.4).
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use crate::{AuthenticatedUser, ProviderResult};
+
+/// The values the core generated for one upstream sign-in. They are fresh per sign-in, secret
+/// (`nonce` and `pkce_verifier` never leave our server except as the upstream protocol sends them)
+/// and the same in both calls of one sign-in.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UpstreamLogin {
+    /// The `state` to send upstream (RFC 6749 §4.1.1); the core checks it on the callback.
+    pub state: String,
+    /// The OpenID Connect `nonce` (OIDC Core §3.1.2.1); the upstream checks the ID token carries it.
+    pub nonce: String,
+    /// The PKCE `code_verifier` (RFC 7636 §4.1), sent only to the upstream's token endpoint.
+    pub pkce_verifier: String,
+    /// `BASE64URL(SHA256(pkce_verifier))`, the S256 `code_challenge` (RFC 7636 §4.2).
+    pub pkce_challenge: String,
+    /// Our callback for this upstream, `<issuer>/login/callback/<name>`: the `redirect_uri` to send.
+    pub redirect_uri: String,
+}
+
+impl std::fmt::Debug for UpstreamLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamLogin")
+            .field("redirect_uri", &self.redirect_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The upstream's answer at our callback: its query parameters (each appeared once; the core
+/// refuses repeated parameters). `state` was checked and `error` handled by the core.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct UpstreamResponse {
+    pub params: BTreeMap<String, String>,
+}
+
+impl UpstreamResponse {
+    /// The parameter `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+}
+
+impl std::fmt::Debug for UpstreamResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The code is a credential until redeemed: names only.
+        f.debug_struct("UpstreamResponse")
+            .field("params", &self.params.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// How an upstream sign-in ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamOutcome {
+    /// Who signed in.
+    Authenticated(AuthenticatedUser),
+    /// The answer is not acceptable: an ID token that fails validation, or a user this server does
+    /// not admit (outside an allow-list). `reason` is shown on the error page and logged: it MUST
+    /// NOT contain a token, a code or a secret.
+    Refused { reason: String },
+}
+
+/// One upstream identity provider that signs users in by redirecting their browser to it.
+///
+/// Every method's contract is on the method.
+#[async_trait]
+pub trait UpstreamAuthenticator: Send + Sync {
+    /// The name in our callback URL `<issuer>/login/callback/<name>`: MUST be stable, unique among
+    /// the upstreams of one server and made of `a-z`, `0-9`, `-` and `_` only.
+    fn name(&self) -> &str;
+
+    /// What the login page's button says after "Sign in with", e.g. `Example SSO`.
+    fn label(&self) -> &str;
+
+    /// The upstream authorization URL for this sign-in (RFC 6749 §4.1.1).
+    ///
+    /// MUST carry `login.state` and `login.redirect_uri` unchanged, and MUST send PKCE
+    /// (`code_challenge` = `login.pkce_challenge`, method `S256`) and, for OpenID Connect,
+    /// `nonce` = `login.nonce`. MAY contact the upstream (e.g. discovery); an unreachable upstream
+    /// is [`ProviderError::Unavailable`](crate::ProviderError::Unavailable).
+    async fn authorization_url(&self, login: &UpstreamLogin) -> ProviderResult<String>;
+
+    /// Finishes the sign-in with the upstream's answer at our callback.
+    ///
+    /// The core has checked `state` and answered an `error` itself; the upstream:
+    /// - MUST redeem the code with `login.pkce_verifier` and `login.redirect_uri`;
+    /// - MUST check the issuer of the answer where the upstream says it sends one (RFC 9207 `iss`);
+    /// - for OpenID Connect MUST validate the ID token (signature, `iss`, `aud`, `exp`, `nonce` =
+    ///   `login.nonce`, `azp`) and answer [`UpstreamOutcome::Refused`] when any check fails;
+    /// - MUST answer `Refused` for a user its configuration does not admit;
+    /// - MUST NOT return, log or store an upstream token, code or client secret (it MAY keep tokens
+    ///   it needs, sealed, only where its configuration says so);
+    /// - MUST return a stable `subject` for one upstream user across sign-ins;
+    /// - MUST return [`ProviderError::Unavailable`](crate::ProviderError::Unavailable) when the
+    ///   upstream cannot be reached or times out.
+    async fn finish(
+        &self,
+        login: &UpstreamLogin,
+        response: &UpstreamResponse,
+    ) -> ProviderResult<UpstreamOutcome>;
+
+    /// Whether the upstream answers now and its metadata is usable (`config check`, readiness).
+    /// Bounded in time, read-only; the default is `Ok(())`.
+    async fn check_health(&self) -> ProviderResult<()> {
+        Ok(())
+    }
+}
+
+/// Whether `name` is usable as an upstream name (a URL path segment we never need to escape).
+pub fn is_upstream_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_plain_path_segments() {
+        for ok in ["oidc", "company-sso", "google_2"] {
+            assert!(is_upstream_name(ok), "{ok}");
+        }
+        for bad in ["", "Upper", "a/b", "a b", "..", "é", &"x".repeat(65)] {
+            assert!(!is_upstream_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_the_secrets() {
+        let login = UpstreamLogin {
+            state: "s3cret-state".into(),
+            nonce: "s3cret-nonce".into(),
+            pkce_verifier: "s3cret-verifier".into(),
+            pkce_challenge: "challenge".into(),
+            redirect_uri: "http://127.0.0.1:9000/login/callback/oidc".into(),
+        };
+        let shown = format!("{login:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        let response = UpstreamResponse {
+            params: [("code".to_string(), "s3cret-code".to_string())].into(),
+        };
+        let shown = format!("{response:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("code"),
+            "{shown}"
+        );
+    }
+}

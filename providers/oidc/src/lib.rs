@@ -1,0 +1,31 @@
+//! # mcp-oauth-provider-oidc
+//!
+//! Sign-in through an upstream OpenID Connect provider (a company's Keycloak, Okta or Entra,
+//! Google): `[users] kind = "oidc"` with `[users.oidc]`. It is an
+//! [`UpstreamAuthenticator`](mcp_oauth_provider::UpstreamAuthenticator): the server core keeps the
+//! login transaction, `state`, CSRF, the browser binding and consent; this crate discovers the
+//! provider (OpenID Connect Discovery 1.0), builds the authorization request (code flow with PKCE
+//! S256 and `nonce`, OIDC Core §3.1.2), redeems the code, validates the ID token (§3.1.3.7) and
+//! maps its claims to the same `AuthenticatedUser` the password authenticators answer.
+//!
+//! Register `<issuer>/login/callback/<name>` (default name `oidc`) as the redirect URI at the
+//! provider. Every key is explained in `config/examples/oidc.toml`.
+//!
+//! # Layout
+//!
+//! - [`settings`]: `[users.oidc]`, its checks, the client secret from env or a file.
+//! - [`discovery`]: the provider's metadata and JWKS, fetched bounded and cached.
+//! - [`id_token`]: ID-token validation (signature, `iss`, `aud`, `exp`, `nonce`, `azp`).
+//! - [`claims`]: claims → subject, e-mail, groups → scopes; the allow-list.
+//! - [`authenticator`]: `OidcUpstream` (the flow) and `OidcAuthenticator` (the users kind).
+//! - [`factory`]: `OidcAuthenticatorFactory`, registered as `oidc`.
+
+pub mod authenticator;
+pub mod claims;
+pub mod discovery;
+pub mod factory;
+pub mod id_token;
+pub mod settings;
+
+pub use authenticator::{OidcAuthenticator, OidcUpstream};
+pub use factory::OidcAuthenticatorFactory;
