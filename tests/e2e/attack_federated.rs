@@ -319,7 +319,7 @@ async fn no_upstream_token_or_secret_reaches_the_client_or_the_log() {
     let info = s.introspect(v["access_token"].as_str().unwrap()).await;
     assert_eq!(info["active"], true);
     assert_eq!(info["iss"], s.base);
-    assert_eq!(info["sub"], "upstream-user-1");
+    assert_eq!(info["sub"], "oidc:upstream-user-1");
     // Nothing upstream-secret in our log: tokens, the upstream's code, our client secret.
     let log = captured_log();
     assert!(

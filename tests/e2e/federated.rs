@@ -177,7 +177,10 @@ async fn upstream_sign_in_reaches_our_token_and_whoami_with_group_scopes() {
     let mut mcp = McpClient::new(&s.resource, Some(token));
     mcp.initialize().await.unwrap();
     let who = mcp.call("whoami", json!({})).await.unwrap()["structuredContent"].clone();
-    assert_eq!(who["subject"], "upstream-user-1");
+    assert_eq!(
+        who["subject"], "oidc:upstream-user-1",
+        "namespaced by the upstream name"
+    );
     assert_eq!(who["scopes"], json!(["mcp:tools", "mcp:admin"]));
     assert_eq!(who["issuer"], s.base, "our token, from our issuer");
 

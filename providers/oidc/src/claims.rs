@@ -42,12 +42,16 @@ pub fn user_from_claims(
     settings: &OidcSettings,
     claims: &Map<String, Value>,
 ) -> Result<AuthenticatedUser, String> {
-    let subject = string_claim(claims, &settings.subject_claim).ok_or_else(|| {
+    let upstream_subject = string_claim(claims, &settings.subject_claim).ok_or_else(|| {
         format!(
             "the identity provider's ID token has no {:?} claim to identify the user",
             settings.subject_claim
         )
     })?;
+    // Our subject is namespaced by the upstream's name: an upstream's `sub` is unique only at that
+    // issuer (OIDC Core §2), and local accounts, LDAP entries and other upstreams share one subject
+    // space in the store (grants, remembered consent). `corp:248289761001`, never a bare `sub`.
+    let subject = format!("{}:{upstream_subject}", settings.name);
     let email = string_claim(claims, &settings.email_claim);
     let groups = groups(claims, &settings.groups_claim);
     if !admitted(settings, email.as_deref(), email_verified(claims), &groups) {
@@ -77,7 +81,7 @@ pub fn user_from_claims(
     Ok(AuthenticatedUser {
         username: string_claim(claims, &settings.username_claim)
             .or_else(|| email.clone())
-            .unwrap_or_else(|| subject.clone()),
+            .unwrap_or_else(|| upstream_subject.clone()),
         display_name: string_claim(claims, &settings.name_claim),
         subject,
         email,
@@ -143,7 +147,7 @@ mod tests {
             })),
         )
         .unwrap();
-        assert_eq!(u.subject, "u1");
+        assert_eq!(u.subject, "oidc:u1", "namespaced by the upstream name");
         assert_eq!(u.username, "ann");
         assert_eq!(u.display_name.as_deref(), Some("Ann"));
         assert_eq!(

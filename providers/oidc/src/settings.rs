@@ -38,7 +38,7 @@ pub struct OidcSettings {
     /// Scopes requested upstream; must contain `openid`.
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
-    /// The ID-token claim that becomes our subject (the tokens' `sub`).
+    /// The ID-token claim that becomes our subject, as `<name>:<claim>` (the tokens' `sub`).
     #[serde(default = "default_subject_claim")]
     pub subject_claim: String,
     #[serde(default = "default_username_claim")]
