@@ -273,8 +273,11 @@ mod tests {
             "::ffff:8.8.8.8",
             "64:ff9b::808:808",
             "2002:808:808::1",
-            // Global unicast whose second group happens to be NAT64's: not a NAT64 address.
+            // Global unicast whose second group happens to be NAT64's, documentation's or below
+            // 0x200: not NAT64, documentation or IETF special-purpose (those are 2001:… only).
             "2a00:ff9b::a00:1",
+            "2a02:db8::1",
+            "2a01:111::1",
         ] {
             assert!(!refused(a), "{a} is public");
         }
