@@ -278,6 +278,8 @@ mod tests {
             "2a00:ff9b::a00:1",
             "2a02:db8::1",
             "2a01:111::1",
+            // Just past the IETF protocol assignments (2001::/23).
+            "2001:200::1",
         ] {
             assert!(!refused(a), "{a} is public");
         }
@@ -307,6 +309,11 @@ mod tests {
             ("ff02::1", "a multicast address"),
             ("3fff::1", "a documentation address"),
             ("100::1", "a discard-only address"),
+            ("64:ff9b:1::1", "a local-use NAT64 address"),
+            (
+                "2001:1ff::1",
+                "an IETF special-purpose address (Teredo, ORCHID, benchmarking)",
+            ),
             ("4000::1", "a reserved address"),
         ] {
             assert_eq!(why(a), Some(reason), "{a}");
