@@ -5,7 +5,8 @@
 //! (RFC 7009), [`introspect`] (RFC 7662), [`jwks`] (RFC 7517).
 //!
 //! Shared rules:
-//! - clients: [`client_auth`] (RFC 6749 §2.3, RFC 7523 for document clients), [`redirect_uri`]
+//! - clients: [`client_auth`] (RFC 6749 §2.3, RFC 7523 for document clients), [`metadata_fields`]
+//!   (typed client metadata fields, RFC 7591 §2), [`redirect_uri`]
 //!   (RFC 8252 §7.3), [`cimd`] (client ID metadata documents: URL client ids, fetched safely),
 //!   [`client_usage`] (when each client was last used, recorded at most once a minute);
 //! - grants: [`pkce`] (RFC 7636), [`resources`] (RFC 8707 + scopes), [`policy`] (what a policy
@@ -33,6 +34,7 @@ pub mod keys;
 pub mod login;
 pub mod login_throttle;
 pub mod metadata;
+pub mod metadata_fields;
 pub mod pages;
 pub mod params;
 pub mod pkce;

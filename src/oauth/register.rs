@@ -25,6 +25,7 @@ use serde_json::{Map, Value};
 
 use crate::config::RegistrationSettings;
 use crate::error::{ErrorCode, OAuthError, no_store_headers};
+use crate::oauth::metadata_fields;
 use crate::oauth::policy;
 use crate::oauth::redirect_uri::validate_for_registration;
 use crate::oauth::resources::{Resources, parse_scope};
@@ -121,27 +122,13 @@ fn metadata_error(msg: impl Into<String>) -> OAuthError {
 }
 
 fn string_field(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, OAuthError> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(metadata_error(format!("{key} must be a string"))),
-    }
+    metadata_fields::string(obj, key)
+        .map(|s| s.map(str::to_string))
+        .map_err(metadata_error)
 }
 
 fn string_list(obj: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, OAuthError> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| metadata_error(format!("{key} must be an array of strings")))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Some(_) => Err(metadata_error(format!("{key} must be an array of strings"))),
-    }
+    metadata_fields::string_list(obj, key).map_err(metadata_error)
 }
 
 /// True for characters that must not appear in a name shown to users: C0/C1 controls and the

@@ -16,6 +16,7 @@ use mcp_oauth_provider::{Client, ClientOrigin, GrantType, TokenEndpointAuthMetho
 use serde_json::{Map, Value};
 use url::{Host, Url};
 
+use crate::oauth::metadata_fields;
 use crate::oauth::redirect_uri::validate_for_registration;
 
 /// Longest `client_name` accepted (it is shown on the consent page).
@@ -101,27 +102,11 @@ pub struct DocumentLimits {
 }
 
 fn string_field<'a>(doc: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, String> {
-    match doc.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(format!("the document's {name} must be a string")),
-    }
+    metadata_fields::string(doc, name).map_err(|e| format!("the document's {e}"))
 }
 
 fn string_list(doc: &Map<String, Value>, name: &str) -> Result<Option<Vec<String>>, String> {
-    match doc.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| format!("the document's {name} must be an array of strings"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Some(_) => Err(format!("the document's {name} must be an array of strings")),
-    }
+    metadata_fields::string_list(doc, name).map_err(|e| format!("the document's {e}"))
 }
 
 /// Validates the document fetched from `url` (the client id). Errors are for the user and the
