@@ -103,13 +103,24 @@ pub enum Command {
 ///
 /// ```no_run
 /// use mcp_oauth::registry::Registry;
-/// # struct MyStore;
-/// # #[async_trait::async_trait]
-/// # impl mcp_oauth_provider::ProviderFactory for MyStore {
-/// #     fn kind(&self) -> &'static str { "mine" }
-/// #     fn check_settings(&self, _: &mcp_oauth_provider::FactoryContext) -> mcp_oauth_provider::ProviderResult<()> { Ok(()) }
-/// #     async fn open(&self, _: &mcp_oauth_provider::FactoryContext) -> mcp_oauth_provider::ProviderResult<mcp_oauth_provider::Storage> { unimplemented!() }
-/// # }
+/// use mcp_oauth_provider::{FactoryContext, NoSettings, ProviderFactory, ProviderResult, Storage};
+///
+/// /// `[storage] kind = "mine"`: here simply the in-memory store under another name.
+/// struct MyStore;
+///
+/// #[async_trait::async_trait]
+/// impl ProviderFactory for MyStore {
+///     fn kind(&self) -> &'static str {
+///         "mine"
+///     }
+///     fn check_settings(&self, ctx: &FactoryContext) -> ProviderResult<()> {
+///         ctx.parse_settings::<NoSettings>().map(drop)
+///     }
+///     async fn open(&self, ctx: &FactoryContext) -> ProviderResult<Storage> {
+///         self.check_settings(ctx)?;
+///         Ok(mcp_oauth_provider_memory::MemoryStore::new().storage())
+///     }
+/// }
 ///
 /// fn main() -> std::process::ExitCode {
 ///     mcp_oauth::cli::main_with(Registry::builtin().with_storage(MyStore))
