@@ -43,8 +43,18 @@ pub async fn run(dir: &Path, settings: &Settings, registry: &Registry) -> anyhow
     match key_source {
         KeySource::File(data_dir) => {
             let (from, to) = (data_dir.join(KEK_FILE), dir.join(KEK_FILE));
-            copy_private(&from, &to)?;
-            written.push(to);
+            if from.exists() {
+                copy_private(&from, &to)?;
+                written.push(to);
+            } else {
+                // `serve` creates the key with the first signing key: a store it never ran on
+                // holds nothing sealed yet.
+                println!(
+                    "note: no {KEK_FILE} in {} yet (no server has run on this store), so none is \
+                     copied",
+                    data_dir.display()
+                );
+            }
         }
         KeySource::Configured => println!(
             "note: the signing keys in this backup open only with your [keys] encryption_key; keep \

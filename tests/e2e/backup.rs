@@ -100,3 +100,21 @@ async fn a_store_without_a_backup_of_its_own_says_what_to_use() {
         "a failed backup leaves no directory behind"
     );
 }
+
+/// A store no server ran on yet has no key file: the copy is still taken, and says so.
+#[tokio::test]
+async fn a_store_no_server_ran_on_is_backed_up_without_a_key_file() {
+    let dir = TempDir::new("mcp-oauth-backup-fresh");
+    let data = dir.path().join("data");
+    let target = dir.path().join("copy");
+    let (ok, out, err) = run_cli(
+        None,
+        &["backup", target.to_str().unwrap()],
+        &[("MCP_OAUTH__STORAGE__DATA_DIR", data.to_str().unwrap())],
+        None,
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("no key-encryption-key"), "{out}");
+    assert!(target.join("mcp-oauth.db").exists());
+}
