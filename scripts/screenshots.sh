@@ -12,6 +12,8 @@
 #   consent   the page the server answers to the sign-in form (posted with curl, since a screenshot
 #             is one GET; the HTML is the server's, saved to a file and opened from there)
 #   error     GET /authorize with an unknown client_id
+#   login-mixed  the login page with two upstreams ("Sign in with …") beside the password form,
+#             from the same server restarted with [upstreams.company] and [upstreams.github]
 # and, 390 wide, the consent page in the dark colour scheme and the error page with its developer
 # details opened (the server's HTML with `<details open>`: a screenshot cannot click).
 set -euo pipefail
@@ -60,22 +62,28 @@ scope_descriptions = { "mcp:tools" = "Read and write your notes with the server'
 title = "Example Corp"
 accent_color = "#0b6e4f"
 EOF
-RUST_LOG=warn "$BIN" serve --config "$work/config.toml" >"$work/stdout" 2>"$work/stderr" &
-server_pid=$!
-for _ in $(seq 1 100); do
-  curl -fsS -o /dev/null "$base/" 2>/dev/null && break
-  kill -0 "$server_pid" 2>/dev/null || fail "the server stopped: $(cat "$work/stderr")"
-  sleep 0.1
-done
-curl -fsS -o /dev/null "$base/" || fail "the server did not answer on $base: $(cat "$work/stderr")"
+start_server() {
+  RUST_LOG=warn "$BIN" serve --config "$work/config.toml" >"$work/stdout" 2>"$work/stderr" &
+  server_pid=$!
+  for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null "$base/" 2>/dev/null && break
+    kill -0 "$server_pid" 2>/dev/null || fail "the server stopped: $(cat "$work/stderr")"
+    sleep 0.1
+  done
+  curl -fsS -o /dev/null "$base/" || fail "the server did not answer on $base: $(cat "$work/stderr")"
+}
+start_server
 
 redirect=http://127.0.0.1:8765/callback
-client_id=$(curl -fsS -X POST "$base/register" -H 'content-type: application/json' \
-  -d "{\"client_name\":\"Notes Desktop\",\"redirect_uris\":[\"$redirect\"],\"token_endpoint_auth_method\":\"none\"}" \
-  | sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p')
-[ -n "$client_id" ] || fail "registration answered no client_id"
-# A fixed, valid S256 challenge (RFC 7636 appendix B): no code is ever exchanged here.
-authorize="$base/authorize?response_type=code&client_id=$client_id&redirect_uri=$(printf '%s' "$redirect" | sed 's/:/%3A/g; s#/#%2F#g')&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&state=s&scope=mcp%3Atools%20mcp%3Aadmin"
+register() {
+  client_id=$(curl -fsS -X POST "$base/register" -H 'content-type: application/json' \
+    -d "{\"client_name\":\"Notes Desktop\",\"redirect_uris\":[\"$redirect\"],\"token_endpoint_auth_method\":\"none\"}" \
+    | sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p')
+  [ -n "$client_id" ] || fail "registration answered no client_id"
+  # A fixed, valid S256 challenge (RFC 7636 appendix B): no code is ever exchanged here.
+  authorize="$base/authorize?response_type=code&client_id=$client_id&redirect_uri=$(printf '%s' "$redirect" | sed 's/:/%3A/g; s#/#%2F#g')&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&state=s&scope=mcp%3Atools%20mcp%3Aadmin"
+}
+register
 
 # The consent page, reached the way a browser does: /authorize → /login → post the form.
 jar="$work/cookies"
@@ -109,3 +117,30 @@ curl -sS "$base/authorize?response_type=code&client_id=no-such-client" \
   | sed 's/<details class="developer">/<details class="developer" open>/' >"$work/error.html"
 grep -q '<details class="developer" open>' "$work/error.html" || fail "the error page has no developer details"
 shot error-details "file://$work/error.html" 390 844
+
+# The login page with two upstreams beside the local accounts (login-mixed.png, light, 1200 wide):
+# the same server restarted with [upstreams.company] (OpenID Connect) and [upstreams.github]. The
+# page is rendered without contacting either (discovery happens at the first click), so their
+# addresses need not exist; the client secrets are placeholders in a file of the work directory.
+kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
+printf 'screenshot-placeholder\n' >"$work/upstream-secret"
+cat >>"$work/config.toml" <<EOF
+
+[upstreams.company]
+kind = "oidc"
+label = "Example Corp SSO"
+issuer = "https://sso.example.com/realms/example"
+client_id = "mcp-oauth"
+client_secret_file = "$work/upstream-secret"
+
+[upstreams.github]
+kind = "github"
+client_id = "Iv1.example"
+client_secret_file = "$work/upstream-secret"
+allowed_orgs = ["example-corp"]
+EOF
+start_server
+register
+shot login-mixed "$authorize" 1200 900 --blink-settings=preferredColorScheme=1
+mv "$OUT/login-mixed-1200.png" "$OUT/login-mixed.png"
+echo "$OUT/login-mixed.png"

@@ -44,6 +44,10 @@ pub struct Settings {
     pub health: HealthSettings,
     #[serde(default)]
     pub ui: UiSettings,
+    /// `[upstreams.<name>]`: identity providers users may sign in with beside `[users]`, each with
+    /// `kind` and that kind's keys. Checked by the registry.
+    #[serde(default)]
+    pub upstreams: std::collections::BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
 }
 
 /// `[log]`: what the server logs and how (`RUST_LOG`, when set, wins over `level`).

@@ -16,13 +16,15 @@ use anyhow::{Context, bail};
 use mcp_oauth_provider::{
     DefaultPolicy, FactoryContext, HashingPool, MigrationPolicy, OAuthServerProvider, Policy,
     PolicyFactory, ProviderFactory, ProviderResult, SchemaStatus, StandardProvider, Storage,
-    StoreLocality, UserAuthenticator, UserAuthenticatorFactory,
+    StoreLocality, UpstreamAuthenticator, UpstreamFactory, UserAuthenticator,
+    UserAuthenticatorFactory,
 };
 use serde_json::{Map, Value};
 
 use crate::config::Settings;
 use crate::oauth::key_encryption::KeyEncryptionKey;
 use crate::users::local::LocalAuthenticatorFactory;
+use crate::users::upstreams::WithUpstreams;
 
 /// Keys `[storage]` itself held before each backend had its own table; when set there they are
 /// forwarded to the selected backend, which accepts or refuses them like any key of its table.
@@ -53,6 +55,7 @@ pub struct Registry {
     storage: BTreeMap<&'static str, Entry<dyn ProviderFactory>>,
     users: BTreeMap<&'static str, Entry<dyn UserAuthenticatorFactory>>,
     policy: BTreeMap<&'static str, Entry<dyn PolicyFactory>>,
+    upstream: BTreeMap<&'static str, Entry<dyn UpstreamFactory>>,
     /// Kinds registered twice, reported by [`Registry::check`].
     clashes: Vec<String>,
 }
@@ -107,7 +110,7 @@ impl Registry {
     }
 
     /// The built-in factories: storage `sqlite`, `postgres`, `memory`; users `local`, `ldap`, `oidc`;
-    /// policy `standard`.
+    /// upstreams `oidc`, `oauth2`, `github`; policy `standard`.
     pub fn builtin() -> Self {
         Self::empty()
             .with_storage(mcp_oauth_provider_memory::MemoryFactory)
@@ -117,6 +120,9 @@ impl Registry {
             .with_users(mcp_oauth_provider_ldap::LdapAuthenticatorFactory)
             .with_users(mcp_oauth_provider_oidc::OidcAuthenticatorFactory)
             .with_policy(StandardPolicyFactory)
+            .with_upstream(mcp_oauth_provider_oidc::OidcUpstreamFactory)
+            .with_upstream(mcp_oauth_provider_oidc::OAuth2UpstreamFactory)
+            .with_upstream(mcp_oauth_provider_oidc::GitHubUpstreamFactory)
     }
 
     /// Registers a storage backend as `[storage] kind = factory.kind()`.
@@ -155,6 +161,29 @@ impl Registry {
         self
     }
 
+    /// Registers an upstream kind as `[upstreams.<name>] kind = factory.kind()`.
+    pub fn register_upstream<F: UpstreamFactory + 'static>(&mut self, factory: F) -> &mut Self {
+        let entry = Entry::<dyn UpstreamFactory> {
+            type_name: std::any::type_name::<F>(),
+            factory: Arc::new(factory),
+        };
+        let kind = entry.factory.kind();
+        insert(
+            &mut self.upstream,
+            &mut self.clashes,
+            "upstreams",
+            kind,
+            entry,
+        );
+        self
+    }
+
+    /// [`Registry::register_upstream`], by value (to chain).
+    pub fn with_upstream<F: UpstreamFactory + 'static>(mut self, factory: F) -> Self {
+        self.register_upstream(factory);
+        self
+    }
+
     /// [`Registry::register_storage`], by value (to chain).
     pub fn with_storage<F: ProviderFactory + 'static>(mut self, factory: F) -> Self {
         self.register_storage(factory);
@@ -190,6 +219,11 @@ impl Registry {
     /// Kinds available for `[users]`.
     pub fn users_kinds(&self) -> Vec<&'static str> {
         self.users.keys().copied().collect()
+    }
+
+    /// Kinds available for `[upstreams.<name>]`.
+    pub fn upstream_kinds(&self) -> Vec<&'static str> {
+        self.upstream.keys().copied().collect()
     }
 
     /// Kinds available for `[policy]`.
@@ -300,10 +334,17 @@ impl Registry {
     ) -> anyhow::Result<()> {
         let authenticator = self.build_users(settings, storage).await?;
         authenticator.check_health().await.with_context(|| {
-            format!(
-                "checking the {} user directory ([users.{}])",
-                settings.users.kind, settings.users.kind
-            )
+            if settings.upstreams.is_empty() {
+                format!(
+                    "checking the {} user directory ([users.{}])",
+                    settings.users.kind, settings.users.kind
+                )
+            } else {
+                format!(
+                    "checking the {} user directory ([users.{}]) and the upstreams ([upstreams.*])",
+                    settings.users.kind, settings.users.kind
+                )
+            }
         })
     }
 
@@ -421,7 +462,56 @@ impl Registry {
             .build(&ctx, storage)
             .await
             .with_context(|| format!("building the {} user authenticator", users.kind))?;
-        Ok((authenticator, ctx.hashing))
+        let extra = self.build_upstreams(settings).await?;
+        if extra.is_empty() {
+            return Ok((authenticator, ctx.hashing));
+        }
+        let combined: Arc<dyn UserAuthenticator> =
+            Arc::new(WithUpstreams::new(authenticator, extra)?);
+        Ok((combined, ctx.hashing))
+    }
+
+    /// Builds every `[upstreams.<name>]` (contacting none): the name is a plain path segment, the
+    /// kind is registered, the factory accepts the table. Each comes with its section's name.
+    async fn build_upstreams(
+        &self,
+        settings: &Settings,
+    ) -> anyhow::Result<Vec<(String, Arc<dyn UpstreamAuthenticator>)>> {
+        let mut built = Vec::new();
+        for (name, table) in &settings.upstreams {
+            let section = format!("upstreams.{name}");
+            if !mcp_oauth_provider::upstream::is_upstream_name(name) {
+                bail!(
+                    "[{section}]: the upstream name {name:?} must be 1-64 characters of a-z, 0-9, - \
+                     and _ (it is the last segment of the callback URL /login/callback/<name>)"
+                );
+            }
+            let mut table = table.clone();
+            let kind = match table.remove("kind") {
+                Some(Value::String(k)) => k,
+                Some(_) => bail!("{section}.kind must be a string"),
+                None => bail!(
+                    "{section}.kind is missing: say which kind of upstream it is (available: {})",
+                    self.upstream_kinds().join(", ")
+                ),
+            };
+            let entry = pick(&self.upstream, &section, &kind)?;
+            let ctx = self.context(settings, "upstreams", name, Value::Object(table));
+            let upstream = entry
+                .factory
+                .build(&ctx, name)
+                .await
+                .with_context(|| format!("building the {kind} upstream [{section}]"))?;
+            if upstream.name() != name {
+                bail!(
+                    "[{section}]: the {kind} upstream calls itself {:?}; an upstream's name must be \
+                     its table's key",
+                    upstream.name()
+                );
+            }
+            built.push((format!("[{section}]"), upstream));
+        }
+        Ok(built)
     }
 
     async fn build_policy(&self, settings: &Settings) -> anyhow::Result<Arc<dyn Policy>> {

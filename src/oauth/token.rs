@@ -260,13 +260,18 @@ async fn refresh_token(
         .await?
     {
         SubjectStatus::Gone => {
-            return end_grant(
-                state,
-                &old.family_id,
-                t,
-                "the user of this grant no longer exists",
+            // A user deleted, no longer admitted by an upstream's configuration, or of an upstream
+            // removed from it: every grant of theirs ends, as `users delete` ends them.
+            crate::oauth::grants::end_user_grants(
+                state.provider.tokens(),
+                state.provider.interactions(),
+                &old.subject,
+                state.revoked_family_memory_until(t),
             )
-            .await;
+            .await?;
+            return Err(OAuthError::invalid_grant(
+                "the user of this grant no longer exists or may no longer sign in",
+            ));
         }
         SubjectStatus::Active {
             allowed_scopes: Some(allowed),

@@ -5,3 +5,4 @@ pub mod local;
 pub mod password;
 pub mod rules;
 pub mod seed;
+pub mod upstreams;

@@ -79,7 +79,9 @@ pub use token::{
     AccessTokenRecord, AuthorizationCode, CodeRedemption, GrantFilter, GrantSummary, PurgeCounts,
     RefreshTokenRecord, RefreshTokenState, RevokeTarget, RotateRefreshToken, Rotation, TokenStore,
 };
-pub use upstream::{UpstreamAuthenticator, UpstreamLogin, UpstreamOutcome, UpstreamResponse};
+pub use upstream::{
+    UpstreamAuthenticator, UpstreamFactory, UpstreamLogin, UpstreamOutcome, UpstreamResponse,
+};
 pub use user::{
     AuthOutcome, AuthenticatedUser, SubjectStatus, UserAuthenticator, UserRecord, UserStore,
 };

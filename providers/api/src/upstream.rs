@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use crate::{AuthenticatedUser, ProviderResult};
+use crate::{AuthenticatedUser, FactoryContext, ProviderResult, SubjectStatus};
 
 /// The values the core generated for one upstream sign-in. They are fresh per sign-in, secret
 /// (`nonce` and `pkce_verifier` never leave our server except as the upstream protocol sends them)
@@ -129,6 +129,41 @@ pub trait UpstreamAuthenticator: Send + Sync {
     async fn check_health(&self) -> ProviderResult<()> {
         Ok(())
     }
+
+    /// Whether `subject` (from an earlier [`UpstreamOutcome::Authenticated`] of this upstream, so
+    /// it starts with `<name>:`) may still use its grants: asked at every refresh of our tokens.
+    ///
+    /// Same contract as [`UserAuthenticator::check_subject`](crate::UserAuthenticator::check_subject):
+    /// [`SubjectStatus::Gone`] for a user this upstream's *current* configuration no longer admits
+    /// (the core then ends every grant of the subject), `Unavailable` for an outage, never `Gone`.
+    /// The default, for an upstream that cannot look a user up again, is
+    /// [`SubjectStatus::Unknown`] (grants end at `[tokens] max_grant_lifetime`).
+    async fn check_subject(&self, subject: &str) -> ProviderResult<SubjectStatus> {
+        let _ = subject;
+        Ok(SubjectStatus::Unknown)
+    }
+}
+
+/// Builds one upstream of `[upstreams.<name>]` (`kind = "<kind>"`), registered by kind like every
+/// plugin. Several upstreams of one kind may be configured; each is built with its own table.
+#[async_trait]
+pub trait UpstreamFactory: Send + Sync {
+    /// The `kind` this factory answers to in `[upstreams.<name>]`.
+    fn kind(&self) -> &'static str;
+
+    /// Builds the upstream called `name` (already checked with [`is_upstream_name`]) from
+    /// `ctx.settings`: the table `[upstreams.<name>]` without `kind`; `ctx.section` is
+    /// `upstreams.<name>`. It MUST NOT contact the upstream (an upstream that is down at start must
+    /// not stop the server: discovery belongs in the first sign-in and in
+    /// [`UpstreamAuthenticator::check_health`]); it checks every key ([`FactoryContext::parse_settings`]
+    /// with `deny_unknown_fields`), reads its client secret from the environment or a file, and
+    /// returns [`ProviderError::InvalidSettings`](crate::ProviderError::InvalidSettings) naming the
+    /// key when one is wrong.
+    async fn build(
+        &self,
+        ctx: &FactoryContext,
+        name: &str,
+    ) -> ProviderResult<std::sync::Arc<dyn UpstreamAuthenticator>>;
 }
 
 /// Whether `name` is usable as an upstream name (a URL path segment we never need to escape).

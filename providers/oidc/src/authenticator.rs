@@ -19,8 +19,8 @@ use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use mcp_oauth_provider::{
-    AuthOutcome, ProviderError, ProviderResult, UpstreamAuthenticator, UpstreamLogin,
-    UpstreamOutcome, UpstreamResponse, UserAuthenticator,
+    AuthOutcome, ProviderError, ProviderResult, SubjectStatus, UpstreamAuthenticator,
+    UpstreamLogin, UpstreamOutcome, UpstreamResponse, UserAuthenticator,
 };
 use serde::Deserialize;
 
@@ -296,5 +296,16 @@ impl UserAuthenticator for OidcAuthenticator {
 
     fn upstreams(&self) -> Vec<Arc<dyn UpstreamAuthenticator>> {
         vec![self.upstream.clone()]
+    }
+
+    /// Only this upstream's users (`<name>:…`) exist here; any other subject (an upstream renamed
+    /// or removed, a former local account) is gone.
+    async fn check_subject(&self, subject: &str) -> ProviderResult<SubjectStatus> {
+        match subject.split_once(':') {
+            Some((name, _)) if name == self.upstream.name() => {
+                self.upstream.check_subject(subject).await
+            }
+            _ => Ok(SubjectStatus::Gone),
+        }
     }
 }

@@ -18,14 +18,18 @@
 //! - [`id_token`]: ID-token validation (signature, `iss`, `aud`, `exp`, `nonce`, `azp`).
 //! - [`claims`]: claims → subject, e-mail, groups → scopes; the allow-list.
 //! - [`authenticator`]: `OidcUpstream` (the flow) and `OidcAuthenticator` (the users kind).
-//! - [`factory`]: `OidcAuthenticatorFactory`, registered as `oidc`.
+//! - [`oauth2`]: plain OAuth 2 upstreams with a userinfo API (`kind = "oauth2"`, `"github"`).
+//! - [`factory`]: `OidcAuthenticatorFactory` (`[users] kind = "oidc"`) and `OidcUpstreamFactory`
+//!   (`[upstreams.<name>] kind = "oidc"`), both registered as `oidc`.
 
 pub mod authenticator;
 pub mod claims;
 pub mod discovery;
 pub mod factory;
 pub mod id_token;
+pub mod oauth2;
 pub mod settings;
 
 pub use authenticator::{OidcAuthenticator, OidcUpstream};
-pub use factory::OidcAuthenticatorFactory;
+pub use factory::{OidcAuthenticatorFactory, OidcUpstreamFactory};
+pub use oauth2::{GitHubUpstreamFactory, OAuth2Upstream, OAuth2UpstreamFactory};

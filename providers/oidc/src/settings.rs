@@ -294,38 +294,53 @@ impl OidcSettings {
     /// Reads the client secret from the environment variable or file named in the settings.
     /// Errors name the key and the variable or file, never the secret.
     pub fn client_secret(&self, ctx: &FactoryContext) -> ProviderResult<Option<ClientSecret>> {
-        if let Some(var) = &self.client_secret_env {
-            let value = std::env::var(var).map_err(|_| {
-                ctx.invalid(format_args!(
-                    "client_secret_env: the environment variable {var} is not set (or not UTF-8)"
-                ))
-            })?;
-            let value = value.trim().to_string();
-            if value.is_empty() {
-                return Err(ctx.invalid(format_args!(
-                    "client_secret_env: the environment variable {var} is empty"
-                )));
-            }
-            return Ok(Some(ClientSecret(value)));
-        }
-        if let Some(path) = &self.client_secret_file {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                ctx.invalid(format_args!(
-                    "client_secret_file: cannot read {}: {e}",
-                    path.display()
-                ))
-            })?;
-            let value = text.lines().next().unwrap_or("").trim().to_string();
-            if value.is_empty() {
-                return Err(ctx.invalid(format_args!(
-                    "client_secret_file: {} is empty",
-                    path.display()
-                )));
-            }
-            return Ok(Some(ClientSecret(value)));
-        }
-        Ok(None)
+        read_client_secret(
+            ctx,
+            self.client_secret_env.as_deref(),
+            self.client_secret_file.as_deref(),
+        )
     }
+}
+
+/// Our client secret from the environment variable `env` or the first line of `file` (surrounding
+/// white space ignored); `None` when neither is set (a public client). Errors name the key and the
+/// variable or file, never the secret.
+pub fn read_client_secret(
+    ctx: &FactoryContext,
+    env: Option<&str>,
+    file: Option<&std::path::Path>,
+) -> ProviderResult<Option<ClientSecret>> {
+    if let Some(var) = env {
+        let value = std::env::var(var).map_err(|_| {
+            ctx.invalid(format_args!(
+                "client_secret_env: the environment variable {var} is not set (or not UTF-8)"
+            ))
+        })?;
+        let value = value.trim().to_string();
+        if value.is_empty() {
+            return Err(ctx.invalid(format_args!(
+                "client_secret_env: the environment variable {var} is empty"
+            )));
+        }
+        return Ok(Some(ClientSecret(value)));
+    }
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ctx.invalid(format_args!(
+                "client_secret_file: cannot read {}: {e}",
+                path.display()
+            ))
+        })?;
+        let value = text.lines().next().unwrap_or("").trim().to_string();
+        if value.is_empty() {
+            return Err(ctx.invalid(format_args!(
+                "client_secret_file: {} is empty",
+                path.display()
+            )));
+        }
+        return Ok(Some(ClientSecret(value)));
+    }
+    Ok(None)
 }
 
 /// A backend error for upstream metadata that cannot be used (the message says why).
