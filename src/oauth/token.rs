@@ -253,12 +253,7 @@ async fn refresh_token(
         ));
     }
     // The user behind the grant must still exist and still be allowed its scopes.
-    match state
-        .provider
-        .authenticator()
-        .check_subject(&old.subject)
-        .await?
-    {
+    match crate::oauth::upstream::facts::check_subject(state, &old.subject).await? {
         SubjectStatus::Gone => {
             // A user deleted, no longer admitted by an upstream's configuration, or of an upstream
             // removed from it: every grant of theirs ends, as `users delete` ends them.

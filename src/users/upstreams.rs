@@ -64,7 +64,7 @@ impl UserAuthenticator for WithUpstreams {
 
     async fn check_subject(&self, subject: &str) -> ProviderResult<SubjectStatus> {
         match self.owner(subject) {
-            Some(upstream) => upstream.check_subject(subject).await,
+            Some(upstream) => upstream.check_subject(subject, None).await,
             None => self.inner.check_subject(subject).await,
         }
     }

@@ -18,6 +18,7 @@ mod attack_redirect_uris;
 mod attack_registration;
 mod attack_sign_in;
 mod attack_slow_clients;
+mod attack_upstream_recheck;
 mod authorize_errors;
 mod backup;
 mod cimd;

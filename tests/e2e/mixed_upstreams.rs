@@ -16,7 +16,7 @@ use crate::upstream_github::FakeGitHub;
 use crate::upstream_op::{CLIENT_ID, CLIENT_SECRET, FakeOp};
 
 /// `[upstreams.company]` for `op`, the secret in a file in `dir`.
-fn company_toml(op: &FakeOp, dir: &TempDir) -> String {
+pub fn company_toml(op: &FakeOp, dir: &TempDir) -> String {
     let file = dir.path().join("company-secret");
     std::fs::write(&file, CLIENT_SECRET).unwrap();
     format!(
@@ -66,7 +66,7 @@ async fn whoami(s: &TestServer, token: &str) -> Value {
 }
 
 /// The password path: login → consent → tokens.
-async fn password_tokens(s: &TestServer, client_id: &str) -> Value {
+pub async fn password_tokens(s: &TestServer, client_id: &str) -> Value {
     let b = browser();
     let (tx, csrf, html) = s.start_login(&b, &s.auth_params(client_id)).await;
     assert!(html.contains("type=\"password\""), "{html}");
@@ -82,7 +82,7 @@ async fn password_tokens(s: &TestServer, client_id: &str) -> Value {
     approve_and_exchange(s, &at, client_id).await
 }
 
-async fn upstream_tokens(s: &TestServer, name: &str, base: &str, client_id: &str) -> Value {
+pub async fn upstream_tokens(s: &TestServer, name: &str, base: &str, client_id: &str) -> Value {
     let at = to_upstream_callback(s, name, base, &s.auth_params(client_id)).await;
     let r = at.browser.get(&at.callback).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
@@ -173,7 +173,7 @@ async fn an_answer_at_the_other_upstreams_callback_is_refused() {
     assert!(local["access_token"].is_string());
 }
 
-fn sqlite_storage(dir: &TempDir) -> String {
+pub fn sqlite_storage(dir: &TempDir) -> String {
     format!("kind = \"sqlite\"\ndata_dir = \"{}\"", dir.path().display())
 }
 

@@ -79,6 +79,16 @@ impl std::fmt::Debug for UpstreamResponse {
 pub enum UpstreamOutcome {
     /// Who signed in.
     Authenticated(AuthenticatedUser),
+    /// Who signed in, and what the core should remember of them to judge them again at every
+    /// refresh of their grants: the upstream's own facts (e.g. the e-mail and whether it was
+    /// verified, the groups), handed back to [`UpstreamAuthenticator::check_subject`]. The core
+    /// keeps them in the store's shared state until `[tokens] max_grant_lifetime` after the
+    /// sign-in (a later sign-in replaces them). They MUST NOT contain a token, a code or a secret,
+    /// and SHOULD be small (at most 64 KiB are kept).
+    AuthenticatedWithFacts {
+        user: AuthenticatedUser,
+        facts: serde_json::Value,
+    },
     /// The answer is not acceptable: an ID token that fails validation, or a user this server does
     /// not admit (outside an allow-list). `reason` is shown on the error page and logged: it MUST
     /// NOT contain a token, a code or a secret.
@@ -130,16 +140,25 @@ pub trait UpstreamAuthenticator: Send + Sync {
         Ok(())
     }
 
-    /// Whether `subject` (from an earlier [`UpstreamOutcome::Authenticated`] of this upstream, so
-    /// it starts with `<name>:`) may still use its grants: asked at every refresh of our tokens.
+    /// Whether `subject` (from an earlier sign-in through this upstream, so it starts with
+    /// `<name>:`) may still use its grants: asked at every refresh of our tokens, with the `facts`
+    /// this upstream returned at the user's last sign-in
+    /// ([`UpstreamOutcome::AuthenticatedWithFacts`]; `None` when it returned none, or the store
+    /// no longer has them).
     ///
-    /// Same contract as [`UserAuthenticator::check_subject`](crate::UserAuthenticator::check_subject):
-    /// [`SubjectStatus::Gone`] for a user this upstream's *current* configuration no longer admits
-    /// (the core then ends every grant of the subject), `Unavailable` for an outage, never `Gone`.
-    /// The default, for an upstream that cannot look a user up again, is
-    /// [`SubjectStatus::Unknown`] (grants end at `[tokens] max_grant_lifetime`).
-    async fn check_subject(&self, subject: &str) -> ProviderResult<SubjectStatus> {
-        let _ = subject;
+    /// It judges the user against its *current* configuration (an operator who narrows an
+    /// allow-list or a scope map expects it to apply to grants already issued), with the same
+    /// contract as [`UserAuthenticator::check_subject`](crate::UserAuthenticator::check_subject):
+    /// [`SubjectStatus::Gone`] for a user it no longer admits (the core then ends every grant of
+    /// the subject), `Active` with the scopes the user may grant now, `Unavailable` for an outage,
+    /// never `Gone`. The default, and the answer without facts, is [`SubjectStatus::Unknown`]
+    /// (grants end at `[tokens] max_grant_lifetime`).
+    async fn check_subject(
+        &self,
+        subject: &str,
+        facts: Option<&serde_json::Value>,
+    ) -> ProviderResult<SubjectStatus> {
+        let _ = (subject, facts);
         Ok(SubjectStatus::Unknown)
     }
 }

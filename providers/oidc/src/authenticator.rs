@@ -24,7 +24,7 @@ use mcp_oauth_provider::{
 };
 use serde::Deserialize;
 
-use crate::claims::user_from_claims;
+use crate::claims::{facts_from_claims, recheck, user_from_claims};
 use crate::discovery::{Upstream, unreachable};
 use crate::id_token::{self, Expected};
 use crate::settings::{ClientSecret, OidcSettings};
@@ -255,7 +255,10 @@ impl UpstreamAuthenticator for OidcUpstream {
             Err(r) => return Ok(refused(r.0)),
         };
         Ok(match user_from_claims(s, &claims) {
-            Ok(user) => UpstreamOutcome::Authenticated(user),
+            Ok(user) => UpstreamOutcome::AuthenticatedWithFacts {
+                user,
+                facts: facts_from_claims(s, &claims),
+            },
             Err(reason) => refused(reason),
         })
     }
@@ -263,6 +266,16 @@ impl UpstreamAuthenticator for OidcUpstream {
     async fn check_health(&self) -> ProviderResult<()> {
         self.upstream.fetch_metadata().await?;
         self.upstream.jwks(true).await.map(drop)
+    }
+
+    /// The user judged again with the claims kept from their last sign-in against today's
+    /// allow-list and scope map ([`crate::claims::recheck`]); the provider is not contacted.
+    async fn check_subject(
+        &self,
+        _subject: &str,
+        facts: Option<&serde_json::Value>,
+    ) -> ProviderResult<SubjectStatus> {
+        Ok(recheck(self.settings(), facts))
     }
 }
 
@@ -303,7 +316,7 @@ impl UserAuthenticator for OidcAuthenticator {
     async fn check_subject(&self, subject: &str) -> ProviderResult<SubjectStatus> {
         match subject.split_once(':') {
             Some((name, _)) if name == self.upstream.name() => {
-                self.upstream.check_subject(subject).await
+                self.upstream.check_subject(subject, None).await
             }
             _ => Ok(SubjectStatus::Gone),
         }

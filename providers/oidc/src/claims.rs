@@ -1,8 +1,13 @@
 //! From validated ID-token claims to an [`AuthenticatedUser`]: the subject claim, username, e-mail,
 //! display name and groups; groups mapped to scopes (`default_scopes` ∪ the scopes of every
 //! `scope_map` group the user is in); the allow-list of e-mail domains and groups.
+//!
+//! What the allow-list and the scope map read (the e-mail, whether it is verified, the groups) is
+//! also returned as [`Facts`], which the core keeps and hands back at every refresh: [`recheck`]
+//! judges the user again against the configuration of that moment.
 
-use mcp_oauth_provider::AuthenticatedUser;
+use mcp_oauth_provider::{AuthenticatedUser, SubjectStatus};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::settings::OidcSettings;
@@ -54,30 +59,19 @@ pub fn user_from_claims(
     let subject = format!("{}:{upstream_subject}", settings.name);
     let email = string_claim(claims, &settings.email_claim);
     let groups = groups(claims, &settings.groups_claim);
-    if !admitted(settings, email.as_deref(), email_verified(claims), &groups) {
+    let facts = Facts {
+        email: email.clone(),
+        email_verified: email_verified(claims),
+        groups: groups.clone(),
+    };
+    if !facts.admitted(settings) {
         return Err(
             "this account is not allowed to sign in here (it is outside the configured \
                     e-mail domains and groups)"
                 .to_string(),
         );
     }
-    let mut allowed: Vec<String> = settings.default_scopes.clone();
-    for m in &settings.scope_map {
-        if groups.contains(&m.group) {
-            for s in &m.scopes {
-                if !allowed.contains(s) {
-                    allowed.push(s.clone());
-                }
-            }
-        }
-    }
-    // Nothing mapped at all: no restriction beyond the client's and the resource's, as for local
-    // accounts. Once a map or default scopes are configured, a user gets exactly what they grant.
-    let allowed_scopes = if settings.scope_map.is_empty() && settings.default_scopes.is_empty() {
-        None
-    } else {
-        Some(allowed)
-    };
+    let allowed_scopes = facts.allowed_scopes(settings);
     Ok(AuthenticatedUser {
         username: string_claim(claims, &settings.username_claim)
             .or_else(|| email.clone())
@@ -90,27 +84,83 @@ pub fn user_from_claims(
     })
 }
 
-/// The allow-list: empty admits everyone; else a verified e-mail in an allowed domain, or
-/// membership of an allowed group. An unverified e-mail never counts (anyone can type one).
-fn admitted(
-    settings: &OidcSettings,
-    email: Option<&str>,
-    verified: bool,
-    groups: &[String],
-) -> bool {
-    if settings.allowed_email_domains.is_empty() && settings.allowed_groups.is_empty() {
-        return true;
+/// What the allow-list and the scope map read of a user, kept between their sign-in and the
+/// refreshes of their grants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facts {
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub groups: Vec<String>,
+}
+
+impl Facts {
+    /// The allow-list: empty admits everyone; else a verified e-mail in an allowed domain, or
+    /// membership of an allowed group. An unverified e-mail never counts (anyone can type one).
+    pub fn admitted(&self, settings: &OidcSettings) -> bool {
+        if settings.allowed_email_domains.is_empty() && settings.allowed_groups.is_empty() {
+            return true;
+        }
+        let domain_ok = self.email_verified
+            && self
+                .email
+                .as_deref()
+                .and_then(|e| e.rsplit_once('@'))
+                .is_some_and(|(_, domain)| {
+                    settings
+                        .allowed_email_domains
+                        .iter()
+                        .any(|d| d.eq_ignore_ascii_case(domain))
+                });
+        domain_ok
+            || self
+                .groups
+                .iter()
+                .any(|g| settings.allowed_groups.contains(g))
     }
-    let domain_ok = verified
-        && email
-            .and_then(|e| e.rsplit_once('@'))
-            .is_some_and(|(_, domain)| {
-                settings
-                    .allowed_email_domains
-                    .iter()
-                    .any(|d| d.eq_ignore_ascii_case(domain))
-            });
-    domain_ok || groups.iter().any(|g| settings.allowed_groups.contains(g))
+
+    /// `default_scopes` plus the scopes of each `scope_map` group the user is in. Nothing mapped at
+    /// all: no restriction beyond the client's and the resource's, as for local accounts; once a
+    /// map or default scopes are configured, a user gets exactly what they grant.
+    pub fn allowed_scopes(&self, settings: &OidcSettings) -> Option<Vec<String>> {
+        if settings.scope_map.is_empty() && settings.default_scopes.is_empty() {
+            return None;
+        }
+        let mut allowed: Vec<String> = settings.default_scopes.clone();
+        for m in &settings.scope_map {
+            if self.groups.contains(&m.group) {
+                for s in &m.scopes {
+                    if !allowed.contains(s) {
+                        allowed.push(s.clone());
+                    }
+                }
+            }
+        }
+        Some(allowed)
+    }
+}
+
+/// The user of `facts` judged against `settings` now: `Gone` when no longer admitted, else the
+/// scopes they may grant. Facts that do not parse (kept by another version) decide nothing.
+pub fn recheck(settings: &OidcSettings, facts: Option<&Value>) -> SubjectStatus {
+    let Some(facts) = facts.and_then(|f| serde_json::from_value::<Facts>(f.clone()).ok()) else {
+        return SubjectStatus::Unknown;
+    };
+    if !facts.admitted(settings) {
+        return SubjectStatus::Gone;
+    }
+    SubjectStatus::Active {
+        allowed_scopes: facts.allowed_scopes(settings),
+    }
+}
+
+/// The facts of `claims` (for the core to keep), as [`user_from_claims`] read them.
+pub fn facts_from_claims(settings: &OidcSettings, claims: &Map<String, Value>) -> Value {
+    serde_json::to_value(Facts {
+        email: string_claim(claims, &settings.email_claim),
+        email_verified: email_verified(claims),
+        groups: groups(claims, &settings.groups_claim),
+    })
+    .unwrap_or(Value::Null)
 }
 
 #[cfg(test)]
@@ -160,6 +210,34 @@ mod tests {
         assert_eq!(u.username, "u1");
         let err = user_from_claims(&plain, &claims(json!({"email": "a@b"}))).unwrap_err();
         assert!(err.contains("\"sub\""), "{err}");
+    }
+
+    #[test]
+    fn kept_facts_are_judged_against_the_settings_of_the_refresh() {
+        let claims = claims(
+            json!({"sub": "1", "email": "a@example.com", "email_verified": true,
+                                   "groups": ["admins"]}),
+        );
+        let then = settings(json!({"allowed_email_domains": ["example.com"],
+                                   "scope_map": [{"group": "admins", "scopes": ["mcp:admin"]}]}));
+        let facts = facts_from_claims(&then, &claims);
+        assert_eq!(
+            recheck(&then, Some(&facts)),
+            SubjectStatus::Active {
+                allowed_scopes: Some(vec!["mcp:admin".into()])
+            }
+        );
+        let narrowed = settings(json!({"allowed_email_domains": ["example.org"]}));
+        assert_eq!(recheck(&narrowed, Some(&facts)), SubjectStatus::Gone);
+        let open = settings(json!({}));
+        assert_eq!(
+            recheck(&open, Some(&facts)),
+            SubjectStatus::Active {
+                allowed_scopes: None
+            }
+        );
+        assert_eq!(recheck(&open, None), SubjectStatus::Unknown);
+        assert_eq!(recheck(&open, Some(&json!("junk"))), SubjectStatus::Unknown);
     }
 
     #[test]

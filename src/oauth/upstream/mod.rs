@@ -21,8 +21,11 @@
 //!   it answers continues to consent exactly as after a password, and the tokens the client gets
 //!   are ours: upstream tokens never leave the upstream (MCP forbids token passthrough).
 //!
-//! Every refusal is a page that says what happened; the pending cookie is cleared on every answer.
+//! What an upstream tells us about the user is kept to judge them again at every refresh
+//! ([`facts`]). Every refusal is a page that says what happened; the pending cookie is cleared on
+//! every answer.
 
+pub mod facts;
 pub mod pending;
 
 use axum::extract::{Path, RawQuery, Request, State};
@@ -254,8 +257,9 @@ async fn callback(
     let outcome = tokio::time::timeout(CHECK_TIMEOUT, upstream.finish(&login, &response))
         .await
         .unwrap_or_else(|_| Err(ProviderError::unavailable_msg("the upstream took too long")));
-    let user = match outcome {
-        Ok(UpstreamOutcome::Authenticated(user)) => user,
+    let (user, facts) = match outcome {
+        Ok(UpstreamOutcome::Authenticated(user)) => (user, None),
+        Ok(UpstreamOutcome::AuthenticatedWithFacts { user, facts }) => (user, Some(facts)),
         Ok(UpstreamOutcome::Refused { reason }) => {
             tracing::warn!(upstream = %name, %client_id, reason = %reason, "upstream sign-in refused");
             state.observability.metrics.sign_in_failed();
@@ -272,6 +276,24 @@ async fn callback(
             return Err(login::storage_page(err).for_client(&client_id));
         }
     };
+    // Its users are `<name>:…`: how a refresh finds who to ask (see `facts`).
+    if !user
+        .subject
+        .strip_prefix(name)
+        .is_some_and(|rest| rest.starts_with(':'))
+    {
+        tracing::error!(upstream = %name, subject = %user.subject, "an upstream answered a subject without its `<name>:` prefix");
+        return Err(login::storage_page(ProviderError::backend_msg(
+            "the upstream answered a subject outside its namespace",
+        ))
+        .for_client(&client_id));
+    }
+    if let Some(facts) = facts
+        && let Err(err) = facts::remember(state, name, &user.subject, facts).await
+    {
+        tracing::warn!(upstream = %name, error = %err, "keeping the upstream user's facts failed");
+        return Err(login::storage_page(err).for_client(&client_id));
+    }
     tracing::info!(upstream = %name, subject = %user.subject, %client_id, "signed in through an upstream");
     login::signed_in(state, &l, user).await
 }

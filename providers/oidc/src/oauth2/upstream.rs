@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use mcp_oauth_provider::{
-    ProviderError, ProviderResult, UpstreamAuthenticator, UpstreamLogin, UpstreamOutcome,
-    UpstreamResponse,
+    ProviderError, ProviderResult, SubjectStatus, UpstreamAuthenticator, UpstreamLogin,
+    UpstreamOutcome, UpstreamResponse,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -27,7 +27,7 @@ use serde_json::Value;
 use crate::discovery::unreachable;
 use crate::oauth2::github;
 use crate::oauth2::settings::{Flavour, OAuth2Settings, TokenAuth};
-use crate::oauth2::userinfo::{groups_at, user_from_userinfo};
+use crate::oauth2::userinfo::{facts_of, groups_at, recheck, user_from_userinfo};
 use crate::settings::{ClientSecret, bad_metadata};
 
 /// One OAuth 2 provider (GitHub, or any with a userinfo API) we send users to.
@@ -323,10 +323,22 @@ impl UpstreamAuthenticator for OAuth2Upstream {
                 .map(|p| groups_at(&info, p))
                 .unwrap_or_default()
         };
+        let facts = facts_of(s, &info, &groups);
         Ok(match user_from_userinfo(s, &info, groups) {
-            Ok(user) => UpstreamOutcome::Authenticated(user),
+            Ok(user) => UpstreamOutcome::AuthenticatedWithFacts { user, facts },
             Err(reason) => refused(reason),
         })
+    }
+
+    /// The user judged again with the username and groups kept from their last sign-in against
+    /// today's allow-lists and scope map ([`crate::oauth2::userinfo::recheck`]); the provider is
+    /// not contacted (we keep none of its tokens).
+    async fn check_subject(
+        &self,
+        _subject: &str,
+        facts: Option<&Value>,
+    ) -> ProviderResult<SubjectStatus> {
+        Ok(recheck(&self.settings, facts))
     }
 
     /// The endpoints are configured, not discovered: the authorization endpoint must answer (any

@@ -1,9 +1,11 @@
 //! From the userinfo answer (a JSON object) to an [`AuthenticatedUser`]: values found by dotted
 //! JSON paths (`id`, `data.user.id`; a number selects an array element), the subject namespaced by
 //! the upstream's name, groups mapped to scopes as for OpenID Connect, and the allow-lists of users
-//! and groups.
+//! and groups. The username and groups are also the [`Facts`] the core keeps for [`recheck`] at
+//! every refresh.
 
-use mcp_oauth_provider::AuthenticatedUser;
+use mcp_oauth_provider::{AuthenticatedUser, SubjectStatus};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::oauth2::settings::OAuth2Settings;
@@ -56,28 +58,18 @@ pub fn user_from_userinfo(
     let subject = format!("{}:{upstream_subject}", settings.name);
     let username = string_at(info, &settings.username_path);
     let email = string_at(info, &settings.email_path);
-    if !admitted(settings, username.as_deref(), &groups) {
+    let facts = Facts {
+        username: username.clone(),
+        groups: groups.clone(),
+    };
+    if !facts.admitted(settings) {
         return Err(
             "this account is not allowed to sign in here (it is outside the configured users \
              and groups)"
                 .to_string(),
         );
     }
-    let mut allowed: Vec<String> = settings.default_scopes.clone();
-    for m in &settings.scope_map {
-        if groups.contains(&m.group) {
-            for s in &m.scopes {
-                if !allowed.contains(s) {
-                    allowed.push(s.clone());
-                }
-            }
-        }
-    }
-    let allowed_scopes = if settings.scope_map.is_empty() && settings.default_scopes.is_empty() {
-        None
-    } else {
-        Some(allowed)
-    };
+    let allowed_scopes = facts.allowed_scopes(settings);
     Ok(AuthenticatedUser {
         username: username
             .or_else(|| email.clone())
@@ -90,29 +82,82 @@ pub fn user_from_userinfo(
     })
 }
 
-/// Empty allow-lists admit everyone; else the username is listed, or one of the groups is
-/// (GitHub's `allowed_orgs` and `allowed_teams` are groups too: an org's login, `org/team-slug`).
-/// GitHub logins compare without case, as GitHub does.
-fn admitted(settings: &OAuth2Settings, username: Option<&str>, groups: &[String]) -> bool {
-    let listed_groups: Vec<&String> = settings
-        .allowed_groups
-        .iter()
-        .chain(&settings.allowed_orgs)
-        .chain(&settings.allowed_teams)
-        .collect();
-    if settings.allowed_users.is_empty() && listed_groups.is_empty() {
-        return true;
+/// What the allow-lists and the scope map read of a user, kept between their sign-in and the
+/// refreshes of their grants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facts {
+    pub username: Option<String>,
+    pub groups: Vec<String>,
+}
+
+impl Facts {
+    /// Empty allow-lists admit everyone; else the username is listed, or one of the groups is
+    /// (GitHub's `allowed_orgs` and `allowed_teams` are groups too: an org's login,
+    /// `org/team-slug`). GitHub logins compare without case, as GitHub does.
+    pub fn admitted(&self, settings: &OAuth2Settings) -> bool {
+        let listed_groups: Vec<&String> = settings
+            .allowed_groups
+            .iter()
+            .chain(&settings.allowed_orgs)
+            .chain(&settings.allowed_teams)
+            .collect();
+        if settings.allowed_users.is_empty() && listed_groups.is_empty() {
+            return true;
+        }
+        let user_ok = self.username.as_deref().is_some_and(|u| {
+            settings
+                .allowed_users
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(u))
+        });
+        user_ok
+            || self
+                .groups
+                .iter()
+                .any(|g| listed_groups.iter().any(|l| l.eq_ignore_ascii_case(g)))
     }
-    let user_ok = username.is_some_and(|u| {
-        settings
-            .allowed_users
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(u))
-    });
-    user_ok
-        || groups
-            .iter()
-            .any(|g| listed_groups.iter().any(|l| l.eq_ignore_ascii_case(g)))
+
+    /// `default_scopes` plus the scopes of each `scope_map` group the user is in; `None` (no
+    /// restriction) when neither is configured.
+    pub fn allowed_scopes(&self, settings: &OAuth2Settings) -> Option<Vec<String>> {
+        if settings.scope_map.is_empty() && settings.default_scopes.is_empty() {
+            return None;
+        }
+        let mut allowed: Vec<String> = settings.default_scopes.clone();
+        for m in &settings.scope_map {
+            if self.groups.iter().any(|g| g.eq_ignore_ascii_case(&m.group)) {
+                for s in &m.scopes {
+                    if !allowed.contains(s) {
+                        allowed.push(s.clone());
+                    }
+                }
+            }
+        }
+        Some(allowed)
+    }
+}
+
+/// The user of `facts` judged against `settings` now: `Gone` when no longer admitted, else the
+/// scopes they may grant; `Unknown` without (readable) facts.
+pub fn recheck(settings: &OAuth2Settings, facts: Option<&Value>) -> SubjectStatus {
+    let Some(facts) = facts.and_then(|f| serde_json::from_value::<Facts>(f.clone()).ok()) else {
+        return SubjectStatus::Unknown;
+    };
+    if !facts.admitted(settings) {
+        return SubjectStatus::Gone;
+    }
+    SubjectStatus::Active {
+        allowed_scopes: facts.allowed_scopes(settings),
+    }
+}
+
+/// The facts [`user_from_userinfo`] judged, for the core to keep.
+pub fn facts_of(settings: &OAuth2Settings, info: &Value, groups: &[String]) -> Value {
+    serde_json::to_value(Facts {
+        username: string_at(info, &settings.username_path),
+        groups: groups.to_vec(),
+    })
+    .unwrap_or(Value::Null)
 }
 
 #[cfg(test)]
@@ -169,6 +214,31 @@ mod tests {
         assert!(err.contains("not allowed"), "{err}");
         let err = user_from_userinfo(&s, &json!({"login": "x"}), vec!["acme".into()]).unwrap_err();
         assert!(err.contains("\"id\""), "{err}");
+    }
+
+    #[test]
+    fn kept_facts_are_judged_against_the_settings_of_the_refresh() {
+        let then = settings(
+            Flavour::GitHub,
+            json!({"allowed_orgs": ["acme"],
+                   "scope_map": [{"group": "acme/admins", "scopes": ["mcp:admin"]}]}),
+        );
+        let info = json!({"id": 1, "login": "ann"});
+        let facts = facts_of(&then, &info, &["acme".into(), "acme/admins".into()]);
+        assert_eq!(
+            recheck(&then, Some(&facts)),
+            SubjectStatus::Active {
+                allowed_scopes: Some(vec!["mcp:admin".into()])
+            }
+        );
+        let narrowed = settings(Flavour::GitHub, json!({"allowed_orgs": ["other"]}));
+        assert_eq!(recheck(&narrowed, Some(&facts)), SubjectStatus::Gone);
+        let by_login = settings(Flavour::GitHub, json!({"allowed_users": ["ANN"]}));
+        assert!(matches!(
+            recheck(&by_login, Some(&facts)),
+            SubjectStatus::Active { .. }
+        ));
+        assert_eq!(recheck(&then, None), SubjectStatus::Unknown);
     }
 
     #[test]
