@@ -206,21 +206,22 @@ async fn token(State(gh): State<Gh>, Form(form): Form<HashMap<String, String>>) 
         .into_response()
 }
 
-/// The scope granted to the bearer token, or a 401 answer.
-fn authorized(gh: &Gh, headers: &HeaderMap) -> Result<String, Response> {
+/// The scope granted to the bearer token, or `None` (answer [`unauthorized`]).
+fn authorized(gh: &Gh, headers: &HeaderMap) -> Option<String> {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let shared = gh.shared.lock().unwrap();
-    match token.and_then(|t| shared.tokens.get(t)) {
-        Some(scope) => Ok(scope.clone()),
-        None => Err((
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"message": "Bad credentials"})),
-        )
-            .into_response()),
-    }
+    token.and_then(|t| shared.tokens.get(t)).cloned()
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"message": "Bad credentials"})),
+    )
+        .into_response()
 }
 
 fn status(code: u16) -> Response {
@@ -232,8 +233,8 @@ fn status(code: u16) -> Response {
 }
 
 async fn user(State(gh): State<Gh>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&gh, &headers) {
-        return r;
+    if authorized(&gh, &headers).is_none() {
+        return unauthorized();
     }
     let b = gh.shared.lock().unwrap().behaviour.clone();
     if headers.get("user-agent").is_none() {
@@ -262,9 +263,8 @@ async fn orgs(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let scope = match authorized(&gh, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(scope) = authorized(&gh, &headers) else {
+        return unauthorized();
     };
     let b = gh.shared.lock().unwrap().behaviour.clone();
     if let Some(code) = b.orgs_status {
@@ -281,9 +281,8 @@ async fn teams(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let scope = match authorized(&gh, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(scope) = authorized(&gh, &headers) else {
+        return unauthorized();
     };
     if !needs_read_org(&scope) {
         return status(403);
