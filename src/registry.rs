@@ -784,4 +784,18 @@ mod tests {
         );
         Registry::builtin().check().unwrap();
     }
+
+    #[test]
+    fn a_clashing_upstream_kind_is_an_error_naming_both_factories() {
+        let r = Registry::builtin().with_upstream(mcp_oauth_provider_oidc::OidcUpstreamFactory);
+        let err = r.check().unwrap_err().to_string();
+        assert!(
+            err.contains("upstreams kind \"oidc\" is registered twice"),
+            "{err}"
+        );
+        assert_eq!(
+            Registry::builtin().upstream_kinds(),
+            vec!["github", "oauth2", "oidc"]
+        );
+    }
 }
