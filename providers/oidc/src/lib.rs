@@ -8,8 +8,15 @@
 //! S256 and `nonce`, OIDC Core §3.1.2), redeems the code, validates the ID token (§3.1.3.7) and
 //! maps its claims to the same `AuthenticatedUser` the password authenticators answer.
 //!
-//! Register `<issuer>/login/callback/<name>` (default name `oidc`) as the redirect URI at the
-//! provider. Every key is explained in `config/examples/oidc.toml`.
+//! The same provider can sit beside a password authenticator as `[upstreams.<name>] kind = "oidc"`,
+//! and [`oauth2`] adds plain OAuth 2 providers with a userinfo API (`kind = "oauth2"`) and GitHub
+//! (`kind = "github"`, with org/team allow-lists). Each upstream answers, with the user, the facts
+//! its allow-list and scope map read, and judges them again at every refresh against its current
+//! settings (`check_subject`).
+//!
+//! Register `<issuer>/login/callback/<name>` (default name `oidc` for `[users.oidc]`, the table's
+//! key for `[upstreams.<name>]`) as the redirect URI at the provider. Every key is explained in
+//! `config/examples/oidc.toml` and `config/examples/github.toml`.
 //!
 //! # Layout
 //!
