@@ -1,6 +1,6 @@
 //! The password authenticator of `[users]` together with the upstreams of `[upstreams.<name>]`: one
 //! [`UserAuthenticator`] for the core, whose login page then shows the password form (when `[users]`
-//! takes passwords) and one "Sign in with <label>" button per upstream.
+//! takes passwords) and one "Sign in with `<label>`" button per upstream.
 //!
 //! Subjects are how a refresh finds who to ask (RFC 6749 §6: the server decides whether a grant is
 //! still good). An upstream's users are `<name>:<upstream subject>` (the upstream names them so:

@@ -49,6 +49,17 @@
 //! [`UpstreamOutcome::Refused`](crate::UpstreamOutcome) with a reason the user may read. Its tokens
 //! never leave it. The built-in `oidc` kind (crate `mcp-oauth-provider-oidc`) is a complete example.
 //!
+//! An upstream can also stand on its own, beside whatever `[users]` is: implement
+//! [`UpstreamFactory`](crate::UpstreamFactory) and register it with
+//! `Registry::builtin().with_upstream(MyUpstreamFactory)`; operators then configure any number of
+//! `[upstreams.<name>] kind = "<your kind>"` tables (the name is the table's key, your factory gets
+//! the rest of the table). Its users' subjects start with `<name>:`. To have them judged again at
+//! every refresh, answer [`UpstreamOutcome::AuthenticatedWithFacts`](crate::UpstreamOutcome) with
+//! what your allow-list reads of the user; the core keeps those facts and hands them back to
+//! [`UpstreamAuthenticator::check_subject`](crate::UpstreamAuthenticator::check_subject), which
+//! answers `Gone` for a user your current settings no longer admit (the built-in `oidc`, `oauth2`
+//! and `github` kinds do).
+//!
 //! ## 2. A policy
 //!
 //! Implement [`Policy`](crate::Policy); every hook has a safe default, so override only what you
