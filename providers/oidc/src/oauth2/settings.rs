@@ -397,3 +397,101 @@ impl OAuth2Settings {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: serde_json::Value, flavour: Flavour) -> ProviderResult<OAuth2Settings> {
+        OAuth2Settings::from_context(&FactoryContext::new("upstreams.x", v, ".".into()), flavour)
+    }
+
+    #[test]
+    fn github_defaults_point_at_github_com_or_an_enterprise_server() {
+        let s = parse(json!({"name": "gh", "client_id": "c"}), Flavour::GitHub).unwrap();
+        assert_eq!(
+            s.authorization_endpoint,
+            "https://github.com/login/oauth/authorize"
+        );
+        assert_eq!(
+            s.token_endpoint,
+            "https://github.com/login/oauth/access_token"
+        );
+        assert_eq!(s.userinfo_url, "https://api.github.com/user");
+        assert_eq!(
+            (s.label.as_str(), s.token_auth),
+            ("GitHub", TokenAuth::Post)
+        );
+        assert_eq!(
+            s.scopes,
+            vec!["read:user"],
+            "no read:org without org checks"
+        );
+        assert_eq!(
+            (s.subject_path.as_str(), s.username_path.as_str()),
+            ("id", "login")
+        );
+        let ghes = parse(
+            json!({"name": "gh", "client_id": "c", "api_url": "https://git.example.com/api/v3/",
+                   "allowed_teams": ["corp/ops"]}),
+            Flavour::GitHub,
+        )
+        .unwrap();
+        assert_eq!(
+            ghes.authorization_endpoint,
+            "https://git.example.com/login/oauth/authorize"
+        );
+        assert_eq!(ghes.userinfo_url, "https://git.example.com/api/v3/user");
+        assert_eq!(ghes.scopes, vec!["read:user", "read:org"]);
+        assert!(ghes.reads_memberships());
+    }
+
+    #[test]
+    fn every_bad_key_is_named() {
+        let generic = json!({"name": "x", "client_id": "c",
+            "authorization_endpoint": "https://a.example/authorize",
+            "token_endpoint": "https://a.example/token", "userinfo_url": "https://a.example/me"});
+        let s = parse(generic.clone(), Flavour::Generic).unwrap();
+        assert_eq!((s.token_auth, s.scopes.len()), (TokenAuth::Basic, 0));
+        let err = |change: serde_json::Value, flavour| {
+            let mut v = generic.clone();
+            for (k, x) in change.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            parse(v, flavour).unwrap_err().to_string()
+        };
+        for (change, wanted) in [
+            (
+                json!({"token_endpoint": "http://a.example/token"}),
+                "token_endpoint:",
+            ),
+            (
+                json!({"allowed_groups": ["g"]}),
+                "allowed_groups: needs groups_path",
+            ),
+            (
+                json!({"token_endpoint_auth_method": "private_key_jwt"}),
+                "not supported",
+            ),
+            (json!({"subject_path": "a..b"}), "subject_path:"),
+            (json!({"scopes": ["a b"]}), "scopes:"),
+            (json!({"timeout": "1m"}), "timeout:"),
+            (
+                json!({"client_secret": "s"}),
+                "unknown field `client_secret`",
+            ),
+        ] {
+            let e = err(change.clone(), Flavour::Generic);
+            assert!(
+                e.contains("[upstreams.x]") && e.contains(wanted),
+                "{change}: {e}"
+            );
+        }
+        let e = err(json!({"allowed_teams": ["no-slash"]}), Flavour::GitHub);
+        assert!(e.contains("allowed_teams"), "{e}");
+        let e = err(json!({"groups_path": "g"}), Flavour::GitHub);
+        assert!(e.contains("groups_path: is not used"), "{e}");
+    }
+}
