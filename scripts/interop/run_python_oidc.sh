@@ -100,6 +100,7 @@ for case in "alice alice-op-password admin" "bob bob-op-password user" "mallory 
   if ! MCP_PASSWORD=$password timeout 150 "$VENV/bin/python" scripts/interop/mcp_python_oidc_client.py \
       "http://127.0.0.1:$port/mcp" "$name" "$user" "$expect"; then
     echo "--- server log ---"; tail -n 50 "$work/stderr"
+    if [ -n "${MCP_OAUTH_TEST_OIDC_LOG:-}" ]; then echo "--- OpenID provider log ---"; tail -n 50 "$MCP_OAUTH_TEST_OIDC_LOG"; fi
     exit 1
   fi
 done

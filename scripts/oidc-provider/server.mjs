@@ -266,6 +266,8 @@ server.on('error', (err) => {
 server.listen(port, '127.0.0.1', () => {
   const issuer = `http://127.0.0.1:${server.address().port}`;
   provider = new Provider(issuer, configuration(args.profile));
+  // Failures of the provider itself (not a client's bad request) go to stderr.
+  provider.on('server_error', (ctx, err) => console.error(`oidc-provider: server_error at ${ctx.path}: ${err.stack || err}`));
   callback = provider.callback();
   console.log(`listening ${issuer}`);
 });

@@ -8,6 +8,7 @@
 #   MCP_OAUTH_TEST_OIDC_ISSUER   http://127.0.0.1:PORT, the provider's issuer (discovery at
 #                                <issuer>/.well-known/openid-configuration; a test registers its own
 #                                client there, RFC 7591). Accounts: scripts/oidc-provider/README.md.
+#   MCP_OAUTH_TEST_OIDC_LOG      the provider's stderr (in a temp directory removed at the end)
 #
 # Without a usable node, it says so and fails the run when services are required
 # (MCP_OAUTH_REQUIRE_SERVICES=1); otherwise the tests that need the provider say so and return.
@@ -42,6 +43,8 @@ else
     exit 1
   fi
   export MCP_OAUTH_TEST_OIDC_ISSUER="$oidc_op_issuer"
+  # Its stderr (start-up warnings, its own failures), for a failing test to show.
+  export MCP_OAUTH_TEST_OIDC_LOG="$oidc_op_log/stderr"
   echo "OpenID provider (oidc-provider $(node -p "require('$oidc_op_dir/node_modules/oidc-provider/package.json').version")) on $MCP_OAUTH_TEST_OIDC_ISSUER"
 fi
 unset oidc_op_dir oidc_op_missing oidc_op_log oidc_op_pid oidc_op_issuer
