@@ -292,7 +292,12 @@ async def main(server_url: str, upstream: str, username: str, expect: str, passw
             raise RuntimeError(f"expected one sign-in at the provider's login page, saw {browser.provider_logins}")
 
         if expect == "admin":
-            stats = await call(server_url, oauth, "admin_stats")
+            try:
+                stats = await call(server_url, oauth, "admin_stats")
+            except BaseException as err:  # noqa: BLE001 (the SDK raises exception groups)
+                granted = storage.tokens.scope if storage.tokens else None
+                raise RuntimeError(f"admin_stats failed for {subject}, who is in mcp-admins "
+                                   f"(token scope {granted!r}): {err!r}") from err
             if stats["requested_by"] != subject:
                 raise RuntimeError(f"admin_stats ran for {stats['requested_by']!r}")
             if set(browser.scopes_offered[-1] or []) != {"mcp:tools", "mcp:admin"}:
