@@ -3,7 +3,7 @@
 # Idempotent and quiet: does nothing when node_modules already matches the lock file.
 set -euo pipefail
 cd "$(dirname "$0")"
-command -v node >/dev/null 2>&1 || { echo "node is not installed (Node.js 20 or later is needed: apt-get install nodejs npm)" >&2; exit 1; }
+command -v node >/dev/null 2>&1 || { echo "node is not installed (Node.js 20.18 or later with npm is needed; Debian bookworm's nodejs 18 is too old)" >&2; exit 1; }
 command -v npm >/dev/null 2>&1 || { echo "npm is not installed (apt-get install npm)" >&2; exit 1; }
 # npm ci writes node_modules/.package-lock.json; when it equals our lock file's packages, the install is current.
 stamp=node_modules/.mcp-oauth-installed

@@ -2,7 +2,7 @@
 # Sourced by scripts/test.sh: a real OpenID provider, panva's oidc-provider (pinned in
 # scripts/oidc-provider/package-lock.json), with its test profile on a free loopback port, for the
 # federated sign-in tests (`[users] kind = "oidc"`). Installs it with `npm ci` where missing; needs
-# Node.js 20 or later with npm.
+# Node.js 20.18 or later with npm.
 #
 # Exports:
 #   MCP_OAUTH_TEST_OIDC_ISSUER   http://127.0.0.1:PORT, the provider's issuer (discovery at
@@ -16,7 +16,7 @@
 oidc_op_dir="$PWD/scripts/oidc-provider"
 oidc_op_missing=
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  oidc_op_missing="node and npm are needed for the test OpenID provider (Node.js 20 or later; Debian bookworm's nodejs 18 is too old, e.g. NodeSource's nodejs 20)"
+  oidc_op_missing="node and npm are needed for the test OpenID provider (Node.js 20.18 or later; Debian bookworm's nodejs 18 is too old, e.g. NodeSource's nodejs 20)"
 elif ! node -e 'process.exit(typeof URL.parse === "function" ? 0 : 1)' 2>/dev/null; then
   oidc_op_missing="node $(node --version) is too old for the test OpenID provider (Node.js 20.18 or later is needed)"
 fi
