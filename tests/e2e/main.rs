@@ -28,6 +28,7 @@ mod crash;
 mod demo_mcp;
 mod durable;
 mod federated;
+mod federated_real_op;
 mod flow;
 mod ldap;
 mod mcp;

@@ -194,6 +194,17 @@ fn session_not_found() -> Response {
     resp
 }
 
+/// `resp` with `Connection: close` when the request's body may still be unread.
+fn closing_if(unread_body: bool, mut resp: Response) -> Response {
+    if unread_body {
+        resp.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    resp
+}
+
 /// The token of the one `Authorization: Bearer` header (RFC 6750 §2.1: `b64token`).
 fn bearer_token(headers: &HeaderMap) -> Result<&str, Rejection> {
     let mut all = headers.get_all(header::AUTHORIZATION).iter();
@@ -273,6 +284,10 @@ where
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
         let layer = self.layer.clone();
+        // A request refused before its body is read leaves that body unread on the connection,
+        // which then cannot carry another request: say so (`Connection: close`, RFC 9112 §9.6),
+        // or a client may send its next request on it and see the connection dropped unanswered.
+        let unread_body = !req.body().is_end_stream();
         Box::pin(async move {
             match layer.authorize(req).await {
                 Ok(req) => {
@@ -290,7 +305,7 @@ where
                             subject = %identity.subject,
                             "a session was presented by another user or client"
                         );
-                        return Ok(session_not_found());
+                        return Ok(closing_if(unread_body, session_not_found()));
                     }
                     let resp = inner.call(req).await?;
                     if let (Some(created), Some(identity)) = (
@@ -311,7 +326,10 @@ where
                         rejection = ?rejection,
                         "request refused"
                     );
-                    Ok(rejection.into_response(&layer.resource))
+                    Ok(closing_if(
+                        unread_body,
+                        rejection.into_response(&layer.resource),
+                    ))
                 }
             }
         })
@@ -449,6 +467,22 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert!(!challenge(&h).contains("error="));
+    }
+
+    #[tokio::test]
+    async fn a_refusal_leaving_a_body_unread_closes_the_connection() {
+        // An MCP client's first request is a POST refused with 401 before its body is read; the
+        // connection cannot be reused, and the client must be told so.
+        let (status, h, _) = send(post_mcp(None), "{\"jsonrpc\":\"2.0\"}").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(h.get("connection").unwrap(), "close");
+        let (status, h, _) = send(post_mcp(Some("garbage")), "{}").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(h.get("connection").unwrap(), "close");
+        // Without a body the connection stays usable.
+        let (status, h, _) = send(Request::get("/mcp"), "").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(h.get("connection").is_none());
     }
 
     #[tokio::test]
