@@ -75,7 +75,9 @@ echo "quick-start OK"
 echo "==> deployment files"
 if command -v systemd-analyze >/dev/null 2>&1; then
   # The unit as shipped, pointed at the binary just built (verify checks that ExecStart exists).
-  sed "s#/usr/local/bin/mcp-oauth#$PWD/${CARGO_TARGET_DIR:-target}/debug/mcp-oauth#" deploy/mcp-oauth.service \
+  target_dir=${CARGO_TARGET_DIR:-target}
+  case "$target_dir" in /*) ;; *) target_dir=$PWD/$target_dir ;; esac
+  sed "s#/usr/local/bin/mcp-oauth#$target_dir/debug/mcp-oauth#" deploy/mcp-oauth.service \
     >"$workdir/mcp-oauth.service"
   systemd-analyze verify "$workdir/mcp-oauth.service"
   echo "systemd unit OK"
