@@ -13,7 +13,9 @@
 # 4. The deployment files: the systemd unit is verified (systemd-analyze), the Dockerfile built when a
 #    Docker daemon is reachable.
 # 5. Interop: the official MCP Python SDK (pinned, in a virtual environment) connects to the demo
-#    MCP server with its own OAuth client (scripts/interop/run_python.sh).
+#    MCP server with its own OAuth client (scripts/interop/run_python.sh), and again with our users
+#    signing in at a real OpenID provider, the one scripts/services/oidc_provider.sh started
+#    (scripts/interop/run_python_oidc.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,7 +75,9 @@ echo "quick-start OK"
 echo "==> deployment files"
 if command -v systemd-analyze >/dev/null 2>&1; then
   # The unit as shipped, pointed at the binary just built (verify checks that ExecStart exists).
-  sed "s#/usr/local/bin/mcp-oauth#$PWD/${CARGO_TARGET_DIR:-target}/debug/mcp-oauth#" deploy/mcp-oauth.service \
+  target_dir=${CARGO_TARGET_DIR:-target}
+  case "$target_dir" in /*) ;; *) target_dir=$PWD/$target_dir ;; esac
+  sed "s#/usr/local/bin/mcp-oauth#$target_dir/debug/mcp-oauth#" deploy/mcp-oauth.service \
     >"$workdir/mcp-oauth.service"
   systemd-analyze verify "$workdir/mcp-oauth.service"
   echo "systemd unit OK"
@@ -89,4 +93,6 @@ fi
 
 echo "==> interop: official MCP Python SDK client against the demo MCP server"
 scripts/interop/run_python.sh
+echo "==> interop: the MCP Python SDK, users signing in at a real OpenID provider (oidc-provider)"
+scripts/interop/run_python_oidc.sh
 echo "==> all tests passed"

@@ -29,6 +29,7 @@ mod crash;
 mod demo_mcp;
 mod durable;
 mod federated;
+mod federated_real_op;
 mod flow;
 mod github;
 mod ldap;

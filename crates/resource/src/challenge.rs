@@ -258,5 +258,13 @@ mod tests {
         let resp = Rejection::InvalidToken("x").into_response(&r);
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
         assert!(resp.headers().get(header::WWW_AUTHENTICATE).is_some());
+        assert!(resp.headers().get(header::RETRY_AFTER).is_none());
+        // Only an unreachable authorization server is worth retrying, after a pause.
+        let resp = Rejection::Unavailable.into_response(&r);
+        assert_eq!(resp.headers().get(header::RETRY_AFTER).unwrap(), "5");
+        assert_eq!(
+            resp.headers().get(header::CACHE_CONTROL).unwrap(),
+            "no-store"
+        );
     }
 }

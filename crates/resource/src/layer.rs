@@ -194,6 +194,17 @@ fn session_not_found() -> Response {
     resp
 }
 
+/// `resp` with `Connection: close` when the request's body may still be unread.
+fn closing_if(unread_body: bool, mut resp: Response) -> Response {
+    if unread_body {
+        resp.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    resp
+}
+
 /// The token of the one `Authorization: Bearer` header (RFC 6750 §2.1: `b64token`).
 fn bearer_token(headers: &HeaderMap) -> Result<&str, Rejection> {
     let mut all = headers.get_all(header::AUTHORIZATION).iter();
@@ -273,6 +284,10 @@ where
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
         let layer = self.layer.clone();
+        // A request refused before its body is read leaves that body unread on the connection,
+        // which then cannot carry another request: say so (`Connection: close`, RFC 9112 §9.6),
+        // or a client may send its next request on it and see the connection dropped unanswered.
+        let unread_body = !req.body().is_end_stream();
         Box::pin(async move {
             match layer.authorize(req).await {
                 Ok(req) => {
@@ -290,7 +305,7 @@ where
                             subject = %identity.subject,
                             "a session was presented by another user or client"
                         );
-                        return Ok(session_not_found());
+                        return Ok(closing_if(unread_body, session_not_found()));
                     }
                     let resp = inner.call(req).await?;
                     if let (Some(created), Some(identity)) = (
@@ -311,7 +326,10 @@ where
                         rejection = ?rejection,
                         "request refused"
                     );
-                    Ok(rejection.into_response(&layer.resource))
+                    Ok(closing_if(
+                        unread_body,
+                        rejection.into_response(&layer.resource),
+                    ))
                 }
             }
         })
@@ -329,7 +347,7 @@ mod tests {
 
     use super::*;
 
-    /// Accepts `good-<scopes>` tokens (scopes separated by `~`, `_` standing for `:`) for the test resource, `foreign`
+    /// Accepts `good-<scopes>` tokens (`bob-good-<scopes>` for the subject bob) (scopes separated by `~`, `_` standing for `:`) for the test resource, `foreign`
     /// for another audience, `other-issuer`, and `down` as an unreachable issuer.
     struct FakeVerifier;
 
@@ -340,8 +358,14 @@ mod tests {
             token: &str,
             _: &ProtectedResource,
         ) -> Result<Identity, VerifyError> {
+            let sub = if token.starts_with("bob-") {
+                "bob"
+            } else {
+                "alice"
+            };
+            let token = token.strip_prefix("bob-").unwrap_or(token);
             let claims = |aud: &str, iss: &str, scope: &str| -> Map<String, Value> {
-                json!({"sub": "alice", "client_id": "c", "aud": aud, "iss": iss, "scope": scope})
+                json!({"sub": sub, "client_id": "c", "aud": aud, "iss": iss, "scope": scope})
                     .as_object()
                     .cloned()
                     .unwrap()
@@ -378,7 +402,7 @@ mod tests {
                 "/mcp",
                 post(|req: Request| async move {
                     let id = req.extensions().get::<Identity>().unwrap().subject.clone();
-                    let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+                    let body = axum::body::to_bytes(req.into_body(), 8 << 20)
                         .await
                         .unwrap();
                     format!("{id}:{}", body.len())
@@ -443,6 +467,22 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert!(!challenge(&h).contains("error="));
+    }
+
+    #[tokio::test]
+    async fn a_refusal_leaving_a_body_unread_closes_the_connection() {
+        // An MCP client's first request is a POST refused with 401 before its body is read; the
+        // connection cannot be reused, and the client must be told so.
+        let (status, h, _) = send(post_mcp(None), "{\"jsonrpc\":\"2.0\"}").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(h.get("connection").unwrap(), "close");
+        let (status, h, _) = send(post_mcp(Some("garbage")), "{}").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(h.get("connection").unwrap(), "close");
+        // Without a body the connection stays usable.
+        let (status, h, _) = send(Request::get("/mcp"), "").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(h.get("connection").is_none());
     }
 
     #[tokio::test]
@@ -571,6 +611,146 @@ mod tests {
             app().oneshot(req).await.unwrap().status(),
             StatusCode::FORBIDDEN
         );
+    }
+
+    async fn send_to(
+        app: &Router,
+        req: axum::http::request::Builder,
+        body: String,
+    ) -> (StatusCode, HeaderMap, String) {
+        let req = req
+            .header("host", "127.0.0.1:9000")
+            .body(Body::from(body))
+            .unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, headers, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// A `tools/call` padded to `len` bytes.
+    fn padded_call(len: usize) -> String {
+        let head =
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","pad":""#;
+        let tail = r#""}}"#;
+        format!("{head}{}{tail}", "x".repeat(len - head.len() - tail.len()))
+    }
+
+    #[tokio::test]
+    async fn tool_calls_up_to_four_mebibytes_are_read_for_the_scope_check() {
+        let app = app();
+        let (status, _, body) =
+            send_to(&app, post_mcp(Some("good-mcp_tools")), padded_call(2 << 20)).await;
+        assert_eq!(
+            (status, body),
+            (StatusCode::OK, format!("alice:{}", 2 << 20))
+        );
+        let (status, _, body) = send_to(
+            &app,
+            post_mcp(Some("good-mcp_tools")),
+            padded_call(DEFAULT_MAX_BODY_BYTES),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, _, body) = send_to(
+            &app,
+            post_mcp(Some("good-mcp_tools")),
+            padded_call(DEFAULT_MAX_BODY_BYTES + 1),
+        )
+        .await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap()["error"],
+            "invalid_request"
+        );
+    }
+
+    #[tokio::test]
+    async fn bodies_are_left_alone_where_no_tool_has_scopes() {
+        // Without per-tool scopes the layer never reads the body, so its limit does not apply.
+        let resource = ProtectedResource::new(RESOURCE, ISSUER)
+            .unwrap()
+            .with_scopes(["mcp:tools"])
+            .unwrap();
+        let app = Router::new()
+            .route(
+                "/mcp",
+                post(|body: Bytes| async move { body.len().to_string() }),
+            )
+            .layer(BearerAuthLayer::new(resource, FakeVerifier).with_max_body_bytes(16));
+        let (status, _, body) =
+            send_to(&app, post_mcp(Some("good-mcp_tools")), padded_call(200)).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "200"));
+    }
+
+    #[tokio::test]
+    async fn a_session_answers_only_the_user_who_started_it() {
+        // The handler starts session "s1" for a request without one, as an MCP server does.
+        let resource = ProtectedResource::new(RESOURCE, ISSUER)
+            .unwrap()
+            .with_scopes(["mcp:tools"])
+            .unwrap();
+        let app = Router::new()
+            .route(
+                "/mcp",
+                post(|req: Request| async move {
+                    let subject = req.extensions().get::<Identity>().unwrap().subject.clone();
+                    let mut resp = Response::new(Body::from(subject));
+                    if !req.headers().contains_key(SESSION_HEADER) {
+                        resp.headers_mut()
+                            .insert(SESSION_HEADER, HeaderValue::from_static("s1"));
+                    }
+                    resp
+                }),
+            )
+            .layer(BearerAuthLayer::new(resource, FakeVerifier));
+        let (status, h, _) = send_to(&app, post_mcp(Some("good-mcp_tools")), "{}".into()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(h.get(SESSION_HEADER).unwrap(), "s1");
+
+        let in_session = |t: &str| post_mcp(Some(t)).header(SESSION_HEADER, "s1");
+        let (status, h, body) = send_to(&app, in_session("bob-good-mcp_tools"), "{}".into()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(h.get(header::CONTENT_TYPE).unwrap(), "application/json");
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap()["error"],
+            "session_not_found"
+        );
+        let (status, _, body) = send_to(&app, in_session("good-mcp_tools"), "{}".into()).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "alice"));
+    }
+
+    #[test]
+    fn readiness_is_the_inner_services() {
+        /// Never ready.
+        #[derive(Clone)]
+        struct Busy;
+        impl Service<Request> for Busy {
+            type Response = Response;
+            type Error = Infallible;
+            type Future = std::future::Ready<Result<Response, Infallible>>;
+            fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+                Poll::Pending
+            }
+            fn call(&mut self, _: Request) -> Self::Future {
+                std::future::ready(Ok(Response::new(Body::empty())))
+            }
+        }
+        let resource = ProtectedResource::new(RESOURCE, ISSUER).unwrap();
+        let mut service = BearerAuthLayer::new(resource, FakeVerifier).layer(Busy);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(service.poll_ready(&mut cx).is_pending());
+    }
+
+    #[test]
+    fn debug_names_the_resource_and_nothing_secret() {
+        let resource = ProtectedResource::new(RESOURCE, ISSUER).unwrap();
+        let shown = format!("{:?}", BearerAuthLayer::new(resource, FakeVerifier));
+        assert!(shown.starts_with("BearerAuthLayer"), "{shown}");
+        assert!(shown.contains(RESOURCE), "{shown}");
     }
 
     #[test]

@@ -305,4 +305,22 @@ mod tests {
         );
         assert_eq!(p.allowed_origins(), ["http://127.0.0.1:9000"]);
     }
+
+    #[test]
+    fn named_hosts_with_ports_stay_unbracketed_and_entries_are_listed_once() {
+        let p = loopback()
+            .allow_host("Proxy.Internal:8443")
+            .allow_host("proxy.internal:8443")
+            .allow_origin("http://127.0.0.1:9000")
+            .allow_origin("https://app.example.com")
+            .allow_origin("https://app.example.com:443");
+        assert_eq!(
+            p.allowed_hosts(),
+            ["127.0.0.1", "localhost", "[::1]", "proxy.internal:8443"]
+        );
+        assert_eq!(
+            p.allowed_origins(),
+            ["http://127.0.0.1:9000", "https://app.example.com:443"]
+        );
+    }
 }
