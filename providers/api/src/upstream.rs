@@ -151,8 +151,9 @@ pub trait UpstreamAuthenticator: Send + Sync {
     /// contract as [`UserAuthenticator::check_subject`](crate::UserAuthenticator::check_subject):
     /// [`SubjectStatus::Gone`] for a user it no longer admits (the core then ends every grant of
     /// the subject), `Active` with the scopes the user may grant now, `Unavailable` for an outage,
-    /// never `Gone`. The default, and the answer without facts, is [`SubjectStatus::Unknown`]
-    /// (grants end at `[tokens] max_grant_lifetime`).
+    /// never `Gone`. Without facts (`None`: the store forgot them, or the grant predates them) it
+    /// SHOULD fail closed, judging the user as one it knows nothing about. The default is
+    /// [`SubjectStatus::Unknown`] (grants end at `[tokens] max_grant_lifetime`).
     async fn check_subject(
         &self,
         subject: &str,

@@ -86,7 +86,7 @@ pub fn user_from_claims(
 
 /// What the allow-list and the scope map read of a user, kept between their sign-in and the
 /// refreshes of their grants.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Facts {
     pub email: Option<String>,
     pub email_verified: bool,
@@ -140,11 +140,14 @@ impl Facts {
 }
 
 /// The user of `facts` judged against `settings` now: `Gone` when no longer admitted, else the
-/// scopes they may grant. Facts that do not parse (kept by another version) decide nothing.
+/// scopes they may grant. Facts missing or unreadable are judged as a user with no e-mail and no group.
 pub fn recheck(settings: &OidcSettings, facts: Option<&Value>) -> SubjectStatus {
-    let Some(facts) = facts.and_then(|f| serde_json::from_value::<Facts>(f.clone()).ok()) else {
-        return SubjectStatus::Unknown;
-    };
+    // Facts the store no longer has (a cache may forget; a grant from before facts were kept) or
+    // cannot read fail closed: the user is judged as one with no e-mail and no group, so an
+    // allow-list ends the grant and a scope map leaves only the default scopes.
+    let facts = facts
+        .and_then(|f| serde_json::from_value::<Facts>(f.clone()).ok())
+        .unwrap_or_default();
     if !facts.admitted(settings) {
         return SubjectStatus::Gone;
     }
@@ -236,8 +239,23 @@ mod tests {
                 allowed_scopes: None
             }
         );
-        assert_eq!(recheck(&open, None), SubjectStatus::Unknown);
-        assert_eq!(recheck(&open, Some(&json!("junk"))), SubjectStatus::Unknown);
+        // Facts the store forgot (or wrote in another shape) fail closed: judged as a user with no
+        // e-mail and no group, never as whoever signed in.
+        let open_any = SubjectStatus::Active {
+            allowed_scopes: None,
+        };
+        assert_eq!(recheck(&open, None), open_any);
+        assert_eq!(recheck(&open, Some(&json!("junk"))), open_any);
+        assert_eq!(recheck(&then, None), SubjectStatus::Gone);
+        assert_eq!(recheck(&then, Some(&json!("junk"))), SubjectStatus::Gone);
+        let mapped = settings(json!({"default_scopes": ["mcp:tools"],
+                                     "scope_map": [{"group": "admins", "scopes": ["mcp:admin"]}]}));
+        assert_eq!(
+            recheck(&mapped, None),
+            SubjectStatus::Active {
+                allowed_scopes: Some(vec!["mcp:tools".into()])
+            }
+        );
     }
 
     #[test]

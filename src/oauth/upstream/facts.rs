@@ -11,8 +11,9 @@
 //! refreshed any more. At a refresh, [`check_subject`] finds the upstream the subject belongs to
 //! (`<name>:…`) and asks it with those facts, so a changed allow-list or scope map applies to
 //! grants already issued. A subject whose upstream is no longer configured goes to `[users]`, which
-//! knows no such user (`Gone`). Facts the store no longer has (a cache may forget) leave the
-//! decision to the upstream without them: `Unknown`, the grant lives to its absolute end.
+//! knows no such user (`Gone`). Facts the store no longer has (a cache may forget) reach the
+//! upstream as `None`, and the built-in upstreams fail closed: such a user is judged as one with
+//! no e-mail and no group (an allow-list ends the grant, a scope map leaves the default scopes).
 //!
 //! [`UpstreamOutcome::AuthenticatedWithFacts`]: mcp_oauth_provider::UpstreamOutcome::AuthenticatedWithFacts
 

@@ -84,7 +84,7 @@ pub fn user_from_userinfo(
 
 /// What the allow-lists and the scope map read of a user, kept between their sign-in and the
 /// refreshes of their grants.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Facts {
     pub username: Option<String>,
     pub groups: Vec<String>,
@@ -138,11 +138,14 @@ impl Facts {
 }
 
 /// The user of `facts` judged against `settings` now: `Gone` when no longer admitted, else the
-/// scopes they may grant; `Unknown` without (readable) facts.
+/// scopes they may grant. Facts missing or unreadable are judged as a user in no group.
 pub fn recheck(settings: &OAuth2Settings, facts: Option<&Value>) -> SubjectStatus {
-    let Some(facts) = facts.and_then(|f| serde_json::from_value::<Facts>(f.clone()).ok()) else {
-        return SubjectStatus::Unknown;
-    };
+    // Facts the store no longer has (a cache may forget; a grant from before facts were kept) or
+    // cannot read fail closed: the user is judged as one with no e-mail and no group, so an
+    // allow-list ends the grant and a scope map leaves only the default scopes.
+    let facts = facts
+        .and_then(|f| serde_json::from_value::<Facts>(f.clone()).ok())
+        .unwrap_or_default();
     if !facts.admitted(settings) {
         return SubjectStatus::Gone;
     }
@@ -238,7 +241,20 @@ mod tests {
             recheck(&by_login, Some(&facts)),
             SubjectStatus::Active { .. }
         ));
-        assert_eq!(recheck(&then, None), SubjectStatus::Unknown);
+        // Facts the store forgot fail closed: judged as a user in no org and no team.
+        assert_eq!(recheck(&then, None), SubjectStatus::Gone);
+        assert_eq!(recheck(&then, Some(&json!(42))), SubjectStatus::Gone);
+        let mapped = settings(
+            Flavour::GitHub,
+            json!({"default_scopes": ["mcp:tools"],
+                   "scope_map": [{"group": "acme/admins", "scopes": ["mcp:admin"]}]}),
+        );
+        assert_eq!(
+            recheck(&mapped, None),
+            SubjectStatus::Active {
+                allowed_scopes: Some(vec!["mcp:tools".into()])
+            }
+        );
     }
 
     #[test]
