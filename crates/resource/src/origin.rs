@@ -307,6 +307,30 @@ mod tests {
     }
 
     #[test]
+    fn origins_are_bare_http_or_https_tuples() {
+        assert!(parse_origin("http://app.example.com").is_some());
+        assert!(parse_origin("https://app.example.com/").is_some());
+        for refused in [
+            "ftp://app.example.com",
+            "ftp://app.example.com/",
+            "http://app.example.com/path",
+            "https://app.example.com/a/",
+            "null",
+        ] {
+            assert!(parse_origin(refused).is_none(), "{refused}");
+        }
+        let p = loopback();
+        assert_eq!(
+            check(
+                &p,
+                Some("127.0.0.1:9000"),
+                Some("http://127.0.0.1:9000/mcp")
+            ),
+            Err(Rejection::ForbiddenOrigin)
+        );
+    }
+
+    #[test]
     fn named_hosts_with_ports_stay_unbracketed_and_entries_are_listed_once() {
         let p = loopback()
             .allow_host("Proxy.Internal:8443")

@@ -191,13 +191,10 @@ impl ProtectedResource {
 
     /// `scheme://host[:port]` of the resource, with the port always written (RFC 6454 §4 tuple).
     pub fn origin(&self) -> String {
+        // `host_str` writes an IPv6 literal with its brackets already.
         let host = self.url.host_str().unwrap_or_default();
         let port = self.url.port_or_known_default().unwrap_or(0);
-        if host.contains(':') && !host.starts_with('[') {
-            format!("{}://[{host}]:{port}", self.url.scheme())
-        } else {
-            format!("{}://{host}:{port}", self.url.scheme())
-        }
+        format!("{}://{host}:{port}", self.url.scheme())
     }
 
     /// The path of the metadata document relative to the origin (RFC 9728 §3.1: inserted).
@@ -241,6 +238,37 @@ fn normalise_issuer(issuer: &str) -> Result<String, DeclarationError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_origins_are_bracketed_once() {
+        let r = ProtectedResource::new("http://[::1]:9000/mcp", "http://[::1]:9000").unwrap();
+        assert_eq!(r.origin(), "http://[::1]:9000");
+    }
+
+    #[test]
+    fn tool_scopes_are_declared_per_tool_from_the_supported_scopes() {
+        let r = ProtectedResource::new("http://127.0.0.1:9000/mcp", "http://127.0.0.1:9000")
+            .unwrap()
+            .with_scopes(["mcp:tools", "mcp:admin"])
+            .unwrap();
+        assert!(!r.has_tool_scopes());
+        let r = r
+            .with_tool_scopes("stats", ["mcp:tools"])
+            .unwrap()
+            .with_tool_scopes("wipe", ["mcp:admin"])
+            .unwrap()
+            // A second declaration of a tool replaces its first, and only its first.
+            .with_tool_scopes("stats", ["mcp:admin"])
+            .unwrap();
+        assert!(r.has_tool_scopes());
+        assert_eq!(r.tool_scopes("stats").unwrap(), ["mcp:admin"]);
+        assert_eq!(r.tool_scopes("wipe").unwrap(), ["mcp:admin"]);
+        assert!(r.tool_scopes("echo").is_none());
+        assert!(matches!(
+            r.with_tool_scopes("x", ["mcp:other"]),
+            Err(DeclarationError::UnknownScope { scope }) if scope == "mcp:other"
+        ));
+    }
 
     #[test]
     fn metadata_url_is_path_inserted() {
