@@ -76,6 +76,22 @@ impl BearerAuthLayer {
         self
     }
 
+    /// How many MCP sessions the layer remembers the owner of (default
+    /// [`DEFAULT_MAX_SESSIONS`](crate::session_binding::DEFAULT_MAX_SESSIONS)), and how long an
+    /// idle one is remembered (default
+    /// [`DEFAULT_SESSION_IDLE_TTL`](crate::session_binding::DEFAULT_SESSION_IDLE_TTL), a day). A
+    /// session forgotten is claimed again by its next user.
+    pub fn with_session_limits(
+        mut self,
+        max_sessions: usize,
+        idle_ttl: std::time::Duration,
+    ) -> Self {
+        self.sessions = Arc::new(SessionOwners::new(max_sessions, idle_ttl));
+        self
+    }
+
+    /// The largest `tools/call` body read for the per-tool scope check (default
+    /// [`DEFAULT_MAX_BODY_BYTES`], 4 MiB); larger bodies are refused with 413.
     pub fn with_max_body_bytes(mut self, limit: usize) -> Self {
         self.max_body_bytes = limit;
         self
@@ -689,24 +705,30 @@ mod tests {
     #[tokio::test]
     async fn a_session_answers_only_the_user_who_started_it() {
         // The handler starts session "s1" for a request without one, as an MCP server does.
-        let resource = ProtectedResource::new(RESOURCE, ISSUER)
-            .unwrap()
-            .with_scopes(["mcp:tools"])
-            .unwrap();
-        let app = Router::new()
-            .route(
-                "/mcp",
-                post(|req: Request| async move {
-                    let subject = req.extensions().get::<Identity>().unwrap().subject.clone();
-                    let mut resp = Response::new(Body::from(subject));
-                    if !req.headers().contains_key(SESSION_HEADER) {
-                        resp.headers_mut()
-                            .insert(SESSION_HEADER, HeaderValue::from_static("s1"));
-                    }
-                    resp
-                }),
-            )
-            .layer(BearerAuthLayer::new(resource, FakeVerifier));
+        let session_app = |layer: BearerAuthLayer| {
+            Router::new()
+                .route(
+                    "/mcp",
+                    post(|req: Request| async move {
+                        let subject = req.extensions().get::<Identity>().unwrap().subject.clone();
+                        let mut resp = Response::new(Body::from(subject));
+                        if !req.headers().contains_key(SESSION_HEADER) {
+                            resp.headers_mut()
+                                .insert(SESSION_HEADER, HeaderValue::from_static("s1"));
+                        }
+                        resp
+                    }),
+                )
+                .layer(layer)
+        };
+        let layer = || {
+            let resource = ProtectedResource::new(RESOURCE, ISSUER)
+                .unwrap()
+                .with_scopes(["mcp:tools"])
+                .unwrap();
+            BearerAuthLayer::new(resource, FakeVerifier)
+        };
+        let app = session_app(layer());
         let (status, h, _) = send_to(&app, post_mcp(Some("good-mcp_tools")), "{}".into()).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(h.get(SESSION_HEADER).unwrap(), "s1");
@@ -721,6 +743,15 @@ mod tests {
         );
         let (status, _, body) = send_to(&app, in_session("good-mcp_tools"), "{}".into()).await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "alice"));
+
+        // Sessions remembered for no time at all: the next user claims a session.
+        let forgetful = session_app(layer().with_session_limits(10, std::time::Duration::ZERO));
+        let (status, _, _) =
+            send_to(&forgetful, post_mcp(Some("good-mcp_tools")), "{}".into()).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _, body) =
+            send_to(&forgetful, in_session("bob-good-mcp_tools"), "{}".into()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
     }
 
     #[test]

@@ -194,6 +194,14 @@ mod tests {
             .unwrap()
     }
 
+    #[cfg(feature = "rmcp")]
+    #[test]
+    fn a_handler_without_an_identity_is_an_internal_error_for_rmcp() {
+        let e: rmcp::ErrorData = IdentityError::NotAuthenticated.into();
+        assert_eq!(e.code, rmcp::model::ErrorCode::INTERNAL_ERROR);
+        assert!(e.message.contains("no verified identity"), "{}", e.message);
+    }
+
     fn identity_with(scopes: &[&str]) -> Identity {
         Identity {
             subject: "alice".into(),
