@@ -71,6 +71,8 @@ mod tests {
         );
         assert!(canonical_uri("https://example.com/mcp#x").is_err());
         assert!(canonical_uri("urn:x").is_err());
+        assert!(canonical_uri("ftp://example.com/mcp").is_err());
+        assert!(canonical_uri("wss://example.com/mcp").is_err());
         assert!(canonical_uri("mcp").is_err());
     }
 
