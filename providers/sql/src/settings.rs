@@ -132,6 +132,24 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("off") && err.contains("full"), "{err}");
+        let s = SqliteSettings::from_ctx(&ctx(
+            "storage.sqlite",
+            serde_json::json!({"group_commit_max_batch": 1}),
+        ))
+        .unwrap();
+        assert_eq!(s.group_commit_max_batch, Some(1), "1 turns group commit off");
+        for bad in [0, 10_001] {
+            let err = SqliteSettings::from_ctx(&ctx(
+                "storage.sqlite",
+                serde_json::json!({"group_commit_max_batch": bad}),
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("group_commit_max_batch") && err.contains(&bad.to_string()),
+                "{err}"
+            );
+        }
         let err = PostgresSettings::from_ctx(&ctx("storage.postgres", serde_json::json!({})))
             .unwrap_err()
             .to_string();
