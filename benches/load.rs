@@ -123,9 +123,7 @@ async fn raw_argon2_rate(hash: &str, concurrency: u64, seconds: u64) -> f64 {
             let (stop, done, hash) = (Arc::clone(&stop), Arc::clone(&done), hash.to_string());
             tokio::task::spawn_blocking(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    assert!(mcp_oauth::users::password::verify_password(
-                        PASSWORD, &hash
-                    ));
+                    assert!(mcp_oauth::users::password::verify_password(PASSWORD, &hash));
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             })
@@ -216,7 +214,11 @@ async fn main() {
     if phase("cc") {
         let op = Arc::clone(&cc_op);
         let cc = bench.run(seconds, concurrency, move |w| op(w)).await;
-        report("client_credentials", "token: client_credentials (EdDSA JWT)", &cc);
+        report(
+            "client_credentials",
+            "token: client_credentials (EdDSA JWT)",
+            &cc,
+        );
     }
 
     if phase("introspect") {
@@ -350,7 +352,11 @@ async fn main() {
         for t in storm {
             let _ = t.await;
         }
-        report("token_storm", "token (4 clients), during 32-way login storm", &stormy);
+        report(
+            "token_storm",
+            "token (4 clients), during 32-way login storm",
+            &stormy,
+        );
         println!(
             "{:<44} {login_rate:>9.0} logins/s (full flow incl. argon2id)",
             "login storm"

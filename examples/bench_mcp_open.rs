@@ -27,10 +27,8 @@ async fn main() -> anyhow::Result<()> {
     // Only for the Host/Origin lists rmcp's service is given; no token is ever asked for.
     let resource = ProtectedResource::new(&uri, &format!("http://{addr}"))?;
     let origins = OriginPolicy::for_resource(&resource);
-    let app = axum::Router::new().nest_service(
-        "/mcp",
-        mcp_service(&origins, CancellationToken::new()),
-    );
+    let app =
+        axum::Router::new().nest_service("/mcp", mcp_service(&origins, CancellationToken::new()));
     println!("listening {uri}");
     axum::serve(listener, app).await?;
     Ok(())

@@ -104,9 +104,9 @@ impl GroupCommit {
     async fn submit(&self, write: Write) -> ProviderResult<Written> {
         let (reply, answer) = oneshot::channel();
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
-        self.queue
-            .send(Pending { write, reply })
-            .map_err(|_| ProviderError::unavailable_msg("the SQLite group-commit task has stopped"))?;
+        self.queue.send(Pending { write, reply }).map_err(|_| {
+            ProviderError::unavailable_msg("the SQLite group-commit task has stopped")
+        })?;
         answer.await.map_err(|_| {
             ProviderError::unavailable_msg("the SQLite group-commit task stopped before answering")
         })?
@@ -120,7 +120,9 @@ impl GroupCommit {
     ) -> ProviderResult<()> {
         match self.submit(Write::Insert { access, refresh }).await? {
             Written::Inserted => Ok(()),
-            Written::Rotated(_) => Err(ProviderError::backend_msg("group commit: mismatched answer")),
+            Written::Rotated(_) => Err(ProviderError::backend_msg(
+                "group commit: mismatched answer",
+            )),
         }
     }
 
@@ -128,7 +130,9 @@ impl GroupCommit {
     pub(crate) async fn rotate(&self, request: RotateRefreshToken) -> ProviderResult<Rotation> {
         match self.submit(Write::Rotate(request)).await? {
             Written::Rotated(rotation) => Ok(rotation),
-            Written::Inserted => Err(ProviderError::backend_msg("group commit: mismatched answer")),
+            Written::Inserted => Err(ProviderError::backend_msg(
+                "group commit: mismatched answer",
+            )),
         }
     }
 }
@@ -178,7 +182,10 @@ async fn run(
 
 /// Runs `writes` in one transaction, each in its own savepoint, and commits. `Err` when the
 /// transaction itself failed (nothing of it is stored).
-async fn commit(pool: &SqlitePool, writes: &[Write]) -> ProviderResult<Vec<ProviderResult<Written>>> {
+async fn commit(
+    pool: &SqlitePool,
+    writes: &[Write],
+) -> ProviderResult<Vec<ProviderResult<Written>>> {
     let mut tx = pool
         .begin_with("BEGIN IMMEDIATE")
         .await
@@ -327,9 +334,9 @@ mod tests {
         queued_while_locked(&store, 3, || {
             for jti in ["before", "taken", "after"] {
                 let s = store.clone();
-                tasks.push(tokio::spawn(
-                    async move { s.insert_tokens(access(jti), None).await },
-                ));
+                tasks.push(tokio::spawn(async move {
+                    s.insert_tokens(access(jti), None).await
+                }));
             }
             async {}
         })

@@ -137,7 +137,11 @@ mod tests {
             serde_json::json!({"group_commit_max_batch": 1}),
         ))
         .unwrap();
-        assert_eq!(s.group_commit_max_batch, Some(1), "1 turns group commit off");
+        assert_eq!(
+            s.group_commit_max_batch,
+            Some(1),
+            "1 turns group commit off"
+        );
         for bad in [0, 10_001] {
             let err = SqliteSettings::from_ctx(&ctx(
                 "storage.sqlite",
