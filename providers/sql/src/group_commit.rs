@@ -53,7 +53,7 @@ enum Write {
 /// What a write answered.
 enum Written {
     Inserted,
-    Rotated(Rotation),
+    Rotated(Box<Rotation>),
 }
 
 struct Pending {
@@ -129,7 +129,7 @@ impl GroupCommit {
     /// `TokenStore::rotate_refresh_token`, acknowledged after its batch's commit.
     pub(crate) async fn rotate(&self, request: RotateRefreshToken) -> ProviderResult<Rotation> {
         match self.submit(Write::Rotate(request)).await? {
-            Written::Rotated(rotation) => Ok(rotation),
+            Written::Rotated(rotation) => Ok(*rotation),
             Written::Inserted => Err(ProviderError::backend_msg(
                 "group commit: mismatched answer",
             )),
@@ -229,9 +229,11 @@ async fn apply(conn: &mut sqlx::SqliteConnection, write: &Write) -> ProviderResu
                     .await
                     .map_err(|e| map_err("get refresh token", e))?;
             if family.is_none() {
-                return Ok(Written::Rotated(Rotation::Unknown));
+                return Ok(Written::Rotated(Box::new(Rotation::Unknown)));
             }
-            Ok(Written::Rotated(stores::rotate_in(&mut *conn, req).await?))
+            Ok(Written::Rotated(Box::new(
+                stores::rotate_in(&mut *conn, req).await?,
+            )))
         }
     }
 }
