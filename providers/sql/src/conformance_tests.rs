@@ -8,6 +8,12 @@ use mcp_oauth_provider::Storage;
 use crate::{PostgresStore, SqliteStore};
 
 pub async fn sqlite_storage() -> Storage {
+    sqlite_storage_batched(crate::group_commit::DEFAULT_MAX_BATCH).await
+}
+
+/// A migrated SQLite store committing at most `max_batch` token writes together (1 = group
+/// commit off).
+pub async fn sqlite_storage_batched(max_batch: usize) -> Storage {
     let dir = std::env::temp_dir().join(format!(
         "mcp-oauth-sql-test-{}",
         mcp_oauth_provider::testkit::unique("db")
@@ -16,7 +22,8 @@ pub async fn sqlite_storage() -> Storage {
     let url = format!("sqlite://{}", dir.join("test.db").display());
     let store = SqliteStore::connect(&url, crate::settings::SqliteSynchronous::Normal, 8)
         .await
-        .unwrap();
+        .unwrap()
+        .with_group_commit(max_batch);
     store.migrate().await.unwrap();
     store.storage()
 }
@@ -61,6 +68,11 @@ pub async fn pg_store() -> Option<PostgresStore> {
 
 mod sqlite {
     mcp_oauth_provider::storage_conformance_tests!(super::sqlite_storage());
+}
+
+/// The same kit with group commit off (one transaction per write, the path Postgres-like stores take).
+mod sqlite_no_group_commit {
+    mcp_oauth_provider::storage_conformance_tests!(super::sqlite_storage_batched(1));
 }
 
 mod postgres {

@@ -12,12 +12,15 @@
 //!   client metadata document cache).
 //! - [`migrations`]: embedded migrations (`migrations/{sqlite,postgres}`), status and the runner.
 //! - `sqlite`: `SqliteStore`, `SqliteFactory` (migrates on `serve`).
+//! - [`group_commit`]: SQLite token writes that arrive together share one commit (one fsync).
 //! - `postgres`: `PostgresStore`, `PostgresFactory` (migrates only on `mcp-oauth migrate`).
 //! - [`settings`]: the `[storage]` keys these backends read.
 //! - [`errors`]: sqlx errors → `ProviderError` (outages are `Unavailable`).
 //! - [`json`]: JSON-text columns.
 
 pub mod errors;
+#[cfg(feature = "sqlite")]
+pub mod group_commit;
 pub mod json;
 pub mod migrations;
 pub mod settings;

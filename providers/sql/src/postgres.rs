@@ -78,6 +78,13 @@ impl PostgresStore {
         Ok(Self { pool, writer: None })
     }
 
+    /// Postgres commits each write on its own connection; its WAL writer already flushes
+    /// concurrent commits together.
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn group_commit(&self) -> Option<&crate::group_commit::GroupCommit> {
+        None
+    }
+
     pub fn storage(&self) -> Storage {
         let store = Arc::new(self.clone());
         Storage::from_one(store.clone())

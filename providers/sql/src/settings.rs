@@ -30,6 +30,10 @@ pub struct SqliteSettings {
     /// backend had its own table, is still read.
     #[serde(default, alias = "sqlite_synchronous")]
     pub synchronous: SqliteSynchronous,
+    /// Most token writes committed in one transaction (default 128; 1 = one transaction per write,
+    /// at most 10000). See `group_commit`.
+    #[serde(default)]
+    pub group_commit_max_batch: Option<usize>,
 }
 
 /// `[storage.postgres]`.
@@ -49,7 +53,15 @@ pub struct PostgresSettings {
 
 impl SqliteSettings {
     pub fn from_ctx(ctx: &FactoryContext) -> ProviderResult<Self> {
-        ctx.parse_settings()
+        let s: Self = ctx.parse_settings()?;
+        if let Some(n) = s.group_commit_max_batch
+            && !(1..=10_000).contains(&n)
+        {
+            return Err(ctx.invalid(format!(
+                "group_commit_max_batch must be between 1 and 10000 (got {n})"
+            )));
+        }
+        Ok(s)
     }
 }
 
@@ -120,6 +132,28 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("off") && err.contains("full"), "{err}");
+        let s = SqliteSettings::from_ctx(&ctx(
+            "storage.sqlite",
+            serde_json::json!({"group_commit_max_batch": 1}),
+        ))
+        .unwrap();
+        assert_eq!(
+            s.group_commit_max_batch,
+            Some(1),
+            "1 turns group commit off"
+        );
+        for bad in [0, 10_001] {
+            let err = SqliteSettings::from_ctx(&ctx(
+                "storage.sqlite",
+                serde_json::json!({"group_commit_max_batch": bad}),
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("group_commit_max_batch") && err.contains(&bad.to_string()),
+                "{err}"
+            );
+        }
         let err = PostgresSettings::from_ctx(&ctx("storage.postgres", serde_json::json!({})))
             .unwrap_err()
             .to_string();

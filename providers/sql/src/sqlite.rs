@@ -15,6 +15,7 @@ use mcp_oauth_provider::{
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+use crate::group_commit::{DEFAULT_MAX_BATCH, GroupCommit};
 use crate::settings::{SqliteSettings, SqliteSynchronous};
 
 /// All stores on one SQLite pool.
@@ -24,9 +25,11 @@ pub struct SqliteStore {
     /// SQLite allows one writer at a time; writers of this process queue here instead of spinning in
     /// SQLite's busy handler (whose sleeps grow to 100 ms and dominate tail latency).
     pub(crate) writer: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Token writes committed together (see [`crate::group_commit`]); `None` = one transaction each.
+    pub(crate) group: Option<GroupCommit>,
 }
 
-mod stores {
+pub(crate) mod stores {
     use super::SqliteStore;
     crate::store::sql_store!(SqliteStore, sqlx::Sqlite, None, None);
 }
@@ -75,10 +78,35 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| crate::errors::map_err("open SQLite database", e))?;
+        let writer = Arc::new(tokio::sync::Mutex::new(()));
         Ok(Self {
+            group: Some(GroupCommit::start(
+                pool.clone(),
+                Arc::clone(&writer),
+                DEFAULT_MAX_BATCH,
+            )),
             pool,
-            writer: Some(Arc::new(tokio::sync::Mutex::new(()))),
+            writer: Some(writer),
         })
+    }
+
+    /// Commits at most `max_batch` token writes together (`[storage.sqlite]
+    /// group_commit_max_batch`); 1 turns group commit off (one transaction per write).
+    pub fn with_group_commit(mut self, max_batch: usize) -> Self {
+        self.group = match (&self.writer, max_batch) {
+            (Some(writer), 2..) => Some(GroupCommit::start(
+                self.pool.clone(),
+                Arc::clone(writer),
+                max_batch,
+            )),
+            _ => None,
+        };
+        self
+    }
+
+    /// The group-commit queue, when on.
+    pub(crate) fn group_commit(&self) -> Option<&GroupCommit> {
+        self.group.as_ref()
     }
 
     /// The parts, as the server core wants them.
@@ -160,7 +188,11 @@ impl SqliteFactory {
                 format!("sqlite://{}", path.display())
             }
         };
-        SqliteStore::connect(&url, s.synchronous, s.max_connections.unwrap_or(8)).await
+        Ok(
+            SqliteStore::connect(&url, s.synchronous, s.max_connections.unwrap_or(8))
+                .await?
+                .with_group_commit(s.group_commit_max_batch.unwrap_or(DEFAULT_MAX_BATCH)),
+        )
     }
 }
 

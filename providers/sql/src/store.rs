@@ -162,7 +162,7 @@ macro_rules! sql_store {
         }
 
         /// Inserts an access record (born revoked if its family is) on `conn`.
-        async fn insert_access(
+        pub(crate) async fn insert_access(
             conn: &mut <$db as sqlx::Database>::Connection,
             a: &AccessTokenRecord,
         ) -> ProviderResult<()> {
@@ -187,7 +187,7 @@ macro_rules! sql_store {
         }
 
         /// Inserts a refresh record (born revoked if its family is) on `conn`.
-        async fn insert_refresh(
+        pub(crate) async fn insert_refresh(
             conn: &mut <$db as sqlx::Database>::Connection,
             r: &RefreshTokenRecord,
         ) -> ProviderResult<()> {
@@ -216,6 +216,69 @@ macro_rules! sql_store {
             .await
             .map_err(|e| map_err("insert refresh token", e))?;
             Ok(())
+        }
+
+        /// The decision and the writes of `rotate_refresh_token` (see its contract) on `conn`, inside
+        /// a transaction the caller opened (holding the family lock) and commits. Writes only when it
+        /// answers `Rotated`.
+        pub(crate) async fn rotate_in(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            req: &RotateRefreshToken,
+        ) -> ProviderResult<Rotation> {
+            // Then the conditional update: it takes the row's write lock, so of racing
+            // rotations exactly one sees state = 'active'.
+            let rotated = sqlx::query(
+                "UPDATE refresh_tokens SET state = 'rotated', rotated_at = $2 \
+                 WHERE token_hash = $1 AND state = 'active' AND expires_at > $2 \
+                 AND NOT EXISTS (SELECT 1 FROM revoked_families f WHERE f.family_id = refresh_tokens.family_id) \
+                 RETURNING *",
+            )
+            .bind(&req.old_hash.0)
+            .bind(req.now)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| map_err("rotate refresh token", e))?;
+            let old = match rotated {
+                Some(row) => refresh_from_row(&row)?,
+                None => {
+                    let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = $1")
+                        .bind(&req.old_hash.0)
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(|e| map_err("get refresh token", e))?;
+                    let Some(row) = row else { return Ok(Rotation::Unknown) };
+                    let old = refresh_from_row(&row)?;
+                    let family_revoked: Option<i64> =
+                        sqlx::query_scalar("SELECT CAST(1 AS BIGINT) FROM revoked_families WHERE family_id = $1")
+                            .bind(&old.family_id)
+                            .fetch_optional(&mut *conn)
+                            .await
+                            .map_err(|e| map_err("check family", e))?;
+                    if old.expires_at <= req.now || family_revoked.is_some() {
+                        return Ok(Rotation::Unknown);
+                    }
+                    return match old.state {
+                        RefreshTokenState::Rotated { at } if at >= req.reuse_grace_since => {
+                            let sealed: Option<Vec<u8>> = get(&row, "successor")?;
+                            Ok(match sealed {
+                                Some(sealed_successor) => Rotation::Replayed { old, sealed_successor },
+                                None => Rotation::Reused(old),
+                            })
+                        }
+                        RefreshTokenState::Rotated { .. } => Ok(Rotation::Reused(old)),
+                        _ => Ok(Rotation::Unknown),
+                    };
+                }
+            };
+            sqlx::query("UPDATE refresh_tokens SET successor = $2 WHERE token_hash = $1")
+                .bind(&req.old_hash.0)
+                .bind(&req.sealed_successor)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| map_err("keep successor", e))?;
+            insert_access(&mut *conn, &req.new_access).await?;
+            insert_refresh(&mut *conn, &req.new_refresh).await?;
+            Ok(Rotation::Rotated(old))
         }
 
         async fn lock(conn: &mut <$db as sqlx::Database>::Connection, sql: Option<&'static str>, key: &str) -> ProviderResult<()> {
@@ -446,6 +509,10 @@ macro_rules! sql_store {
             }
 
             async fn insert_tokens(&self, access: AccessTokenRecord, refresh: Option<RefreshTokenRecord>) -> ProviderResult<()> {
+                #[cfg(feature = "sqlite")]
+                if let Some(group) = self.group_commit() {
+                    return group.insert_tokens(access, refresh).await;
+                }
                 let _writer = self.writer().await;
                 let mut tx = self.pool.begin().await.map_err(|e| map_err("begin", e))?;
                 lock(&mut tx, FAMILY_LOCK, &access.family_id).await?;
@@ -478,6 +545,10 @@ macro_rules! sql_store {
             }
 
             async fn rotate_refresh_token(&self, req: RotateRefreshToken) -> ProviderResult<Rotation> {
+                #[cfg(feature = "sqlite")]
+                if let Some(group) = self.group_commit() {
+                    return group.rotate(req).await;
+                }
                 let _writer = self.writer().await;
                 // Locks in the order revoke_family takes them: the family lock first, then the
                 // token's row. (The other way round, a rotation racing a revocation deadlocks on
@@ -493,61 +564,11 @@ macro_rules! sql_store {
                 let Some(family) = family else { return Ok(Rotation::Unknown) };
                 let mut tx = self.pool.begin().await.map_err(|e| map_err("begin", e))?;
                 lock(&mut tx, FAMILY_LOCK, &family).await?;
-                // Then the conditional update: it takes the row's write lock, so of racing
-                // rotations exactly one sees state = 'active'.
-                let rotated = sqlx::query(
-                    "UPDATE refresh_tokens SET state = 'rotated', rotated_at = $2 \
-                     WHERE token_hash = $1 AND state = 'active' AND expires_at > $2 \
-                     AND NOT EXISTS (SELECT 1 FROM revoked_families f WHERE f.family_id = refresh_tokens.family_id) \
-                     RETURNING *",
-                )
-                .bind(&req.old_hash.0)
-                .bind(req.now)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| map_err("rotate refresh token", e))?;
-                let old = match rotated {
-                    Some(row) => refresh_from_row(&row)?,
-                    None => {
-                        let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = $1")
-                            .bind(&req.old_hash.0)
-                            .fetch_optional(&mut *tx)
-                            .await
-                            .map_err(|e| map_err("get refresh token", e))?;
-                        let Some(row) = row else { return Ok(Rotation::Unknown) };
-                        let old = refresh_from_row(&row)?;
-                        let family_revoked: Option<i64> =
-                            sqlx::query_scalar("SELECT CAST(1 AS BIGINT) FROM revoked_families WHERE family_id = $1")
-                                .bind(&old.family_id)
-                                .fetch_optional(&mut *tx)
-                                .await
-                                .map_err(|e| map_err("check family", e))?;
-                        if old.expires_at <= req.now || family_revoked.is_some() {
-                            return Ok(Rotation::Unknown);
-                        }
-                        return match old.state {
-                            RefreshTokenState::Rotated { at } if at >= req.reuse_grace_since => {
-                                let sealed: Option<Vec<u8>> = get(&row, "successor")?;
-                                Ok(match sealed {
-                                    Some(sealed_successor) => Rotation::Replayed { old, sealed_successor },
-                                    None => Rotation::Reused(old),
-                                })
-                            }
-                            RefreshTokenState::Rotated { .. } => Ok(Rotation::Reused(old)),
-                            _ => Ok(Rotation::Unknown),
-                        };
-                    }
-                };
-                sqlx::query("UPDATE refresh_tokens SET successor = $2 WHERE token_hash = $1")
-                    .bind(&req.old_hash.0)
-                    .bind(&req.sealed_successor)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| map_err("keep successor", e))?;
-                insert_access(&mut tx, &req.new_access).await?;
-                insert_refresh(&mut tx, &req.new_refresh).await?;
-                tx.commit().await.map_err(|e| map_err("commit", e))?;
-                Ok(Rotation::Rotated(old))
+                let rotation = rotate_in(&mut tx, &req).await?;
+                if matches!(rotation, Rotation::Rotated(_)) {
+                    tx.commit().await.map_err(|e| map_err("commit", e))?;
+                }
+                Ok(rotation)
             }
 
             async fn revoke(&self, target: RevokeTarget) -> ProviderResult<bool> {
