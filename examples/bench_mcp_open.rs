@@ -30,6 +30,13 @@ async fn main() -> anyhow::Result<()> {
     let app =
         axum::Router::new().nest_service("/mcp", mcp_service(&origins, CancellationToken::new()));
     println!("listening {uri}");
-    axum::serve(listener, app).await?;
+    axum::serve(
+        // Small MCP responses go out at once (no delayed-ACK stall of ~40 ms per request).
+        axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        }),
+        app,
+    )
+    .await?;
     Ok(())
 }

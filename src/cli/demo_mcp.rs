@@ -174,9 +174,15 @@ pub async fn serve_on(
         shutdown.await;
         cancel.cancel();
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        // Small MCP responses go out at once (no delayed-ACK stall of ~40 ms per request).
+        axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        }),
+        app,
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     tracing::info!("demo MCP server stopped");
     Ok(())
 }

@@ -107,6 +107,13 @@ async fn main() -> anyhow::Result<()> {
 
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     println!("protected MCP server at {resource_uri} (issuer {issuer})");
-    axum::serve(listener, app).await?;
+    axum::serve(
+        // Small MCP responses go out at once (no delayed-ACK stall of ~40 ms per request).
+        axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        }),
+        app,
+    )
+    .await?;
     Ok(())
 }
