@@ -24,8 +24,9 @@ use super::remote::{RemoteError, checked_url, discover, outbound_client};
 use super::{Identity, TokenVerifier, VerifyError, unix_now};
 use crate::protected::ProtectedResource;
 
-/// Cached answers kept at most; when full, expired entries go first, then everything.
-const MAX_CACHE_ENTRIES: usize = 10_000;
+/// Cached answers kept at most by default ([`IntrospectionVerifier::with_cache_max_entries`]);
+/// when full, expired entries go first, then everything.
+pub const DEFAULT_CACHE_MAX_ENTRIES: usize = 10_000;
 
 /// Verifies tokens with RFC 7662 introspection. See the module docs.
 pub struct IntrospectionVerifier {
@@ -35,6 +36,7 @@ pub struct IntrospectionVerifier {
     client_secret: String,
     http: reqwest::Client,
     cache_ttl: Duration,
+    cache_max_entries: usize,
     /// SHA-256 of the token → (identity, cached until). Hashes, so the cache holds no usable token.
     cache: Mutex<HashMap<[u8; 32], (Identity, Instant)>>,
 }
@@ -47,6 +49,7 @@ impl std::fmt::Debug for IntrospectionVerifier {
             .field("client_id", &self.client_id)
             .field("client_secret", &"<redacted>")
             .field("cache_ttl", &self.cache_ttl)
+            .field("cache_max_entries", &self.cache_max_entries)
             .finish()
     }
 }
@@ -69,6 +72,7 @@ impl IntrospectionVerifier {
             client_secret: client_secret.to_string(),
             http: outbound_client()?,
             cache_ttl: Duration::ZERO,
+            cache_max_entries: DEFAULT_CACHE_MAX_ENTRIES,
             cache: Mutex::new(HashMap::new()),
         })
     }
@@ -96,13 +100,19 @@ impl IntrospectionVerifier {
         self
     }
 
-    fn cached(&self, key: &[u8; 32]) -> Option<Identity> {
+    /// At most `entries` (at least 1) answers are cached (default [`DEFAULT_CACHE_MAX_ENTRIES`]).
+    pub fn with_cache_max_entries(mut self, entries: usize) -> Self {
+        self.cache_max_entries = entries.max(1);
+        self
+    }
+
+    fn cached(&self, key: &[u8; 32], now: Instant) -> Option<Identity> {
         let mut cache = match self.cache.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
         match cache.get(key) {
-            Some((id, until)) if *until > Instant::now() => Some(id.clone()),
+            Some((id, until)) if *until > now => Some(id.clone()),
             Some(_) => {
                 cache.remove(key);
                 None
@@ -111,10 +121,12 @@ impl IntrospectionVerifier {
         }
     }
 
-    fn remember(&self, key: [u8; 32], identity: &Identity) {
+    /// Caches `identity` from `now` (`now_unix` in seconds since the epoch) for the cache TTL, never
+    /// past the token's `exp`.
+    fn remember(&self, key: [u8; 32], identity: &Identity, now: Instant, now_unix: i64) {
         let mut ttl = self.cache_ttl;
         if let Some(exp) = identity.expires_at {
-            let left = u64::try_from(exp - unix_now()).unwrap_or(0);
+            let left = u64::try_from(exp - now_unix).unwrap_or(0);
             ttl = ttl.min(Duration::from_secs(left));
         }
         if ttl.is_zero() {
@@ -124,14 +136,13 @@ impl IntrospectionVerifier {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if cache.len() >= MAX_CACHE_ENTRIES {
-            let now = Instant::now();
+        if cache.len() >= self.cache_max_entries {
             cache.retain(|_, (_, until)| *until > now);
-            if cache.len() >= MAX_CACHE_ENTRIES {
+            if cache.len() >= self.cache_max_entries {
                 cache.clear();
             }
         }
-        cache.insert(key, (identity.clone(), Instant::now() + ttl));
+        cache.insert(key, (identity.clone(), now + ttl));
     }
 
     async fn introspect(&self, token: &str) -> Result<Map<String, Value>, VerifyError> {
@@ -202,11 +213,11 @@ impl TokenVerifier for IntrospectionVerifier {
         _resource: &ProtectedResource,
     ) -> Result<Identity, VerifyError> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(identity) = self.cached(&key) {
+        if let Some(identity) = self.cached(&key, Instant::now()) {
             return Ok(identity);
         }
         let identity = identity_from_answer(self.introspect(token).await?, &self.issuer)?;
-        self.remember(key, &identity);
+        self.remember(key, &identity, Instant::now(), unix_now());
         Ok(identity)
     }
 }
@@ -224,6 +235,72 @@ mod tests {
 
     fn answer(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap()
+    }
+
+    fn identity_until(exp: i64) -> Identity {
+        Identity::from_claims(answer(json!({"sub": "alice", "exp": exp})), ISSUER).unwrap()
+    }
+
+    #[test]
+    fn the_cache_keeps_an_answer_until_its_ttl_or_its_exp_whichever_is_first() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let v = IntrospectionVerifier::new("http://127.0.0.1:1/introspect", ISSUER, "rs", "secret")
+            .unwrap()
+            .with_cache_ttl(Duration::from_secs(300));
+        let (t0, unix0) = (Instant::now(), 1_000_000_i64);
+        // exp in 100 s, before the TTL: cached exactly that long.
+        v.remember([1; 32], &identity_until(unix0 + 100), t0, unix0);
+        assert!(v.cached(&[1; 32], t0 + Duration::from_secs(99)).is_some());
+        assert!(v.cached(&[1; 32], t0 + Duration::from_secs(100)).is_none());
+        // exp in an hour: the TTL decides.
+        v.remember([2; 32], &identity_until(unix0 + 3600), t0, unix0);
+        assert!(v.cached(&[2; 32], t0 + Duration::from_secs(299)).is_some());
+        assert!(v.cached(&[2; 32], t0 + Duration::from_secs(300)).is_none());
+        // Already expired: never cached.
+        v.remember([3; 32], &identity_until(unix0 - 1), t0, unix0);
+        assert!(v.cached(&[3; 32], t0).is_none());
+    }
+
+    #[test]
+    fn a_full_cache_drops_expired_answers_first_then_everything() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let v = IntrospectionVerifier::new("http://127.0.0.1:1/introspect", ISSUER, "rs", "secret")
+            .unwrap()
+            .with_cache_ttl(Duration::from_secs(60))
+            .with_cache_max_entries(2);
+        let (t0, unix0) = (Instant::now(), 1_000_000_i64);
+        let id = identity_until(unix0 + 3600);
+        v.remember([1; 32], &id, t0, unix0);
+        v.remember([2; 32], &id, t0 + Duration::from_secs(30), unix0 + 30);
+        // Full; [1] expired at 60 s: only it goes.
+        let t70 = t0 + Duration::from_secs(70);
+        v.remember([3; 32], &id, t70, unix0 + 70);
+        assert!(v.cached(&[2; 32], t70).is_some());
+        assert!(v.cached(&[3; 32], t70).is_some());
+        // Full and nothing expired: everything goes, the new answer stays.
+        v.remember([4; 32], &id, t70, unix0 + 70);
+        assert!(v.cached(&[2; 32], t70).is_none());
+        assert!(v.cached(&[3; 32], t70).is_none());
+        assert!(v.cached(&[4; 32], t70).is_some());
+    }
+
+    #[test]
+    fn debug_redacts_the_client_secret() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let v = IntrospectionVerifier::new(
+            "http://127.0.0.1:1/introspect",
+            ISSUER,
+            "rs",
+            "s3cr3t-value",
+        )
+        .unwrap();
+        let shown = format!("{v:?}");
+        assert!(shown.starts_with("IntrospectionVerifier"), "{shown}");
+        assert!(
+            shown.contains("\"rs\"") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+        assert!(!shown.contains("s3cr3t-value"), "{shown}");
     }
 
     fn active() -> Value {

@@ -673,6 +673,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(hits.load(Ordering::SeqCst), 1, "cached");
+        assert_eq!(v.issuer(), ISSUER);
+        let shown = format!("{v:?}");
+        assert!(
+            shown.starts_with("JwksVerifier") && shown.contains(ISSUER),
+            "{shown}"
+        );
 
         // The issuer rotates: a token with the new kid arrives before the interval has passed.
         let second = test_key(Algorithm::EdDSA);
@@ -698,6 +704,12 @@ mod tests {
             );
         }
         assert_eq!(hits.load(Ordering::SeqCst), 3);
+        // Past the refetch interval but within max_age: a known key is still fresh, no fetch.
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        v.verify(&sign(&first, &claims()), &resource())
+            .await
+            .unwrap();
+        assert_eq!(hits.load(Ordering::SeqCst), 3, "fresh until max_age");
     }
 
     #[tokio::test]

@@ -176,6 +176,27 @@ pub(crate) fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scopes_come_from_scope_or_an_scp_array_or_string() {
+        let id = |v: serde_json::Value| {
+            Identity::from_claims(v.as_object().cloned().unwrap(), "http://as").unwrap()
+        };
+        let scopes = |v| id(v).scopes;
+        assert_eq!(
+            scopes(serde_json::json!({"sub": "a", "scope": "x y"})),
+            ["x", "y"]
+        );
+        assert_eq!(
+            scopes(serde_json::json!({"sub": "a", "scp": ["x", "y"]})),
+            ["x", "y"]
+        );
+        assert_eq!(
+            scopes(serde_json::json!({"sub": "a", "scp": "x y"})),
+            ["x", "y"]
+        );
+        assert!(scopes(serde_json::json!({"sub": "a", "scp": 3})).is_empty());
+    }
     use serde_json::json;
 
     fn map(v: Value) -> Map<String, Value> {
