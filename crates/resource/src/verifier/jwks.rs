@@ -189,12 +189,16 @@ impl JwksVerifier {
 
     /// The cached key for `kid` when the cache is fresh enough to trust without asking again.
     fn fresh_key(&self, kid: &str) -> Option<CachedKey> {
+        self.fresh_key_at(kid, Instant::now())
+    }
+
+    fn fresh_key_at(&self, kid: &str, now: Instant) -> Option<CachedKey> {
         self.read_cache(|c| {
             let fresh = match self.source {
                 KeySource::Pinned => true,
-                KeySource::Remote { .. } => {
-                    c.fetched_at.is_some_and(|t| t.elapsed() < self.max_age)
-                }
+                KeySource::Remote { .. } => c
+                    .fetched_at
+                    .is_some_and(|t| now.saturating_duration_since(t) < self.max_age),
             };
             if fresh {
                 c.keys.get(kid).cloned()
@@ -710,6 +714,24 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(hits.load(Ordering::SeqCst), 3, "fresh until max_age");
+    }
+
+    #[tokio::test]
+    async fn fetched_keys_are_fresh_for_exactly_max_age() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let key = test_key(Algorithm::EdDSA);
+        let (url, _hits) = jwks_server(Arc::new(RwLock::new(vec![key.jwk.clone()]))).await;
+        let v = JwksVerifier::new(ISSUER, &url)
+            .unwrap()
+            .with_max_age(Duration::from_secs(600));
+        v.verify(&sign(&key, &claims()), &resource()).await.unwrap();
+        let fetched = v.read_cache(|c| c.fetched_at).unwrap();
+        let kid = key.jwk.common.key_id.clone().unwrap();
+        let at = |d: Duration| v.fresh_key_at(&kid, fetched + d).is_some();
+        assert!(at(Duration::ZERO));
+        assert!(at(Duration::from_secs(600) - Duration::from_nanos(1)));
+        assert!(!at(Duration::from_secs(600)), "stale at max_age");
+        assert!(!at(Duration::from_secs(601)));
     }
 
     #[tokio::test]
