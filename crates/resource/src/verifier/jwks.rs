@@ -333,7 +333,6 @@ fn describe(kind: &ErrorKind) -> &'static str {
         ErrorKind::InvalidAudience => "the token was not issued for this resource",
         ErrorKind::InvalidSignature => "the token signature does not verify",
         ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
-        ErrorKind::InvalidAlgorithm => "the token's algorithm does not match its key",
         _ => "the token could not be verified",
     }
 }
@@ -634,6 +633,24 @@ mod tests {
         let v = verifier(&[&ed, &es]);
         assert_eq!(
             reason(&v, &token).await,
+            VerifyError::Invalid("the token's algorithm does not match its key")
+        );
+        // ES384 claimed for the ES256 key: the same family, but not the key's declared algorithm.
+        let b64 = |v: Value| {
+            base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                v.to_string(),
+            )
+        };
+        let forged = format!(
+            "{}.{}.{}",
+            b64(json!({"alg": "ES384", "typ": "at+jwt", "kid": es.kid})),
+            b64(claims()),
+            "AAAA"
+        );
+        let any_ec = verifier(&[&es]).with_algorithms([Algorithm::ES256, Algorithm::ES384]);
+        assert_eq!(
+            reason(&any_ec, &forged).await,
             VerifyError::Invalid("the token's algorithm does not match its key")
         );
         let only_ed = verifier(&[&ed, &es]).with_algorithms([Algorithm::EdDSA]);

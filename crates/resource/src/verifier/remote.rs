@@ -172,6 +172,98 @@ mod tests {
         ));
     }
 
+    /// An authorization server on 127.0.0.1 whose metadata names `issuer_in_document` (`None`:
+    /// the metadata path answers 404), with a redirect at `/moved` to its real metadata.
+    async fn metadata_server(issuer_in_document: Option<&'static str>) -> String {
+        use axum::routing::get;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let named = |path: &str| match issuer_in_document {
+            Some("SELF") => format!("{base}{path}"),
+            Some(other) => other.to_string(),
+            None => String::new(),
+        };
+        let doc = serde_json::json!({
+            "issuer": named(""),
+            "jwks_uri": format!("{base}/jwks"),
+        });
+        let moved_doc =
+            serde_json::json!({"issuer": named("/moved"), "jwks_uri": format!("{base}/jwks")});
+        let mut app = axum::Router::new().route(
+            "/.well-known/oauth-authorization-server/moved",
+            get(|| async {
+                (
+                    axum::http::StatusCode::FOUND,
+                    [(axum::http::header::LOCATION, "/elsewhere")],
+                )
+            }),
+        );
+        app = app.route(
+            "/elsewhere",
+            get(move || async move { axum::Json(moved_doc) }),
+        );
+        if issuer_in_document.is_some() {
+            app = app.route(
+                "/.well-known/oauth-authorization-server",
+                get(move || async move { axum::Json(doc) }),
+            );
+        }
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        base
+    }
+
+    #[tokio::test]
+    async fn discovery_needs_the_exact_issuer_a_success_and_no_redirect() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = outbound_client().unwrap();
+        let base = metadata_server(Some("SELF")).await;
+        let meta = discover(&http, &format!("{base}/")).await.unwrap();
+        assert_eq!(meta.jwks_uri().unwrap(), format!("{base}/jwks"));
+        assert!(matches!(
+            meta.introspection_endpoint(),
+            Err(RemoteError::Missing {
+                field: "introspection_endpoint",
+                ..
+            })
+        ));
+        // The client never follows a redirect (it could carry credentials to an unchecked host).
+        assert!(matches!(
+            discover(&http, &format!("{base}/moved")).await,
+            Err(RemoteError::Status { status: 302, .. })
+        ));
+
+        let impostor = metadata_server(Some("http://127.0.0.1:1")).await;
+        assert!(matches!(
+            discover(&http, &impostor).await,
+            Err(RemoteError::IssuerMismatch { .. })
+        ));
+        let missing = metadata_server(None).await;
+        assert!(matches!(
+            discover(&http, &missing).await,
+            Err(RemoteError::Status { status: 404, .. })
+        ));
+    }
+
+    #[test]
+    fn metadata_fields_are_read_or_named_as_missing() {
+        let meta = AuthorizationServerMetadata {
+            issuer: "http://as".into(),
+            jwks_uri: None,
+            introspection_endpoint: Some("http://as/introspect".into()),
+        };
+        assert_eq!(
+            meta.introspection_endpoint().unwrap(),
+            "http://as/introspect"
+        );
+        assert!(matches!(
+            meta.jwks_uri(),
+            Err(RemoteError::Missing {
+                field: "jwks_uri",
+                ..
+            })
+        ));
+    }
+
     #[test]
     fn metadata_url_inserts_the_well_known_suffix() {
         let u = |s: &str| metadata_url(&Url::parse(s).unwrap()).to_string();
