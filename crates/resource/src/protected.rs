@@ -264,6 +264,11 @@ mod tests {
         assert_eq!(r.tool_scopes("stats").unwrap(), ["mcp:admin"]);
         assert_eq!(r.tool_scopes("wipe").unwrap(), ["mcp:admin"]);
         assert!(r.tool_scopes("echo").is_none());
+        // Every declared scope is kept once, in order.
+        let r = r
+            .with_tool_scopes("both", ["mcp:tools", "mcp:admin", "mcp:tools"])
+            .unwrap();
+        assert_eq!(r.tool_scopes("both").unwrap(), ["mcp:tools", "mcp:admin"]);
         assert!(matches!(
             r.with_tool_scopes("x", ["mcp:other"]),
             Err(DeclarationError::UnknownScope { scope }) if scope == "mcp:other"

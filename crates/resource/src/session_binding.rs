@@ -170,6 +170,17 @@ mod tests {
     }
 
     #[test]
+    fn by_default_a_session_is_remembered_for_a_day() {
+        let owners = SessionOwners::default();
+        let (alice, bob) = (identity("alice", "c1"), identity("bob", "c1"));
+        let t0 = Instant::now();
+        owners.record_at("s1", &alice, t0);
+        let day = Duration::from_secs(24 * 3600);
+        assert!(!owners.admit_at("s1", &bob, t0 + day - Duration::from_secs(1)));
+        assert!(owners.admit_at("s1", &bob, t0 + day + day));
+    }
+
+    #[test]
     fn a_full_table_drops_the_idle_then_the_least_recently_used() {
         let owners = SessionOwners::new(2, Duration::from_secs(60));
         let (alice, bob) = (identity("alice", "c1"), identity("bob", "c1"));

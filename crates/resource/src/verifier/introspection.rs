@@ -272,16 +272,16 @@ mod tests {
         let id = identity_until(unix0 + 3600);
         v.remember([1; 32], &id, t0, unix0);
         v.remember([2; 32], &id, t0 + Duration::from_secs(30), unix0 + 30);
-        // Full; [1] expired at 60 s: only it goes.
-        let t70 = t0 + Duration::from_secs(70);
-        v.remember([3; 32], &id, t70, unix0 + 70);
-        assert!(v.cached(&[2; 32], t70).is_some());
-        assert!(v.cached(&[3; 32], t70).is_some());
+        // Full; [1] expires at 60 s, exactly now: only it goes.
+        let t60 = t0 + Duration::from_secs(60);
+        v.remember([3; 32], &id, t60, unix0 + 60);
+        assert!(v.cached(&[2; 32], t60).is_some());
+        assert!(v.cached(&[3; 32], t60).is_some());
         // Full and nothing expired: everything goes, the new answer stays.
-        v.remember([4; 32], &id, t70, unix0 + 70);
-        assert!(v.cached(&[2; 32], t70).is_none());
-        assert!(v.cached(&[3; 32], t70).is_none());
-        assert!(v.cached(&[4; 32], t70).is_some());
+        v.remember([4; 32], &id, t60, unix0 + 70);
+        assert!(v.cached(&[2; 32], t60).is_none());
+        assert!(v.cached(&[3; 32], t60).is_none());
+        assert!(v.cached(&[4; 32], t60).is_some());
     }
 
     #[test]
