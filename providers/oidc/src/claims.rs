@@ -10,6 +10,7 @@ use mcp_oauth_provider::{AuthenticatedUser, SubjectStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::judging;
 use crate::settings::OidcSettings;
 
 fn string_claim(claims: &Map<String, Value>, name: &str) -> Option<String> {
@@ -118,42 +119,31 @@ impl Facts {
                 .any(|g| settings.allowed_groups.contains(g))
     }
 
-    /// `default_scopes` plus the scopes of each `scope_map` group the user is in. Nothing mapped at
-    /// all: no restriction beyond the client's and the resource's, as for local accounts; once a
-    /// map or default scopes are configured, a user gets exactly what they grant.
+    /// `default_scopes` plus the scopes of each `scope_map` group the user is in
+    /// ([`judging::mapped_scopes`]; group names compare exactly).
     pub fn allowed_scopes(&self, settings: &OidcSettings) -> Option<Vec<String>> {
-        if settings.scope_map.is_empty() && settings.default_scopes.is_empty() {
-            return None;
-        }
-        let mut allowed: Vec<String> = settings.default_scopes.clone();
-        for m in &settings.scope_map {
-            if self.groups.contains(&m.group) {
-                for s in &m.scopes {
-                    if !allowed.contains(s) {
-                        allowed.push(s.clone());
-                    }
-                }
-            }
-        }
-        Some(allowed)
+        judging::mapped_scopes(&settings.default_scopes, &settings.scope_map, |g| {
+            self.groups.iter().any(|mine| mine == g)
+        })
     }
 }
 
-/// The user of `facts` judged against `settings` now: `Gone` when no longer admitted, else the
-/// scopes they may grant. Facts missing or unreadable are judged as a user with no e-mail and no group.
+impl judging::Facts for Facts {
+    type Settings = OidcSettings;
+
+    fn admitted(&self, settings: &OidcSettings) -> bool {
+        Facts::admitted(self, settings)
+    }
+
+    fn allowed_scopes(&self, settings: &OidcSettings) -> Option<Vec<String>> {
+        Facts::allowed_scopes(self, settings)
+    }
+}
+
+/// The user of `facts` judged against `settings` now ([`judging::recheck`]: missing or
+/// unreadable facts fail closed).
 pub fn recheck(settings: &OidcSettings, facts: Option<&Value>) -> SubjectStatus {
-    // Facts the store no longer has (a cache may forget; a grant from before facts were kept) or
-    // cannot read fail closed: the user is judged as one with no e-mail and no group, so an
-    // allow-list ends the grant and a scope map leaves only the default scopes.
-    let facts = facts
-        .and_then(|f| serde_json::from_value::<Facts>(f.clone()).ok())
-        .unwrap_or_default();
-    if !facts.admitted(settings) {
-        return SubjectStatus::Gone;
-    }
-    SubjectStatus::Active {
-        allowed_scopes: facts.allowed_scopes(settings),
-    }
+    judging::recheck::<Facts>(settings, facts)
 }
 
 /// The facts of `claims` (for the core to keep), as [`user_from_claims`] read them.

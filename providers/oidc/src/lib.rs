@@ -24,6 +24,7 @@
 //! - [`discovery`]: the provider's metadata and JWKS, fetched bounded and cached.
 //! - [`id_token`]: ID-token validation (signature, `iss`, `aud`, `exp`, `nonce`, `azp`).
 //! - [`claims`]: claims → subject, e-mail, groups → scopes; the allow-list.
+//! - [`judging`]: the facts kept of a user judged again at refresh (shared by every upstream kind).
 //! - [`authenticator`]: `OidcUpstream` (the flow) and `OidcAuthenticator` (the users kind).
 //! - [`oauth2`]: plain OAuth 2 upstreams with a userinfo API (`kind = "oauth2"`, `"github"`).
 //! - [`factory`]: `OidcAuthenticatorFactory` (`[users] kind = "oidc"`) and `OidcUpstreamFactory`
@@ -34,6 +35,7 @@ pub mod claims;
 pub mod discovery;
 pub mod factory;
 pub mod id_token;
+pub mod judging;
 pub mod oauth2;
 pub mod settings;
 

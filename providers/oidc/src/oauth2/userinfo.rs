@@ -8,6 +8,7 @@ use mcp_oauth_provider::{AuthenticatedUser, SubjectStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::judging;
 use crate::oauth2::settings::OAuth2Settings;
 
 /// The value at `path` in `v`.
@@ -117,41 +118,31 @@ impl Facts {
                 .any(|g| listed_groups.iter().any(|l| l.eq_ignore_ascii_case(g)))
     }
 
-    /// `default_scopes` plus the scopes of each `scope_map` group the user is in; `None` (no
-    /// restriction) when neither is configured.
+    /// `default_scopes` plus the scopes of each `scope_map` group the user is in
+    /// ([`judging::mapped_scopes`]; group names compare without case, as GitHub's do).
     pub fn allowed_scopes(&self, settings: &OAuth2Settings) -> Option<Vec<String>> {
-        if settings.scope_map.is_empty() && settings.default_scopes.is_empty() {
-            return None;
-        }
-        let mut allowed: Vec<String> = settings.default_scopes.clone();
-        for m in &settings.scope_map {
-            if self.groups.iter().any(|g| g.eq_ignore_ascii_case(&m.group)) {
-                for s in &m.scopes {
-                    if !allowed.contains(s) {
-                        allowed.push(s.clone());
-                    }
-                }
-            }
-        }
-        Some(allowed)
+        judging::mapped_scopes(&settings.default_scopes, &settings.scope_map, |g| {
+            self.groups.iter().any(|mine| mine.eq_ignore_ascii_case(g))
+        })
     }
 }
 
-/// The user of `facts` judged against `settings` now: `Gone` when no longer admitted, else the
-/// scopes they may grant. Facts missing or unreadable are judged as a user in no group.
+impl judging::Facts for Facts {
+    type Settings = OAuth2Settings;
+
+    fn admitted(&self, settings: &OAuth2Settings) -> bool {
+        Facts::admitted(self, settings)
+    }
+
+    fn allowed_scopes(&self, settings: &OAuth2Settings) -> Option<Vec<String>> {
+        Facts::allowed_scopes(self, settings)
+    }
+}
+
+/// The user of `facts` judged against `settings` now ([`judging::recheck`]: missing or
+/// unreadable facts fail closed).
 pub fn recheck(settings: &OAuth2Settings, facts: Option<&Value>) -> SubjectStatus {
-    // Facts the store no longer has (a cache may forget; a grant from before facts were kept) or
-    // cannot read fail closed: the user is judged as one with no e-mail and no group, so an
-    // allow-list ends the grant and a scope map leaves only the default scopes.
-    let facts = facts
-        .and_then(|f| serde_json::from_value::<Facts>(f.clone()).ok())
-        .unwrap_or_default();
-    if !facts.admitted(settings) {
-        return SubjectStatus::Gone;
-    }
-    SubjectStatus::Active {
-        allowed_scopes: facts.allowed_scopes(settings),
-    }
+    judging::recheck::<Facts>(settings, facts)
 }
 
 /// The facts [`user_from_userinfo`] judged, for the core to keep.
