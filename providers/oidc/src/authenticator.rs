@@ -26,6 +26,7 @@ use serde::Deserialize;
 
 use crate::claims::{facts_from_claims, recheck, user_from_claims};
 use crate::discovery::{Upstream, unreachable};
+use crate::http::{form_encode, plain_code};
 use crate::id_token::{self, Expected};
 use crate::settings::{ClientSecret, OidcSettings};
 
@@ -62,26 +63,6 @@ struct TokenAnswer {
 #[derive(Deserialize)]
 struct TokenError {
     error: Option<String>,
-}
-
-/// RFC 6749 §2.3.1: id and secret are form-encoded before they are joined for Basic.
-fn form_encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// An error code from the upstream, shown only when it is plain (RFC 6749 §5.2 characters).
-fn plain_code(code: Option<&str>) -> &str {
-    match code {
-        Some(c)
-            if !c.is_empty()
-                && c.len() <= 64
-                && c.bytes()
-                    .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\') =>
-        {
-            c
-        }
-        _ => "unknown error",
-    }
 }
 
 impl OidcUpstream {

@@ -181,22 +181,8 @@ impl Upstream {
     }
 
     /// A response body, at most `max_response_bytes`.
-    pub async fn read_body(
-        &self,
-        mut resp: reqwest::Response,
-        what: &str,
-    ) -> ProviderResult<Vec<u8>> {
-        let max = self.settings.max_response_bytes;
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| unreachable(what, e))? {
-            if body.len() + chunk.len() > max {
-                return Err(bad_metadata(format!(
-                    "{what} from the upstream is larger than max_response_bytes ({max})"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+    pub async fn read_body(&self, resp: reqwest::Response, what: &str) -> ProviderResult<Vec<u8>> {
+        crate::http::read_limited(resp, what, self.settings.max_response_bytes).await
     }
 }
 

@@ -22,6 +22,7 @@
 //!
 //! - [`settings`]: `[users.oidc]`, its checks, the client secret from env or a file.
 //! - [`discovery`]: the provider's metadata and JWKS, fetched bounded and cached.
+//! - [`http`]: bounded response bodies, Basic-auth encoding, plain upstream error codes.
 //! - [`id_token`]: ID-token validation (signature, `iss`, `aud`, `exp`, `nonce`, `azp`).
 //! - [`claims`]: claims → subject, e-mail, groups → scopes; the allow-list.
 //! - [`judging`]: the facts kept of a user judged again at refresh (shared by every upstream kind).
@@ -34,6 +35,7 @@ pub mod authenticator;
 pub mod claims;
 pub mod discovery;
 pub mod factory;
+pub mod http;
 pub mod id_token;
 pub mod judging;
 pub mod oauth2;

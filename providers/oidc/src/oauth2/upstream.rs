@@ -25,6 +25,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::discovery::unreachable;
+use crate::http::{form_encode, plain_code};
 use crate::oauth2::github;
 use crate::oauth2::settings::{Flavour, OAuth2Settings, TokenAuth};
 use crate::oauth2::userinfo::{facts_of, groups_at, recheck, user_from_userinfo};
@@ -64,26 +65,6 @@ struct TokenAnswer {
     error: Option<String>,
 }
 
-/// RFC 6749 §2.3.1: id and secret are form-encoded before they are joined for Basic.
-fn form_encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// An error code from the upstream, shown only when it is plain (RFC 6749 §5.2 characters).
-fn plain_code(code: Option<&str>) -> &str {
-    match code {
-        Some(c)
-            if !c.is_empty()
-                && c.len() <= 64
-                && c.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) =>
-        {
-            c
-        }
-        _ => "unknown error",
-    }
-}
-
 impl OAuth2Upstream {
     pub fn new(settings: OAuth2Settings, secret: Option<ClientSecret>) -> ProviderResult<Self> {
         // The workspace's one TLS provider; installing twice is a harmless error.
@@ -109,20 +90,10 @@ impl OAuth2Upstream {
     /// A response body, at most `max_response_bytes`.
     pub(crate) async fn read_body(
         &self,
-        mut resp: reqwest::Response,
+        resp: reqwest::Response,
         what: &str,
     ) -> ProviderResult<Vec<u8>> {
-        let max = self.settings.max_response_bytes;
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| unreachable(what, e))? {
-            if body.len() + chunk.len() > max {
-                return Err(bad_metadata(format!(
-                    "{what} from the upstream is larger than max_response_bytes ({max})"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+        crate::http::read_limited(resp, what, self.settings.max_response_bytes).await
     }
 
     /// `GET url` with the user's access token: `Ok(Ok(json))`, `Ok(Err(status))` for a 4xx, an
