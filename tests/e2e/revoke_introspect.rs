@@ -56,6 +56,9 @@ async fn introspection_requires_client_authentication() {
     assert_eq!(active["sub"], USER);
     assert_eq!(active["iss"], server.base.as_str());
     assert_eq!(active["scope"], "mcp:tools");
+    // A user's token names the user (RFC 7662 §2.2 `username`).
+    assert_eq!(active["username"], USER);
+
     for junk in ["garbage", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."] {
         assert_eq!(
             server.introspect(junk).await,
