@@ -765,6 +765,9 @@ pub struct LimitsSettings {
     pub max_connections: u32,
     /// Open connections per peer address (0 = no limit; trusted proxies are exempt).
     pub max_connections_per_address: u32,
+    /// This server's own access tokens remembered as verified (by digest, until `exp`), so a
+    /// token introspected again skips its signature check (0 = check every time).
+    pub verified_token_cache_entries: usize,
 }
 
 impl LimitsSettings {

@@ -96,7 +96,8 @@ impl AppState {
     ) -> anyhow::Result<Self> {
         let issuer = settings.issuer_url()?;
         let algorithm = settings.keys.algorithm.jwt();
-        let keys = KeyManager::new(algorithm, kek.clone());
+        let keys = KeyManager::new(algorithm, kek.clone())
+            .with_verified_cache(settings.limits.verified_token_cache_entries);
         keys.init(provider.keys(), now()).await?;
         let t = &settings.tokens;
         let trusted_proxies = TrustedProxies::parse(&settings.server.trusted_proxies)

@@ -48,6 +48,15 @@ pub struct DemoMcpArgs {
         requires = "introspect"
     )]
     pub introspection_cache_secs: u64,
+    /// JWKS verification: verified tokens remembered (until their `exp`) so a token presented on
+    /// every request pays one signature check; 0 checks every signature every time.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = crate::resource::verifier::DEFAULT_VERIFIED_CACHE_MAX_ENTRIES,
+        conflicts_with = "introspect"
+    )]
+    pub verified_cache_entries: usize,
     /// Extra Host value to accept (repeatable): "host" (any port) or "host:port".
     #[arg(long = "allowed-host", value_name = "HOST")]
     pub allowed_hosts: Vec<String>,
@@ -59,7 +68,9 @@ pub struct DemoMcpArgs {
 /// How tokens are verified.
 #[derive(Debug, Clone)]
 pub enum VerifierChoice {
-    Jwks,
+    Jwks {
+        verified_cache_entries: usize,
+    },
     Introspection {
         client_id: String,
         client_secret: String,
@@ -98,7 +109,9 @@ impl DemoMcpArgs {
                 cache_ttl: Duration::from_secs(self.introspection_cache_secs),
             }
         } else {
-            VerifierChoice::Jwks
+            VerifierChoice::Jwks {
+                verified_cache_entries: self.verified_cache_entries,
+            }
         };
         Ok(DemoMcpOptions {
             issuer: self.issuer.clone(),
@@ -145,10 +158,13 @@ pub async fn serve_on(
     }
     let cancel = CancellationToken::new();
     let app: axum::Router = match options.verifier {
-        VerifierChoice::Jwks => {
+        VerifierChoice::Jwks {
+            verified_cache_entries,
+        } => {
             let verifier = JwksVerifier::discover(&options.issuer)
                 .await
-                .context("reading the authorization server's metadata")?;
+                .context("reading the authorization server's metadata")?
+                .with_verified_cache_max_entries(verified_cache_entries);
             demo::router(&mount, verifier, cancel.clone())
         }
         VerifierChoice::Introspection {

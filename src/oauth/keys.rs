@@ -3,16 +3,26 @@
 //!
 //! EdDSA (Ed25519, RFC 8037) by default; ES256 (RFC 7518 §3.4) on request. RSA is not offered: the
 //! pure-Rust `rsa` crate has a timing advisory (RUSTSEC-2023-0071).
+//!
+//! The active key is parsed once, when the keys are loaded, and signs the JWS compact serialisation
+//! (RFC 7515 §7.1) itself: `jsonwebtoken::encode` parses the PKCS#8 key on every call, and for
+//! Ed25519 that includes deriving the public key, a scalar multiplication as costly as the signature
+//! (36 % of a `client_credentials` request's instructions, BENCHMARKS.md).
 
 use std::collections::HashMap;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use mcp_oauth_provider::{KeyStore, ProviderError, ProviderResult, SigningKeyRecord, UnixTime};
+use mcp_oauth_resource::verifier::verdict_cache::VerdictCache;
 
 use crate::oauth::key_encryption::KeyEncryptionKey;
 use crate::oauth::secrets::{new_secret, random_bytes};
+use crate::oauth::tokens::AccessClaims;
 
 /// PKCS#8 v1 prefix for an Ed25519 private key (RFC 8410 §7): SEQUENCE, version 0, algorithm
 /// id-Ed25519, OCTET STRING wrapping the 32-byte seed.
@@ -23,14 +33,63 @@ const ED25519_PKCS8_PREFIX: [u8; 16] = [
 /// The key that signs new tokens.
 struct ActiveKey {
     kid: String,
-    algorithm: Algorithm,
-    encoding: EncodingKey,
+    signer: TokenSigner,
+}
+
+/// A private key parsed and ready to sign (its public half derived once).
+enum TokenSigner {
+    Ed25519(Box<ed25519_dalek::SigningKey>),
+    Es256(Box<p256::ecdsa::SigningKey>),
+}
+
+impl TokenSigner {
+    /// Parses a PKCS#8 private key of `algorithm`.
+    fn from_pkcs8(algorithm: Algorithm, der: &[u8]) -> ProviderResult<Self> {
+        use p256::pkcs8::DecodePrivateKey;
+        let unusable = |e: String| ProviderError::backend("loading the signing key", e);
+        match algorithm {
+            Algorithm::EdDSA => ed25519_dalek::SigningKey::from_pkcs8_der(der)
+                .map(|k| Self::Ed25519(Box::new(k)))
+                .map_err(|e| unusable(e.to_string())),
+            Algorithm::ES256 => p256::ecdsa::SigningKey::from_pkcs8_der(der)
+                .map(|k| Self::Es256(Box::new(k)))
+                .map_err(|e| unusable(e.to_string())),
+            other => Err(ProviderError::Unsupported(format!(
+                "signing algorithm {other:?}"
+            ))),
+        }
+    }
+
+    /// The JWS `alg` (RFC 7518 §3.1, RFC 8037 §3.1).
+    fn alg(&self) -> &'static str {
+        match self {
+            Self::Ed25519(_) => "EdDSA",
+            Self::Es256(_) => "ES256",
+        }
+    }
+
+    /// The signature of `message`: 64 bytes for both (ES256 as R || S, RFC 7518 §3.4).
+    fn sign(&self, message: &[u8]) -> Vec<u8> {
+        match self {
+            Self::Ed25519(key) => {
+                use ed25519_dalek::Signer;
+                key.sign(message).to_bytes().to_vec()
+            }
+            Self::Es256(key) => {
+                use p256::ecdsa::signature::Signer;
+                let signature: p256::ecdsa::Signature = key.sign(message);
+                signature.to_bytes().to_vec()
+            }
+        }
+    }
 }
 
 struct KeySet {
     active: ActiveKey,
     verifying: HashMap<String, (Algorithm, DecodingKey)>,
     jwks: JwkSet,
+    /// Which load this is: remembered verdicts belong to the key set that verified them.
+    epoch: u64,
 }
 
 /// Holds the keys loaded from the store.
@@ -40,6 +99,12 @@ pub struct KeyManager {
     /// When an unknown `kid` last triggered a reload (rate limit).
     last_miss_reload: std::sync::Mutex<Option<std::time::Instant>>,
     set: RwLock<Option<KeySet>>,
+    /// Key sets loaded so far (the next one's epoch).
+    loads: AtomicU64,
+    /// This server's own access tokens whose signature checked out, until their `exp`
+    /// (`[limits] verified_token_cache_entries`), so introspection and the co-hosted resource
+    /// check a token presented again by its digest, not by its signature.
+    verified: VerdictCache<AccessClaims>,
 }
 
 /// A newly generated key, not yet stored.
@@ -100,6 +165,27 @@ fn encoding_key(algorithm: Algorithm, der: &[u8]) -> EncodingKey {
     }
 }
 
+/// The JWS compact serialisation (RFC 7515 §7.1) of `claims`, signed by `key`, with `typ` and `kid`
+/// in the protected header.
+fn compact_jws<T: serde::Serialize>(
+    key: &ActiveKey,
+    typ: &str,
+    claims: &T,
+) -> Result<String, ProviderError> {
+    let header = serde_json::json!({"typ": typ, "alg": key.signer.alg(), "kid": key.kid});
+    let part = |json: Result<Vec<u8>, serde_json::Error>| {
+        json.map(|j| URL_SAFE_NO_PAD.encode(j))
+            .map_err(|e| ProviderError::backend("signing a token", e))
+    };
+    let mut jws = part(serde_json::to_vec(&header))?;
+    jws.push('.');
+    jws.push_str(&part(serde_json::to_vec(claims))?);
+    let signature = key.signer.sign(jws.as_bytes());
+    jws.push('.');
+    jws.push_str(&URL_SAFE_NO_PAD.encode(signature));
+    Ok(jws)
+}
+
 /// Parses an algorithm name from config or the store.
 pub fn parse_algorithm(name: &str) -> Option<Algorithm> {
     match name {
@@ -116,7 +202,25 @@ impl KeyManager {
             kek,
             last_miss_reload: std::sync::Mutex::new(None),
             set: RwLock::new(None),
+            loads: AtomicU64::new(0),
+            verified: VerdictCache::new(0),
         }
+    }
+
+    /// Remembers up to `entries` verified tokens of this server's own (0: none).
+    pub fn with_verified_cache(mut self, entries: usize) -> Self {
+        self.verified = VerdictCache::new(entries);
+        self
+    }
+
+    /// Verified own tokens, by digest; valid in [`KeyManager::epoch`] only.
+    pub fn verified(&self) -> &VerdictCache<AccessClaims> {
+        &self.verified
+    }
+
+    /// The current key set's epoch (`None` before the keys are loaded).
+    pub fn epoch(&self) -> Option<u64> {
+        self.with_set(|set| set.epoch)
     }
 
     /// A new key, sealed for the store.
@@ -215,8 +319,7 @@ impl KeyManager {
                 let der = self.kek.open(&r.kid, &r.private_key)?;
                 active = Some(ActiveKey {
                     kid: r.kid.clone(),
-                    algorithm: alg,
-                    encoding: encoding_key(alg, &der),
+                    signer: TokenSigner::from_pkcs8(alg, &der)?,
                 });
             }
         }
@@ -226,6 +329,7 @@ impl KeyManager {
             active,
             verifying,
             jwks: JwkSet { keys },
+            epoch: self.loads.fetch_add(1, Ordering::Relaxed) + 1,
         };
         match self.set.write() {
             Ok(mut guard) => *guard = Some(set),
@@ -248,20 +352,24 @@ impl KeyManager {
         typ: &str,
         claims: &T,
     ) -> Result<String, ProviderError> {
-        self.with_set(|set| {
-            let mut header = jsonwebtoken::Header::new(set.active.algorithm);
-            header.typ = Some(typ.to_string());
-            header.kid = Some(set.active.kid.clone());
-            jsonwebtoken::encode(&header, claims, &set.active.encoding)
-                .map_err(|e| ProviderError::backend("signing a token", e.to_string()))
-        })
-        .unwrap_or_else(|| Err(ProviderError::backend_msg("signing keys are not loaded")))
+        self.with_set(|set| compact_jws(&set.active, typ, claims))
+            .unwrap_or_else(|| Err(ProviderError::backend_msg("signing keys are not loaded")))
     }
 
     /// The verification key for `kid`, if known.
     pub fn verifying_key(&self, kid: &str) -> Option<(Algorithm, DecodingKey)> {
-        self.with_set(|set| set.verifying.get(kid).cloned())
-            .flatten()
+        self.verifying_key_in_epoch(kid)
+            .map(|(alg, key, _)| (alg, key))
+    }
+
+    /// The verification key for `kid`, if known, and the epoch of the key set it came from.
+    pub fn verifying_key_in_epoch(&self, kid: &str) -> Option<(Algorithm, DecodingKey, u64)> {
+        self.with_set(|set| {
+            set.verifying
+                .get(kid)
+                .map(|(alg, key)| (*alg, key.clone(), set.epoch))
+        })
+        .flatten()
     }
 
     /// The public JWK Set.
@@ -302,5 +410,35 @@ mod tests {
             v.validate_aud = false;
             jsonwebtoken::decode::<serde_json::Value>(&token, &dec, &v).unwrap();
         }
+    }
+
+    #[test]
+    fn the_active_key_signs_jws_that_its_public_jwk_verifies() {
+        for alg in [Algorithm::EdDSA, Algorithm::ES256] {
+            let rec = generate_key(alg, 0).unwrap();
+            let key = ActiveKey {
+                kid: rec.kid.clone(),
+                signer: TokenSigner::from_pkcs8(alg, &rec.private_key).unwrap(),
+            };
+            let claims = serde_json::json!({"sub": "x", "exp": 4_000_000_000u64});
+            let token = compact_jws(&key, "at+jwt", &claims).unwrap();
+            let header = jsonwebtoken::decode_header(&token).unwrap();
+            assert_eq!(header.alg, alg);
+            assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+            assert_eq!(header.kid.as_deref(), Some(rec.kid.as_str()));
+            let jwk: Jwk = serde_json::from_str(&rec.public_jwk).unwrap();
+            let dec = DecodingKey::from_jwk(&jwk).unwrap();
+            let mut v = jsonwebtoken::Validation::new(alg);
+            v.validate_aud = false;
+            let got = jsonwebtoken::decode::<serde_json::Value>(&token, &dec, &v).unwrap();
+            assert_eq!(got.claims, claims);
+            // Another key of the same algorithm does not verify it.
+            let other: Jwk =
+                serde_json::from_str(&generate_key(alg, 0).unwrap().public_jwk).unwrap();
+            let other = DecodingKey::from_jwk(&other).unwrap();
+            assert!(jsonwebtoken::decode::<serde_json::Value>(&token, &other, &v).is_err());
+        }
+        assert!(TokenSigner::from_pkcs8(Algorithm::EdDSA, b"not a key").is_err());
+        assert!(TokenSigner::from_pkcs8(Algorithm::RS256, b"").is_err());
     }
 }

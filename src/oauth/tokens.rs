@@ -4,6 +4,8 @@
 //! plus `scope`. Every `jti` is recorded so revocation (RFC 7009) and introspection (RFC 7662) work on
 //! a self-contained token.
 
+use std::time::{Duration, Instant};
+
 use jsonwebtoken::Validation;
 use mcp_oauth_provider::{AccessTokenRecord, RefreshTokenRecord, RefreshTokenState, UnixTime};
 use serde::{Deserialize, Serialize};
@@ -11,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::OAuthError;
 use crate::oauth::resources::join_scope;
 use crate::oauth::secrets::{hash_secret, new_secret};
+use crate::resource::verifier::verdict_cache::verdict_key;
 use crate::state::AppState;
 
 /// RFC 9068 §2.1 media type, as the JWT `typ` header.
@@ -130,22 +133,61 @@ pub fn response_body(issued: &Issued) -> serde_json::Value {
 
 /// Verifies a JWT this server issued: signature with a known key, `typ`, `iss`, `exp`, `nbf`.
 /// Returns `None` for anything else (foreign, forged, expired, malformed).
+///
+/// A token verified before, under the same key set and before its `exp`, is recognised by its
+/// SHA-256 digest instead of a second signature check
+/// ([`crate::oauth::keys::KeyManager::verified`]).
 pub fn verify_own(state: &AppState, token: &str) -> Option<AccessClaims> {
-    decode_own(state, token, true)
+    let remembered = verdict_key(&[token.as_bytes()]);
+    let keys = &state.keys;
+    if let Some(epoch) = keys.epoch()
+        && let Some(claims) = keys.verified().get(&remembered, Instant::now(), epoch)
+    {
+        return Some(claims);
+    }
+    let (claims, epoch) = decode_own(state, token, true)?;
+    remember_verified(
+        state,
+        remembered,
+        &claims,
+        epoch,
+        Instant::now(),
+        crate::state::now(),
+    );
+    Some(claims)
+}
+
+/// Remembers `claims` from `now` (`now_unix` in seconds) until the token's `exp`.
+fn remember_verified(
+    state: &AppState,
+    remembered: [u8; 32],
+    claims: &AccessClaims,
+    epoch: u64,
+    now: Instant,
+    now_unix: i64,
+) {
+    if let Ok(left) = u64::try_from(claims.exp.saturating_sub(now_unix)) {
+        let until = now + Duration::from_secs(left);
+        state
+            .keys
+            .verified()
+            .remember(remembered, claims, now, until, epoch);
+    }
 }
 
 /// True when `token` is one of this server's JWTs, intact in every way except that `exp` has
 /// passed (so a resource can say "expired" rather than "invalid", RFC 6750 §3.1).
 pub fn is_expired_own(state: &AppState, token: &str) -> bool {
-    decode_own(state, token, false).is_some_and(|c| c.exp <= crate::state::now())
+    decode_own(state, token, false).is_some_and(|(c, _)| c.exp <= crate::state::now())
 }
 
-fn decode_own(state: &AppState, token: &str, check_exp: bool) -> Option<AccessClaims> {
+/// The claims of a JWT this server issued, and the epoch of the key set that verified it.
+fn decode_own(state: &AppState, token: &str, check_exp: bool) -> Option<(AccessClaims, u64)> {
     let header = jsonwebtoken::decode_header(token).ok()?;
     if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
         return None;
     }
-    let (alg, key) = state.keys.verifying_key(header.kid.as_deref()?)?;
+    let (alg, key, epoch) = state.keys.verifying_key_in_epoch(header.kid.as_deref()?)?;
     if header.alg != alg {
         return None;
     }
@@ -158,7 +200,7 @@ fn decode_own(state: &AppState, token: &str, check_exp: bool) -> Option<AccessCl
     v.set_required_spec_claims(&["exp", "iss", "sub", "aud", "iat", "jti"]);
     jsonwebtoken::decode::<AccessClaims>(token, &key, &v)
         .ok()
-        .map(|d| d.claims)
+        .map(|d| (d.claims, epoch))
 }
 
 /// Like [`verify_own`], first loading the signing keys again when the token names a key this

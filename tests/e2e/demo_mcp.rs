@@ -96,7 +96,10 @@ async fn whoami(url: &str, token: &str) -> Result<Value, reqwest::Response> {
 #[tokio::test]
 async fn jwks_verifier_accepts_tokens_for_the_demo_only() {
     let mut pair = start_pair().await;
-    pair.run_demo(VerifierChoice::Jwks).await;
+    pair.run_demo(VerifierChoice::Jwks {
+        verified_cache_entries: mcp_oauth::resource::verifier::DEFAULT_VERIFIED_CACHE_MAX_ENTRIES,
+    })
+    .await;
     let no_token = McpClient::new(&pair.demo_url, None)
         .initialize()
         .await

@@ -19,6 +19,7 @@ mod attack_registration;
 mod attack_sign_in;
 mod attack_slow_clients;
 mod attack_upstream_recheck;
+mod attack_withdrawn_key;
 mod authorize_errors;
 mod backup;
 mod cimd;

@@ -11,16 +11,14 @@
 //!   revocation takes effect on the very next request; turn it on with
 //!   [`IntrospectionVerifier::with_cache_ttl`] to trade that for fewer round trips.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::remote::{RemoteError, checked_url, discover, outbound_client};
+use super::verdict_cache::{VerdictCache, verdict_key};
 use super::{Identity, TokenVerifier, VerifyError, unix_now};
 use crate::protected::ProtectedResource;
 
@@ -36,9 +34,8 @@ pub struct IntrospectionVerifier {
     client_secret: String,
     http: reqwest::Client,
     cache_ttl: Duration,
-    cache_max_entries: usize,
-    /// SHA-256 of the token → (identity, cached until). Hashes, so the cache holds no usable token.
-    cache: Mutex<HashMap<[u8; 32], (Identity, Instant)>>,
+    /// Answers by SHA-256 of the token (so the cache holds no usable token).
+    cache: VerdictCache<Identity>,
 }
 
 impl std::fmt::Debug for IntrospectionVerifier {
@@ -49,7 +46,7 @@ impl std::fmt::Debug for IntrospectionVerifier {
             .field("client_id", &self.client_id)
             .field("client_secret", &"<redacted>")
             .field("cache_ttl", &self.cache_ttl)
-            .field("cache_max_entries", &self.cache_max_entries)
+            .field("cache_max_entries", &self.cache.max_entries())
             .finish()
     }
 }
@@ -72,8 +69,7 @@ impl IntrospectionVerifier {
             client_secret: client_secret.to_string(),
             http: outbound_client()?,
             cache_ttl: Duration::ZERO,
-            cache_max_entries: DEFAULT_CACHE_MAX_ENTRIES,
-            cache: Mutex::new(HashMap::new()),
+            cache: VerdictCache::new(DEFAULT_CACHE_MAX_ENTRIES),
         })
     }
 
@@ -102,23 +98,12 @@ impl IntrospectionVerifier {
 
     /// At most `entries` (at least 1) answers are cached (default [`DEFAULT_CACHE_MAX_ENTRIES`]).
     pub fn with_cache_max_entries(mut self, entries: usize) -> Self {
-        self.cache_max_entries = entries.max(1);
+        self.cache = VerdictCache::new(entries.max(1));
         self
     }
 
     fn cached(&self, key: &[u8; 32], now: Instant) -> Option<Identity> {
-        let mut cache = match self.cache.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        match cache.get(key) {
-            Some((id, until)) if *until > now => Some(id.clone()),
-            Some(_) => {
-                cache.remove(key);
-                None
-            }
-            None => None,
-        }
+        self.cache.get(key, now, 0)
     }
 
     /// Caches `identity` from `now` (`now_unix` in seconds since the epoch) for the cache TTL, never
@@ -129,20 +114,7 @@ impl IntrospectionVerifier {
             let left = u64::try_from(exp - now_unix).unwrap_or(0);
             ttl = ttl.min(Duration::from_secs(left));
         }
-        if ttl.is_zero() {
-            return;
-        }
-        let mut cache = match self.cache.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if cache.len() >= self.cache_max_entries {
-            cache.retain(|_, (_, until)| *until > now);
-            if cache.len() >= self.cache_max_entries {
-                cache.clear();
-            }
-        }
-        cache.insert(key, (identity.clone(), now + ttl));
+        self.cache.remember(key, identity, now, now + ttl, 0);
     }
 
     async fn introspect(&self, token: &str) -> Result<Map<String, Value>, VerifyError> {
@@ -212,7 +184,7 @@ impl TokenVerifier for IntrospectionVerifier {
         token: &str,
         _resource: &ProtectedResource,
     ) -> Result<Identity, VerifyError> {
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let key = verdict_key(&[token.as_bytes()]);
         if let Some(identity) = self.cached(&key, Instant::now()) {
             return Ok(identity);
         }

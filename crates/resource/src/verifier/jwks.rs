@@ -11,6 +11,14 @@
 //! The JWK Set is fetched on first use, kept for [`DEFAULT_MAX_AGE`], and refetched when a token
 //! names an unknown `kid` (key rotation) — but at most once per [`DEFAULT_MIN_REFETCH`], so tokens
 //! with made-up `kid`s cannot turn the verifier into a flood of requests to the issuer.
+//!
+//! A token that passed every check is remembered (a [`VerdictCache`], by SHA-256 of the resource
+//! and the token) until its `exp`, so a client presenting the same token on every MCP request pays
+//! for one signature check, not one per request (an Ed25519 verification is about 70 % of the
+//! layer's instructions). A remembered verdict is used only while the key set that verified it is
+//! fresh and current: every fetched key set starts a new epoch, so a withdrawn key's tokens are
+//! checked again, and refused, as soon as the verifier learns of the withdrawal, exactly as without
+//! the cache. [`JwksVerifier::with_verified_cache_max_entries`] bounds it (0 turns it off).
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -25,7 +33,8 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::remote::{RemoteError, checked_url, discover, outbound_client};
-use super::{Identity, TokenVerifier, VerifyError};
+use super::verdict_cache::{VerdictCache, verdict_key};
+use super::{Identity, TokenVerifier, VerifyError, unix_now};
 use crate::protected::ProtectedResource;
 
 /// Clock skew tolerated on `exp` and `nbf`.
@@ -34,6 +43,9 @@ pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
 /// The shortest interval between two fetches (an unknown `kid` triggers one).
 pub const DEFAULT_MIN_REFETCH: Duration = Duration::from_secs(10);
+/// Verified tokens remembered at most by default
+/// ([`JwksVerifier::with_verified_cache_max_entries`]); when full, expired ones go first, then all.
+pub const DEFAULT_VERIFIED_CACHE_MAX_ENTRIES: usize = 10_000;
 
 /// Asymmetric algorithms accepted by default. HMAC algorithms are never accepted.
 pub const DEFAULT_ALGORITHMS: [Algorithm; 9] = [
@@ -73,6 +85,8 @@ struct KeyCache {
     fetched_at: Option<Instant>,
     /// Last fetch attempt, successful or not (the rate limit).
     attempted_at: Option<Instant>,
+    /// Counts the key sets fetched: remembered verdicts belong to the epoch that verified them.
+    epoch: u64,
 }
 
 /// Verifies JWT access tokens with the issuer's JWK Set. See the module docs for the rules.
@@ -86,6 +100,8 @@ pub struct JwksVerifier {
     cache: RwLock<KeyCache>,
     /// One fetch at a time; waiters re-read the cache afterwards.
     fetch_lock: tokio::sync::Mutex<()>,
+    /// Tokens that passed every check, until their `exp` (module docs).
+    verdicts: VerdictCache<Identity>,
 }
 
 impl std::fmt::Debug for JwksVerifier {
@@ -93,6 +109,7 @@ impl std::fmt::Debug for JwksVerifier {
         f.debug_struct("JwksVerifier")
             .field("issuer", &self.issuer)
             .field("algorithms", &self.algorithms)
+            .field("verified_cache_max_entries", &self.verdicts.max_entries())
             .finish_non_exhaustive()
     }
 }
@@ -125,6 +142,7 @@ impl JwksVerifier {
             keys: usable_keys(jwks.keys.iter()),
             fetched_at: Some(Instant::now()),
             attempted_at: Some(Instant::now()),
+            epoch: 0,
         };
         Self::with_source(issuer, KeySource::Pinned, cache)
     }
@@ -139,7 +157,15 @@ impl JwksVerifier {
             min_refetch: DEFAULT_MIN_REFETCH,
             cache: RwLock::new(cache),
             fetch_lock: tokio::sync::Mutex::new(()),
+            verdicts: VerdictCache::new(DEFAULT_VERIFIED_CACHE_MAX_ENTRIES),
         }
+    }
+
+    /// Remembers at most `entries` verified tokens (default
+    /// [`DEFAULT_VERIFIED_CACHE_MAX_ENTRIES`], about 1 KiB each); 0 checks every signature every time.
+    pub fn with_verified_cache_max_entries(mut self, entries: usize) -> Self {
+        self.verdicts = VerdictCache::new(entries);
+        self
     }
 
     /// Restricts the accepted algorithms. HMAC algorithms are dropped from the list whatever is
@@ -187,28 +213,37 @@ impl JwksVerifier {
         }
     }
 
-    /// The cached key for `kid` when the cache is fresh enough to trust without asking again.
-    fn fresh_key(&self, kid: &str) -> Option<CachedKey> {
+    /// The cached key for `kid`, and its key set's epoch, when the key set is fresh enough to
+    /// trust without asking again.
+    fn fresh_key(&self, kid: &str) -> Option<(CachedKey, u64)> {
         self.fresh_key_at(kid, Instant::now())
     }
 
-    fn fresh_key_at(&self, kid: &str, now: Instant) -> Option<CachedKey> {
+    fn fresh_key_at(&self, kid: &str, now: Instant) -> Option<(CachedKey, u64)> {
         self.read_cache(|c| {
-            let fresh = match self.source {
-                KeySource::Pinned => true,
-                KeySource::Remote { .. } => c
-                    .fetched_at
-                    .is_some_and(|t| now.saturating_duration_since(t) < self.max_age),
-            };
-            if fresh {
-                c.keys.get(kid).cloned()
+            if self.is_fresh(c, now) {
+                c.keys.get(kid).cloned().map(|k| (k, c.epoch))
             } else {
                 None
             }
         })
     }
 
-    async fn key_for(&self, kid: &str) -> Result<CachedKey, VerifyError> {
+    fn is_fresh(&self, c: &KeyCache, now: Instant) -> bool {
+        match self.source {
+            KeySource::Pinned => true,
+            KeySource::Remote { .. } => c
+                .fetched_at
+                .is_some_and(|t| now.saturating_duration_since(t) < self.max_age),
+        }
+    }
+
+    /// The current epoch, when the key set is fresh: only then may remembered verdicts be used.
+    fn fresh_epoch(&self, now: Instant) -> Option<u64> {
+        self.read_cache(|c| self.is_fresh(c, now).then_some(c.epoch))
+    }
+
+    async fn key_for(&self, kid: &str) -> Result<(CachedKey, u64), VerifyError> {
         if let Some(key) = self.fresh_key(kid) {
             return Ok(key);
         }
@@ -234,6 +269,7 @@ impl JwksVerifier {
                     self.write_cache(|c| {
                         c.keys = keys;
                         c.fetched_at = Some(Instant::now());
+                        c.epoch += 1;
                     });
                 }
                 Err(e) => {
@@ -242,8 +278,12 @@ impl JwksVerifier {
             }
         }
         // A stale key is better than no answer while the issuer is unreachable.
-        let (key, ever_fetched) =
-            self.read_cache(|c| (c.keys.get(kid).cloned(), c.fetched_at.is_some()));
+        let (key, ever_fetched) = self.read_cache(|c| {
+            (
+                c.keys.get(kid).cloned().map(|k| (k, c.epoch)),
+                c.fetched_at.is_some(),
+            )
+        });
         match (key, ever_fetched) {
             (Some(key), _) => Ok(key),
             (None, true) => Err(VerifyError::Invalid(
@@ -344,6 +384,49 @@ impl TokenVerifier for JwksVerifier {
         token: &str,
         resource: &ProtectedResource,
     ) -> Result<Identity, VerifyError> {
+        let verdict = verdict_key(&[resource.uri().as_bytes(), token.as_bytes()]);
+        if let Some(epoch) = self.fresh_epoch(Instant::now())
+            && let Some(identity) = self.verdicts.get(&verdict, Instant::now(), epoch)
+        {
+            return Ok(identity);
+        }
+        let (identity, epoch) = self.check(token, resource).await?;
+        self.remember(verdict, &identity, epoch, Instant::now(), unix_now());
+        Ok(identity)
+    }
+}
+
+impl JwksVerifier {
+    /// Remembers a verified token from `now` (`now_unix` in seconds) until its `exp`.
+    fn remember(
+        &self,
+        verdict: [u8; 32],
+        identity: &Identity,
+        epoch: u64,
+        now: Instant,
+        now_unix: i64,
+    ) {
+        let Some(left) = identity
+            .expires_at
+            .and_then(|exp| u64::try_from(exp.saturating_sub(now_unix)).ok())
+        else {
+            return;
+        };
+        self.verdicts.remember(
+            verdict,
+            identity,
+            now,
+            now + Duration::from_secs(left),
+            epoch,
+        );
+    }
+
+    /// Every check of the module docs; the identity, and the epoch of the key that verified it.
+    async fn check(
+        &self,
+        token: &str,
+        resource: &ProtectedResource,
+    ) -> Result<(Identity, u64), VerifyError> {
         // `alg: none` fails here: it is not an algorithm this library can even name.
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| VerifyError::Invalid("the token is not a well-formed signed JWT"))?;
@@ -361,7 +444,7 @@ impl TokenVerifier for JwksVerifier {
             .kid
             .as_deref()
             .ok_or(VerifyError::Invalid("the token names no key (kid)"))?;
-        let key = self.key_for(kid).await?;
+        let (key, epoch) = self.key_for(kid).await?;
         if key.key.family() != header.alg.family() || key.alg.is_some_and(|a| a != header.alg) {
             return Err(VerifyError::Invalid(
                 "the token's algorithm does not match its key",
@@ -375,8 +458,9 @@ impl TokenVerifier for JwksVerifier {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation)
             .map_err(|e| VerifyError::Invalid(describe(e.kind())))?;
-        Identity::from_claims(data.claims, &self.issuer)
-            .ok_or(VerifyError::Invalid("the token names no subject"))
+        let identity = Identity::from_claims(data.claims, &self.issuer)
+            .ok_or(VerifyError::Invalid("the token names no subject"))?;
+        Ok((identity, epoch))
     }
 }
 
@@ -764,5 +848,110 @@ mod tests {
             VerifyError::Unavailable(_)
         ));
         assert!(JwksVerifier::new(ISSUER, "http://auth.example.com/jwks.json").is_err());
+    }
+
+    /// An identity as a remembered verdict holds it, expiring at `exp`.
+    fn identity_until(exp: i64) -> Identity {
+        let mut c = claims();
+        c["exp"] = json!(exp);
+        Identity::from_claims(c.as_object().cloned().unwrap(), ISSUER).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_verified_token_is_remembered_for_its_resource_only() {
+        let key = test_key(Algorithm::EdDSA);
+        let v = verifier(&[&key]);
+        let token = sign(&key, &claims());
+        v.verify(&token, &resource()).await.unwrap();
+        let remembered = verdict_key(&[RESOURCE.as_bytes(), token.as_bytes()]);
+        assert!(v.verdicts.get(&remembered, Instant::now(), 0).is_some());
+        // For another resource the same token is checked again, and refused (its `aud`).
+        let other = ProtectedResource::new("http://127.0.0.1:9000/other", ISSUER).unwrap();
+        assert_eq!(
+            v.verify(&token, &other).await.unwrap_err(),
+            VerifyError::Invalid("the token was not issued for this resource")
+        );
+        // What `verify` answers for a remembered token is the remembered verdict: planted for a
+        // string that is no JWT at all, it is served without any check.
+        let planted = verdict_key(&[RESOURCE.as_bytes(), b"not-a-jwt"]);
+        let t = Instant::now();
+        v.verdicts.remember(
+            planted,
+            &identity_until(now() + 60),
+            t,
+            t + Duration::from_secs(60),
+            0,
+        );
+        assert_eq!(
+            v.verify("not-a-jwt", &resource()).await.unwrap().subject,
+            "alice"
+        );
+    }
+
+    #[test]
+    fn a_verdict_is_remembered_until_the_tokens_exp_and_not_after() {
+        let v = verifier(&[]);
+        let (t0, unix0) = (Instant::now(), 1_000_000_i64);
+        v.remember([1; 32], &identity_until(unix0 + 100), 0, t0, unix0);
+        assert!(
+            v.verdicts
+                .get(&[1; 32], t0 + Duration::from_secs(99), 0)
+                .is_some()
+        );
+        assert!(
+            v.verdicts
+                .get(&[1; 32], t0 + Duration::from_secs(100), 0)
+                .is_none()
+        );
+        // Expired (inside the leeway, which let it pass) or without `exp`: not remembered.
+        v.remember([2; 32], &identity_until(unix0 - 1), 0, t0, unix0);
+        let mut no_exp = identity_until(unix0 + 100);
+        no_exp.expires_at = None;
+        v.remember([3; 32], &no_exp, 0, t0, unix0);
+        assert!(v.verdicts.get(&[2; 32], t0, 0).is_none());
+        assert!(v.verdicts.get(&[3; 32], t0, 0).is_none());
+        // Turned off: nothing is kept.
+        let off = verifier(&[]).with_verified_cache_max_entries(0);
+        off.remember([1; 32], &identity_until(unix0 + 100), 0, t0, unix0);
+        assert!(off.verdicts.get(&[1; 32], t0, 0).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_withdrawn_key_takes_its_remembered_tokens_with_it() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (old, new) = (test_key(Algorithm::EdDSA), test_key(Algorithm::EdDSA));
+        let keys = Arc::new(RwLock::new(vec![old.jwk.clone()]));
+        let (url, hits) = jwks_server(keys.clone()).await;
+        let v = JwksVerifier::new(ISSUER, &url)
+            .unwrap()
+            .with_min_refetch_interval(Duration::ZERO);
+        let old_token = sign(&old, &claims());
+        v.verify(&old_token, &resource()).await.unwrap();
+        // The issuer withdraws the old key; a token with the new kid makes the verifier learn it.
+        *keys.write().unwrap() = vec![new.jwk.clone()];
+        v.verify(&sign(&new, &claims()), &resource()).await.unwrap();
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            reason(&v, &old_token).await,
+            VerifyError::Invalid("the token is signed with an unknown key")
+        );
+    }
+
+    #[tokio::test]
+    async fn remembered_verdicts_need_a_fresh_key_set() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let key = test_key(Algorithm::EdDSA);
+        let (url, _hits) = jwks_server(Arc::new(RwLock::new(vec![key.jwk.clone()]))).await;
+        let v = JwksVerifier::new(ISSUER, &url)
+            .unwrap()
+            .with_max_age(Duration::from_secs(600));
+        assert_eq!(v.fresh_epoch(Instant::now()), None, "nothing fetched yet");
+        v.verify(&sign(&key, &claims()), &resource()).await.unwrap();
+        let fetched = v.read_cache(|c| c.fetched_at).unwrap();
+        let edge = fetched + Duration::from_secs(600);
+        assert_eq!(v.fresh_epoch(edge - Duration::from_nanos(1)), Some(1));
+        assert_eq!(v.fresh_epoch(edge), None, "stale at max_age");
+        // Pinned keys never go stale.
+        assert_eq!(verifier(&[&key]).fresh_epoch(edge), Some(0));
     }
 }

@@ -18,9 +18,10 @@
 mod introspection;
 mod jwks;
 mod remote;
+pub mod verdict_cache;
 
 pub use introspection::IntrospectionVerifier;
-pub use jwks::JwksVerifier;
+pub use jwks::{DEFAULT_VERIFIED_CACHE_MAX_ENTRIES, JwksVerifier};
 pub use remote::{AuthorizationServerMetadata, RemoteError, discover, outbound_client};
 
 use async_trait::async_trait;
