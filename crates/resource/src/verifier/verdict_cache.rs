@@ -125,6 +125,12 @@ mod tests {
     }
 
     #[test]
+    fn the_bound_is_what_was_asked() {
+        assert_eq!(VerdictCache::<Identity>::new(7).max_entries(), 7);
+        assert_eq!(VerdictCache::<Identity>::new(0).max_entries(), 0);
+    }
+
+    #[test]
     fn a_verdict_lives_until_its_deadline_in_its_epoch_only() {
         let cache = VerdictCache::new(10);
         let t0 = Instant::now();
