@@ -336,6 +336,30 @@ mod tests {
         assert!(!ran.load(Ordering::SeqCst), "an abandoned check ran");
     }
 
+    #[test]
+    fn a_dropped_pool_lets_its_threads_end() {
+        let pool = HashingPool::new(2);
+        let queue = Arc::downgrade(&pool.handle.0);
+        drop(pool);
+        // The threads hold the queue until they exit; bounded wait.
+        for _ in 0..500 {
+            if queue.upgrade().is_none() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        panic!("the pool's threads outlived the pool");
+    }
+
+    #[test]
+    fn debug_shows_the_pool_size() {
+        let shown = format!("{:?}", HashingPool::new(3));
+        assert!(
+            shown.starts_with("HashingPool") && shown.contains("size: 3"),
+            "{shown}"
+        );
+    }
+
     #[tokio::test]
     async fn a_panicking_check_is_a_backend_error() {
         let err = HashingPool::new(1)
