@@ -99,7 +99,7 @@ pub struct KeyManager {
     /// When an unknown `kid` last triggered a reload (rate limit).
     last_miss_reload: std::sync::Mutex<Option<std::time::Instant>>,
     set: RwLock<Option<KeySet>>,
-    /// Key sets loaded so far (the next one's epoch).
+    /// Key sets loaded so far (the next one's epoch: 0, 1, …).
     loads: AtomicU64,
     /// This server's own access tokens whose signature checked out, until their `exp`
     /// (`[limits] verified_token_cache_entries`), so introspection and the co-hosted resource
@@ -329,7 +329,7 @@ impl KeyManager {
             active,
             verifying,
             jwks: JwkSet { keys },
-            epoch: self.loads.fetch_add(1, Ordering::Relaxed) + 1,
+            epoch: self.loads.fetch_add(1, Ordering::Relaxed),
         };
         match self.set.write() {
             Ok(mut guard) => *guard = Some(set),

@@ -41,8 +41,17 @@ async fn verified_tokens_are_recognised_by_digest_as_configured() {
     let server = start().await;
     let keys = &server.state.keys;
     assert_eq!(keys.verified().max_entries(), 10_000, "config/default.toml");
+    // A second load of the same keys: a later epoch, the same keys.
+    keys.reload(server.state.provider.keys()).await.unwrap();
+    assert!(keys.epoch().unwrap() >= 1);
     let token = server.access_token_for(&server.resource, "mcp:tools").await;
     let claims = verify_own(&server.state, &token).unwrap();
+    // The token just verified is remembered under the current key set.
+    let epoch = keys.epoch().unwrap();
+    let remembered = keys
+        .verified()
+        .get(&verdict_key(&[token.as_bytes()]), Instant::now(), epoch);
+    assert_eq!(remembered.as_ref(), Some(&claims));
     // What `verify_own` answers for a token it saw is the remembered verdict: planted for a string
     // that is no JWT at all, it is answered without any check.
     let now = Instant::now();
@@ -51,7 +60,7 @@ async fn verified_tokens_are_recognised_by_digest_as_configured() {
         &claims,
         now,
         now + Duration::from_secs(60),
-        keys.epoch().unwrap(),
+        epoch,
     );
     assert_eq!(verify_own(&server.state, "not-a-jwt"), Some(claims));
 }
