@@ -335,3 +335,52 @@ async fn an_expired_client_secret_is_refused() {
         "(expires_at - now, status)"
     );
 }
+
+/// RFC 6749 §5.2 `unauthorized_client`: a client uses only the grants it registered (token.rs
+/// `require_grant`): a machine client cannot redeem codes or refresh, a code-flow client cannot
+/// mint `client_credentials` tokens.
+#[tokio::test]
+async fn a_grant_the_client_did_not_register_is_unauthorized_client() {
+    let server = start().await;
+    let (machine, machine_secret) = admin_client(
+        &server,
+        serde_json::json!({"grant_types": ["client_credentials"], "scope": "mcp:tools"}),
+    )
+    .await;
+    for form in [
+        vec![("grant_type", "refresh_token"), ("refresh_token", "some-token")],
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", "some-code"),
+            ("code_verifier", VERIFIER),
+            ("redirect_uri", REDIRECT),
+        ],
+    ] {
+        let r = http()
+            .post(server.url("/token"))
+            .basic_auth(&machine, Some(&machine_secret))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_of(r).await,
+            (StatusCode::BAD_REQUEST, "unauthorized_client".into()),
+            "{form:?}"
+        );
+    }
+    let (web, web_secret) = server
+        .register_confidential(&["authorization_code", "refresh_token"])
+        .await;
+    let r = http()
+        .post(server.url("/token"))
+        .basic_auth(&web, Some(&web_secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", "mcp:tools")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::BAD_REQUEST, "unauthorized_client".into())
+    );
+}
