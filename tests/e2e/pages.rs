@@ -585,3 +585,31 @@ async fn the_root_page_names_the_server_and_links_its_metadata() {
         assert_eq!(meta.status(), StatusCode::OK);
     }
 }
+
+/// A login transaction lives `[login] transaction_ttl` (authorize.rs `expires_at`, login.rs
+/// `load`): after it, the login page and the form are an "expired" page, and no code is issued.
+#[tokio::test]
+async fn an_expired_sign_in_request_is_refused() {
+    let server = start_with(Options {
+        env: vec![("MCP_OAUTH__LOGIN__TRANSACTION_TTL", "1s".into())],
+        ..Default::default()
+    })
+    .await;
+    let client_id = server.register_public().await;
+    let b = browser();
+    let (tx, csrf, _) = server
+        .start_login(&b, &server.auth_params(&client_id))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let page = b
+        .get(server.url(&format!("/login?tx={tx}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::BAD_REQUEST);
+    assert!(page.text().await.unwrap().contains("expired"));
+    let r = server.post_login(&b, &tx, &csrf, USER, PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.headers().get("location").is_none(), "no code after expiry");
+    assert!(r.text().await.unwrap().contains("expired"));
+}
