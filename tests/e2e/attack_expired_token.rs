@@ -55,7 +55,10 @@ async fn a_forged_token_is_not_reported_as_expired() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-        let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_string();
+        let challenge = r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_string();
         assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
         assert!(
             !challenge.contains("expired"),

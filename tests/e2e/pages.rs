@@ -610,6 +610,30 @@ async fn an_expired_sign_in_request_is_refused() {
     assert!(page.text().await.unwrap().contains("expired"));
     let r = server.post_login(&b, &tx, &csrf, USER, PASSWORD).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert!(r.headers().get("location").is_none(), "no code after expiry");
+    assert!(
+        r.headers().get("location").is_none(),
+        "no code after expiry"
+    );
     assert!(r.text().await.unwrap().contains("expired"));
+}
+
+/// The login and consent pages name the resource by its `[[resources]] name`, escaped (login.rs
+/// `resource_name`), so the user sees what the client asks for.
+#[tokio::test]
+async fn the_pages_name_the_resource() {
+    let server = start().await;
+    let client_id = server.register_public().await;
+    let b = browser();
+    let (tx, csrf, login_page) = server
+        .start_login(&b, &server.auth_params(&client_id))
+        .await;
+    let consent = server
+        .post_login(&b, &tx, &csrf, USER, PASSWORD)
+        .await
+        .text()
+        .await
+        .unwrap();
+    for page in [&login_page, &consent] {
+        assert!(page.contains("Test &lt;MCP&gt; server"), "{page}");
+    }
 }

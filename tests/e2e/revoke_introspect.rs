@@ -212,7 +212,10 @@ async fn a_rotated_refresh_token_is_inactive_to_its_own_client() {
     let r = http()
         .post(server.url("/token"))
         .basic_auth(&id, Some(&secret))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", old.as_str())])
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", old.as_str()),
+        ])
         .send()
         .await
         .unwrap();

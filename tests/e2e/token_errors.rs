@@ -160,16 +160,18 @@ async fn code_of_another_client_is_refused() {
     );
 }
 
+/// A code lives `[tokens] code_ttl` (login.rs `expires_at = t + code_ttl`). 2 s, not 1 s: with 1 s a
+/// wrong `t * code_ttl` gives the same end.
 #[tokio::test]
 async fn expired_code_is_refused() {
     let server = start_with(Options {
-        env: vec![("MCP_OAUTH__TOKENS__CODE_TTL", "1s".into())],
+        env: vec![("MCP_OAUTH__TOKENS__CODE_TTL", "2s".into())],
         ..Default::default()
     })
     .await;
     let client_id = server.register_public().await;
     let code = server.obtain_code(&client_id).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     assert_eq!(
         error_of(server.exchange(&client_id, &code).await).await.1,
         "invalid_grant"
@@ -348,7 +350,10 @@ async fn a_grant_the_client_did_not_register_is_unauthorized_client() {
     )
     .await;
     for form in [
-        vec![("grant_type", "refresh_token"), ("refresh_token", "some-token")],
+        vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "some-token"),
+        ],
         vec![
             ("grant_type", "authorization_code"),
             ("code", "some-code"),
