@@ -637,3 +637,28 @@ async fn the_pages_name_the_resource() {
         assert!(page.contains("Test &lt;MCP&gt; server"), "{page}");
     }
 }
+
+/// The browser-binding cookie is `mcp_oauth_browser` (http), `HttpOnly`, `SameSite=Lax`, and a
+/// malformed value the browser presents is replaced, never adopted (browser_binding.rs).
+#[tokio::test]
+async fn the_binding_cookie_is_named_and_a_malformed_one_is_replaced() {
+    let server = start().await;
+    let client_id = server.register_public().await;
+    for planted in ["chosen-by-an-attacker", &"a".repeat(44)] {
+        let r = http()
+            .get(server.url("/authorize"))
+            .query(&server.auth_params(&client_id))
+            .header("cookie", format!("mcp_oauth_browser={planted}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FOUND);
+        let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+        assert!(cookie.starts_with("mcp_oauth_browser="), "{cookie}");
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+        assert!(
+            !cookie.contains(planted),
+            "a planted value was adopted: {cookie}"
+        );
+    }
+}
