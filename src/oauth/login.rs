@@ -100,6 +100,12 @@ struct DocumentShown {
     loopback_only: bool,
 }
 
+/// Whether a login transaction ending at `expires_at` is still usable at `t`: up to, not including,
+/// its last second (`[login] transaction_ttl` after `/authorize`).
+fn is_live(expires_at: i64, t: i64) -> bool {
+    expires_at > t
+}
+
 /// Loads the transaction `tx_id` and checks the browser binding (and, for posts, the CSRF token).
 pub(crate) async fn load(
     state: &AppState,
@@ -114,7 +120,7 @@ pub(crate) async fn load(
         .get_transaction(&hash_secret(tx_id))
         .await
         .map_err(storage_page)?
-        .filter(|tx| tx.expires_at > now())
+        .filter(|tx| is_live(tx.expires_at, now()))
         .ok_or_else(expired)?;
     let unverified = || unverified().for_client(&tx.client_id);
     let binding = browser_binding::presented(state, headers).ok_or_else(unverified)?;
@@ -523,7 +529,7 @@ async fn finish(
         .take_transaction(tx_hash)
         .await
         .map_err(storage_page)?
-        .filter(|tx| tx.expires_at > now())
+        .filter(|tx| is_live(tx.expires_at, now()))
         .ok_or_else(expired)?;
     let Some(user) = tx.user.clone() else {
         return Err(expired());
@@ -607,4 +613,18 @@ async fn finish(
     }
     params.push(("iss", &state.issuer));
     Ok(redirect(&with_params(&tx.redirect_uri, &params)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A login transaction is dead from its `expires_at` second on (`load` and `finish` refuse it
+    /// then), and live the second before.
+    #[test]
+    fn a_transaction_ends_at_its_expiry_second() {
+        assert!(is_live(100, 99));
+        assert!(!is_live(100, 100));
+        assert!(!is_live(100, 101));
+    }
 }

@@ -219,11 +219,12 @@ async fn attack_grace_window_forks_the_grant() {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
-/// §6: a replay after the window revokes the family.
+/// §6: a replay after the window revokes the family. The window is 2 s, not 1 s: with 1 s the
+/// window's start `t - grace` and a wrong `t / grace` coincide (token.rs `reuse_grace_since`).
 #[tokio::test]
 async fn attack_replay_after_grace_window_is_detected() {
     let s = start_with(Options {
-        env: vec![("MCP_OAUTH__TOKENS__REFRESH_REUSE_GRACE", "1s".into())],
+        env: vec![("MCP_OAUTH__TOKENS__REFRESH_REUSE_GRACE", "2s".into())],
         ..Default::default()
     })
     .await;
@@ -233,7 +234,7 @@ async fn attack_replay_after_grace_window_is_detected() {
         .as_str()
         .unwrap()
         .to_string();
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     let (status, err) = error_of(s.refresh(&client, &refresh).await).await;
     assert_eq!(
         (status, err.as_str()),

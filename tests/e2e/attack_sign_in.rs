@@ -565,3 +565,33 @@ async fn an_abandoned_sign_in_releases_the_username_at_once() {
         Outcome::SignedIn
     );
 }
+
+/// A form with nothing to check (an empty username or password, or a username longer than any
+/// directory holds) is answered generically and never counted (login.rs), so it cannot lock a
+/// user out.
+#[tokio::test]
+async fn empty_or_oversized_credentials_are_not_counted() {
+    let s = start_with(Options {
+        env: vec![("MCP_OAUTH__LOGIN__MAX_FAILED_ATTEMPTS", "2".into())],
+        ..Default::default()
+    })
+    .await;
+    let client = s.register_public().await;
+    let b = browser();
+    let (tx, csrf, _) = s.start_login(&b, &s.auth_params(&client)).await;
+    let long = "a".repeat(257);
+    for (user, pw) in [
+        ("", "a-password"),
+        (USER, ""),
+        (long.as_str(), "a-password"),
+    ] {
+        for _ in 0..4 {
+            let r = s.post_login(&b, &tx, &csrf, user, pw).await;
+            assert_eq!(r.status(), StatusCode::OK, "{user:?} was counted");
+            assert!(r.text().await.unwrap().contains(CHECKED));
+        }
+    }
+    let r = s.post_login(&b, &tx, &csrf, USER, PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("Allow access?"));
+}

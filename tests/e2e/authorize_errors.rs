@@ -323,3 +323,43 @@ async fn authorize_accepts_post() {
         "no CORS on /authorize"
     );
 }
+
+/// OAuth 2.1 §4.1.1 / RFC 6749 §4.1.3: with one registered redirect URI a client may omit
+/// `redirect_uri` at /authorize and then also at /token (authorize.rs `[only]`, token.rs
+/// `redirect_uri_explicit`); with several registered, omitting it is a page.
+#[tokio::test]
+async fn redirect_uri_may_be_omitted_only_when_one_is_registered() {
+    let server = start().await;
+    let client_id = server.register_public().await;
+    let params = with(&server.auth_params(&client_id), "redirect_uri", None);
+    let loc = server.obtain_redirect(&params).await;
+    assert!(loc.starts_with(REDIRECT), "{loc}");
+    let code = query_param(&loc, "code").expect("code in redirect");
+    let r = server
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", &client_id),
+            ("code_verifier", VERIFIER),
+        ])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+
+    let r = server
+        .register(serde_json::json!({
+            "client_name": "Two redirects",
+            "redirect_uris": [REDIRECT, "http://127.0.0.1:4567/second"],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code"],
+        }))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let two: serde_json::Value = r.json().await.unwrap();
+    let params = with(
+        &server.auth_params(two["client_id"].as_str().unwrap()),
+        "redirect_uri",
+        None,
+    );
+    let html = assert_page(server.authorize(&http(), &params).await).await;
+    assert!(html.contains("registered several"), "{html}");
+}

@@ -85,12 +85,19 @@ impl ProviderFactory for FlakyStorage {
     }
 }
 
-/// A directory that signs nobody in and is unreachable while the switch is down.
+/// A directory that signs nobody in and is unreachable while the switch is down; the username
+/// `broken` makes it fail in another way (a backend error).
 struct FlakyDirectory(Switch);
 
 #[async_trait]
 impl UserAuthenticator for FlakyDirectory {
-    async fn authenticate(&self, _username: &str, _password: &str) -> ProviderResult<AuthOutcome> {
+    async fn authenticate(&self, username: &str, _password: &str) -> ProviderResult<AuthOutcome> {
+        if self.0.down() {
+            return Err(ProviderError::unavailable_msg("test directory is down"));
+        }
+        if username == "broken" {
+            return Err(ProviderError::backend_msg("test directory is broken"));
+        }
         Ok(AuthOutcome::Rejected)
     }
     async fn check_health(&self) -> ProviderResult<()> {
@@ -579,4 +586,29 @@ async fn readiness_follows_a_real_directory() {
     assert_eq!(body["checks"]["storage"], "ok");
     proxy.restore();
     assert_eq!(readyz(&server).await.0, StatusCode::OK);
+}
+
+/// A directory outage during sign-in shows the form again with "temporarily unavailable" (503);
+/// any other directory failure is an error page, not the form (login.rs `is_unavailable`).
+#[tokio::test]
+async fn a_directory_outage_at_sign_in_shows_the_form_other_failures_an_error_page() {
+    let (server, _db, dir) = flaky_server("0s").await;
+    let client = server.register_public().await;
+    let b = browser();
+    let (tx, csrf, _) = server.start_login(&b, &server.auth_params(&client)).await;
+    dir.set_down(true);
+    let r = server.post_login(&b, &tx, &csrf, USER, PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Sign-in is temporarily unavailable") && html.contains("name=\"password\""),
+        "{html}"
+    );
+    dir.set_down(false);
+    let r = server
+        .post_login(&b, &tx, &csrf, "broken", "a-password")
+        .await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let html = r.text().await.unwrap();
+    assert!(!html.contains("name=\"password\""), "{html}");
 }

@@ -585,3 +585,80 @@ async fn the_root_page_names_the_server_and_links_its_metadata() {
         assert_eq!(meta.status(), StatusCode::OK);
     }
 }
+
+/// A login transaction lives `[login] transaction_ttl` (authorize.rs `expires_at`, login.rs
+/// `load`): after it, the login page and the form are an "expired" page, and no code is issued.
+#[tokio::test]
+async fn an_expired_sign_in_request_is_refused() {
+    let server = start_with(Options {
+        env: vec![("MCP_OAUTH__LOGIN__TRANSACTION_TTL", "1s".into())],
+        ..Default::default()
+    })
+    .await;
+    let client_id = server.register_public().await;
+    let b = browser();
+    let (tx, csrf, _) = server
+        .start_login(&b, &server.auth_params(&client_id))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let page = b
+        .get(server.url(&format!("/login?tx={tx}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::BAD_REQUEST);
+    assert!(page.text().await.unwrap().contains("expired"));
+    let r = server.post_login(&b, &tx, &csrf, USER, PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        r.headers().get("location").is_none(),
+        "no code after expiry"
+    );
+    assert!(r.text().await.unwrap().contains("expired"));
+}
+
+/// The login and consent pages name the resource by its `[[resources]] name`, escaped (login.rs
+/// `resource_name`), so the user sees what the client asks for.
+#[tokio::test]
+async fn the_pages_name_the_resource() {
+    let server = start().await;
+    let client_id = server.register_public().await;
+    let b = browser();
+    let (tx, csrf, login_page) = server
+        .start_login(&b, &server.auth_params(&client_id))
+        .await;
+    let consent = server
+        .post_login(&b, &tx, &csrf, USER, PASSWORD)
+        .await
+        .text()
+        .await
+        .unwrap();
+    for page in [&login_page, &consent] {
+        assert!(page.contains("Test &lt;MCP&gt; server"), "{page}");
+    }
+}
+
+/// The browser-binding cookie is `mcp_oauth_browser` (http), `HttpOnly`, `SameSite=Lax`, and a
+/// malformed value the browser presents is replaced, never adopted (browser_binding.rs).
+#[tokio::test]
+async fn the_binding_cookie_is_named_and_a_malformed_one_is_replaced() {
+    let server = start().await;
+    let client_id = server.register_public().await;
+    for planted in ["chosen-by-an-attacker", &"a".repeat(44)] {
+        let r = http()
+            .get(server.url("/authorize"))
+            .query(&server.auth_params(&client_id))
+            .header("cookie", format!("mcp_oauth_browser={planted}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FOUND);
+        let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+        assert!(cookie.starts_with("mcp_oauth_browser="), "{cookie}");
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+        assert!(
+            !cookie.contains(planted),
+            "a planted value was adopted: {cookie}"
+        );
+    }
+}

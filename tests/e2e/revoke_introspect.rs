@@ -173,3 +173,82 @@ async fn other_clients_cannot_revoke_and_unknown_tokens_are_fine() {
         (StatusCode::UNAUTHORIZED, "invalid_client".into())
     );
 }
+
+/// A confidential code-flow client and its first tokens: (id, secret, access, refresh).
+async fn confidential_tokens(server: &TestServer) -> (String, String, String, String) {
+    let (id, secret) = server
+        .register_confidential(&["authorization_code", "refresh_token"])
+        .await;
+    let code = server.obtain_code(&id).await;
+    let v: Value = http()
+        .post(server.url("/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        id,
+        secret,
+        v["access_token"].as_str().unwrap().into(),
+        v["refresh_token"].as_str().unwrap().into(),
+    )
+}
+
+/// Protects RFC 7662 §2.2 for refresh tokens: a rotated (used) refresh token is no longer active,
+/// even to its own client and before it expires (introspect.rs `state != Active || expired`).
+#[tokio::test]
+async fn a_rotated_refresh_token_is_inactive_to_its_own_client() {
+    let server = start().await;
+    let (id, secret, _, old) = confidential_tokens(&server).await;
+    let r = http()
+        .post(server.url("/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", old.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    let new = v["refresh_token"].as_str().unwrap();
+    assert_ne!(new, old, "the refresh token rotates");
+    assert_eq!(
+        server.introspect_as(&id, &secret, &old).await,
+        serde_json::json!({"active": false}),
+        "a used refresh token is not active"
+    );
+    let fresh = server.introspect_as(&id, &secret, new).await;
+    assert_eq!(fresh["active"], true, "{fresh}");
+    assert_eq!(fresh["token_type"], "refresh_token");
+}
+
+/// Each token lives its configured lifetime from issue (tokens.rs `mint`: `exp = now + ttl`; a
+/// refresh token ends after `refresh_token_ttl`, capped by the grant's end, not at it).
+#[tokio::test]
+async fn tokens_live_their_configured_lifetimes() {
+    let server = start_with(Options {
+        env: vec![
+            ("MCP_OAUTH__TOKENS__ACCESS_TOKEN_TTL", "120s".into()),
+            ("MCP_OAUTH__TOKENS__REFRESH_TOKEN_TTL", "600s".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let (id, secret, access, refresh) = confidential_tokens(&server).await;
+    let lifetime = |v: &Value| v["exp"].as_i64().unwrap() - v["iat"].as_i64().unwrap();
+    let a = server.introspect_as(&id, &secret, &access).await;
+    assert_eq!(lifetime(&a), 120, "{a}");
+    let r = server.introspect_as(&id, &secret, &refresh).await;
+    assert_eq!(lifetime(&r), 600, "{r}");
+}

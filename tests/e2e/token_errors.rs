@@ -160,16 +160,18 @@ async fn code_of_another_client_is_refused() {
     );
 }
 
+/// A code lives `[tokens] code_ttl` (login.rs `expires_at = t + code_ttl`). 2 s, not 1 s: with 1 s a
+/// wrong `t * code_ttl` gives the same end.
 #[tokio::test]
 async fn expired_code_is_refused() {
     let server = start_with(Options {
-        env: vec![("MCP_OAUTH__TOKENS__CODE_TTL", "1s".into())],
+        env: vec![("MCP_OAUTH__TOKENS__CODE_TTL", "2s".into())],
         ..Default::default()
     })
     .await;
     let client_id = server.register_public().await;
     let code = server.obtain_code(&client_id).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     assert_eq!(
         error_of(server.exchange(&client_id, &code).await).await.1,
         "invalid_grant"
@@ -333,5 +335,57 @@ async fn an_expired_client_secret_is_refused() {
             (None, 200)
         ],
         "(expires_at - now, status)"
+    );
+}
+
+/// RFC 6749 §5.2 `unauthorized_client`: a client uses only the grants it registered (token.rs
+/// `require_grant`): a machine client cannot redeem codes or refresh, a code-flow client cannot
+/// mint `client_credentials` tokens.
+#[tokio::test]
+async fn a_grant_the_client_did_not_register_is_unauthorized_client() {
+    let server = start().await;
+    let (machine, machine_secret) = admin_client(
+        &server,
+        serde_json::json!({"grant_types": ["client_credentials"], "scope": "mcp:tools"}),
+    )
+    .await;
+    for form in [
+        vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "some-token"),
+        ],
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", "some-code"),
+            ("code_verifier", VERIFIER),
+            ("redirect_uri", REDIRECT),
+        ],
+    ] {
+        let r = http()
+            .post(server.url("/token"))
+            .basic_auth(&machine, Some(&machine_secret))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_of(r).await,
+            (StatusCode::BAD_REQUEST, "unauthorized_client".into()),
+            "{form:?}"
+        );
+    }
+    let (web, web_secret) = server
+        .register_confidential(&["authorization_code", "refresh_token"])
+        .await;
+    let r = http()
+        .post(server.url("/token"))
+        .basic_auth(&web, Some(&web_secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", "mcp:tools")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::BAD_REQUEST, "unauthorized_client".into())
     );
 }
