@@ -170,13 +170,4 @@ mod tests {
             .to_string();
         assert!(err.contains("url is required"), "{err}");
     }
-
-    #[test]
-    fn postgres_pings_connections_idle_for_a_second_unless_told() {
-        let parse = |v: serde_json::Value| serde_json::from_value::<PostgresSettings>(v).unwrap();
-        let default = parse(serde_json::json!({}));
-        assert_eq!(default.ping_idle_after, std::time::Duration::from_secs(1));
-        let set = parse(serde_json::json!({"ping_idle_after": "5s"}));
-        assert_eq!(set.ping_idle_after, std::time::Duration::from_secs(5));
-    }
 }
