@@ -129,32 +129,3 @@ async fn postgres_purges_in_batches() {
         purge_clears_a_backlog_larger_than_a_batch(store.storage()).await;
     }
 }
-
-/// A pooled Postgres connection the server dropped while it sat idle is pinged and replaced before
-/// use, not handed to a request (`[storage.postgres] ping_idle_after`; a busy pool skips the ping).
-#[tokio::test]
-async fn postgres_replaces_a_connection_dropped_while_idle() {
-    use std::time::Duration;
-    if pg_store().await.is_none() {
-        return; // skipped with a note, or failed when Postgres is required
-    }
-    let url = pg_url();
-    let store =
-        PostgresStore::connect_lazy_pinging(&url, 1, None, Duration::from_millis(50)).unwrap();
-    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    let admin = PostgresStore::connect_lazy(&url, 1, None).unwrap();
-    sqlx::query("SELECT pg_terminate_backend($1)")
-        .bind(pid)
-        .execute(admin.pool())
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let again: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(store.pool())
-        .await
-        .expect("the dropped connection was replaced, not used");
-    assert_ne!(again, pid);
-}

@@ -61,24 +61,10 @@ mod schema {
 
 impl PostgresStore {
     /// A lazily connecting pool for `url`; `search_path` selects a schema (tests use one per test).
-    /// Connections idle for a second are pinged before use (see [`Self::connect_lazy_pinging`]).
     pub fn connect_lazy(
         url: &str,
         max_connections: u32,
         search_path: Option<&str>,
-    ) -> ProviderResult<Self> {
-        Self::connect_lazy_pinging(url, max_connections, search_path, Duration::from_secs(1))
-    }
-
-    /// Like [`Self::connect_lazy`]; a pooled connection idle for `ping_idle_after` or longer is
-    /// pinged before use, and replaced when the ping fails (a restarted server, a dropped idle
-    /// connection). sqlx's default pings before *every* use: one more round trip per query on a
-    /// busy pool, where a connection was in use a moment ago (`[storage.postgres] ping_idle_after`).
-    pub fn connect_lazy_pinging(
-        url: &str,
-        max_connections: u32,
-        search_path: Option<&str>,
-        ping_idle_after: Duration,
     ) -> ProviderResult<Self> {
         let mut options = PgConnectOptions::from_str(url)
             .map_err(|e| ProviderError::backend("invalid Postgres URL", e))?;
@@ -88,15 +74,6 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(3))
-            .test_before_acquire(false)
-            .before_acquire(move |conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= ping_idle_after {
-                        sqlx::Connection::ping(conn).await?;
-                    }
-                    Ok(true)
-                })
-            })
             .connect_lazy_with(options);
         Ok(Self { pool, writer: None })
     }
@@ -150,11 +127,10 @@ impl PostgresFactory {
     fn connect(ctx: &FactoryContext) -> ProviderResult<PostgresStore> {
         Self::settings(ctx)?;
         let (s, url) = PostgresSettings::from_ctx(ctx)?;
-        PostgresStore::connect_lazy_pinging(
+        PostgresStore::connect_lazy(
             &url,
             s.max_connections.unwrap_or(10),
             s.search_path.as_deref(),
-            s.ping_idle_after,
         )
     }
 }

@@ -37,7 +37,7 @@ pub struct SqliteSettings {
 }
 
 /// `[storage.postgres]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresSettings {
     /// `postgres://user:password@host:5432/db` (required; may carry a password: never printed).
@@ -49,17 +49,6 @@ pub struct PostgresSettings {
     /// The schema to use (`search_path`); empty = the server's default.
     #[serde(default)]
     pub search_path: Option<String>,
-    /// A pooled connection idle this long is pinged before use (default 1 s; 0 = before every
-    /// use). A busy pool skips the ping, a round trip per query otherwise.
-    #[serde(
-        default = "default_ping_idle_after",
-        deserialize_with = "mcp_oauth_provider::duration::deserialize"
-    )]
-    pub ping_idle_after: std::time::Duration,
-}
-
-fn default_ping_idle_after() -> std::time::Duration {
-    std::time::Duration::from_secs(1)
 }
 
 impl SqliteSettings {

@@ -75,9 +75,6 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(5))
-            // A connection to a local file does not go stale; sqlx's default ping before every
-            // use was one more round trip to the connection's worker thread per query.
-            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|e| crate::errors::map_err("open SQLite database", e))?;
