@@ -434,7 +434,11 @@ async fn login_flow(b: &Bench, client_id: &str, username: &str) -> String {
         .unwrap();
     let field = |name: &str| {
         let marker = format!("name=\"{name}\" value=\"");
-        let start = page.find(&marker).unwrap() + marker.len();
+        let Some(at) = page.find(&marker) else {
+            let snippet: String = page.chars().take(600).collect();
+            panic!("the sign-in page for {username} has no {name} field:\n{snippet}");
+        };
+        let start = at + marker.len();
         page[start..start + page[start..].find('"').unwrap()].to_string()
     };
     let (tx, csrf) = (field("tx"), field("csrf_token"));
@@ -482,5 +486,8 @@ async fn login_flow(b: &Bench, client_id: &str, username: &str) -> String {
         .json()
         .await
         .unwrap();
-    v["refresh_token"].as_str().unwrap().to_string()
+    match v["refresh_token"].as_str() {
+        Some(t) => t.to_string(),
+        None => panic!("the code exchange for {username} gave no refresh token: {v}"),
+    }
 }
