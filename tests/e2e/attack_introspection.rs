@@ -35,25 +35,8 @@ async fn attack_any_confidential_client_introspects_a_victims_token() {
 #[tokio::test]
 async fn a_client_introspects_its_own_tokens_and_resource_servers_any_access_token() {
     let s = start().await;
-    let (id, secret) = s
-        .register_confidential(&["authorization_code", "refresh_token"])
-        .await;
-    let code = s.obtain_code(&id).await;
-    let r = http()
-        .post(s.url("/token"))
-        .basic_auth(&id, Some(&secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let v: Value = r.json().await.unwrap();
-    let access = v["access_token"].as_str().unwrap();
-    let refresh = v["refresh_token"].as_str().unwrap();
+    let (id, secret, access, refresh) = s.confidential_tokens().await;
+    let (access, refresh) = (access.as_str(), refresh.as_str());
     assert_eq!(s.introspect_as(&id, &secret, access).await["active"], true);
     assert_eq!(s.introspect_as(&id, &secret, refresh).await["active"], true);
     let rs = introspect_as_resource_server(&s, access).await;

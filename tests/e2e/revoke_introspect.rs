@@ -174,41 +174,12 @@ async fn other_clients_cannot_revoke_and_unknown_tokens_are_fine() {
     );
 }
 
-/// A confidential code-flow client and its first tokens: (id, secret, access, refresh).
-async fn confidential_tokens(server: &TestServer) -> (String, String, String, String) {
-    let (id, secret) = server
-        .register_confidential(&["authorization_code", "refresh_token"])
-        .await;
-    let code = server.obtain_code(&id).await;
-    let v: Value = http()
-        .post(server.url("/token"))
-        .basic_auth(&id, Some(&secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (
-        id,
-        secret,
-        v["access_token"].as_str().unwrap().into(),
-        v["refresh_token"].as_str().unwrap().into(),
-    )
-}
-
 /// Protects RFC 7662 §2.2 for refresh tokens: a rotated (used) refresh token is no longer active,
 /// even to its own client and before it expires (introspect.rs `state != Active || expired`).
 #[tokio::test]
 async fn a_rotated_refresh_token_is_inactive_to_its_own_client() {
     let server = start().await;
-    let (id, secret, _, old) = confidential_tokens(&server).await;
+    let (id, secret, _, old) = server.confidential_tokens().await;
     let r = http()
         .post(server.url("/token"))
         .basic_auth(&id, Some(&secret))
@@ -245,7 +216,7 @@ async fn tokens_live_their_configured_lifetimes() {
         ..Default::default()
     })
     .await;
-    let (id, secret, access, refresh) = confidential_tokens(&server).await;
+    let (id, secret, access, refresh) = server.confidential_tokens().await;
     let lifetime = |v: &Value| v["exp"].as_i64().unwrap() - v["iat"].as_i64().unwrap();
     let a = server.introspect_as(&id, &secret, &access).await;
     assert_eq!(lifetime(&a), 120, "{a}");

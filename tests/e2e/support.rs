@@ -464,6 +464,36 @@ impl Endpoint {
         .await
     }
 
+    /// A confidential code-flow client (HTTP Basic) and its first tokens:
+    /// (id, secret, access token, refresh token).
+    pub async fn confidential_tokens(&self) -> (String, String, String, String) {
+        let (id, secret) = self
+            .register_confidential(&["authorization_code", "refresh_token"])
+            .await;
+        let code = self.obtain_code(&id).await;
+        let v: Value = http()
+            .post(self.url("/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (
+            id,
+            secret,
+            v["access_token"].as_str().unwrap().into(),
+            v["refresh_token"].as_str().unwrap().into(),
+        )
+    }
+
     pub async fn refresh(&self, client_id: &str, refresh_token: &str) -> Response {
         self.token(&[
             ("grant_type", "refresh_token"),

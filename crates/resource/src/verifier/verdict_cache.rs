@@ -118,7 +118,6 @@ mod tests {
 
     #[test]
     fn keys_separate_their_parts() {
-        let _: &VerdictCache<Identity> = &VerdictCache::new(0);
         assert_ne!(verdict_key(&[b"ab", b"c"]), verdict_key(&[b"a", b"bc"]));
         assert_ne!(verdict_key(&[b"abc"]), verdict_key(&[b"abc", b""]));
         assert_eq!(verdict_key(&[b"a", b"b"]), verdict_key(&[b"a", b"b"]));
